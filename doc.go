@@ -1,0 +1,73 @@
+// Package mailer sends transactional mail (password resets, verification
+// codes, alerts, receipts) through an SMTP submission server: an account at
+// a provider such as Gmail, QQ Mail, 163, Outlook or Amazon SES, or a relay
+// inside a company network.
+//
+// A [Client] is configured once, with a provider preset, a URL or options,
+// and is then safe to share between goroutines like an *http.Client. A
+// [Message] is an immutable value made by a [MessageBuilder]; it can be sent
+// many times, and every attempt carries the same Message-ID.
+//
+// The package follows RFC 5321 (SMTP), RFC 5322 (message format), RFC 2045
+// to 2047 and 2231 (MIME and encoded words), RFC 3207 (STARTTLS), RFC 8314
+// (implicit TLS for submission), RFC 4954 (SMTP AUTH), RFC 3463 (enhanced
+// status codes) and RFC 6531 (SMTPUTF8). The SMTP and MIME engine is
+// github.com/wneessen/go-mail; this package wraps it with safer defaults.
+//
+// # Getting started
+//
+//	c, err := mailer.New(provider.QQ("alice@qq.com", authCode))
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer c.Close()
+//
+//	msg, err := mailer.NewMessage().
+//		From("系统通知 <alice@qq.com>").
+//		To("bob@example.com").
+//		Subject("重置您的密码").
+//		Text("Your code is 123456").
+//		Build()
+//	if err != nil {
+//		log.Fatal(err) // every problem at once, each naming its field
+//	}
+//	receipt, err := c.Send(ctx, msg)
+//
+// The same Client from a URL:
+//
+//	c, err := mailer.New(mailer.WithURL("smtps://alice%40qq.com:code@smtp.qq.com:465"))
+//
+// # Safe defaults
+//
+// With no options beyond the server, a Client uses STARTTLS on port 587 and
+// requires it (port 465 means implicit TLS), verifies certificates with TLS
+// 1.2 or newer, never sends credentials over a connection without TLS
+// (loopback included) unless [WithInsecureAuth] says so, bounds every
+// network step with a timeout, and logs nothing. Trust a private CA with
+// [WithRootCAs] or [WithCAFile]; there is no way to skip verification.
+//
+// # Errors
+//
+// A failed delivery returns a [*SendError] with the stage that failed, the
+// server's reply code, enhanced code and (sanitised) text, and a hint for
+// known provider replies such as QQ Mail's "535 Login Fail" (use the
+// authorization code). [Classify] sorts any error into delivered,
+// temporary, unknown or permanent: a message that the server accepted is
+// never reported as failed because of a broken QUIT afterwards. Invalid
+// messages and options fail before anything is sent, with a [*FieldError] or
+// [*ConfigError]; sentinels such as [ErrInvalidAddress], [ErrTLSRequired]
+// and [ErrAuth] work with errors.Is.
+//
+// # Cancellation
+//
+// The context given to [Client.Send] bounds the whole SMTP transaction, not
+// only the dial: cancelling it aborts a connection in the middle of DATA.
+//
+// # Testing
+//
+// Package mailertest runs a real SMTP server in process, with TLS, AUTH,
+// scripted faults and a record of every message and command:
+//
+//	srv := mailertest.NewServer(t, mailertest.WithUser("alice", "secret"))
+//	c, err := mailer.New(srv.Options())
+package mailer

@@ -1,0 +1,127 @@
+package mailer
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// A Client sends messages through one SMTP submission server. Create it
+// with [New]; its configuration never changes afterwards. A Client is safe
+// for concurrent use by multiple goroutines and is meant to be shared, like
+// an *http.Client.
+type Client struct {
+	cfg *config
+
+	mu       sync.Mutex
+	closed   bool
+	inflight sync.WaitGroup
+}
+
+// New returns a Client configured by opts, applied in order: options after a
+// provider preset adjust it. New fails with a *ConfigError when an option is
+// invalid and with ErrNoServer when no server was given.
+//
+// Defaults: port 587 with STARTTLS required (465 means implicit TLS), TLS
+// 1.2 or newer with verified certificates, no authentication, the timeouts
+// of [Timeouts], and a logger that discards everything.
+func New(opts ...Option) (*Client, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{cfg: cfg}, nil
+}
+
+// Receipt describes a delivered message.
+type Receipt struct {
+	// MessageID is the Message-ID of the message, without angle brackets.
+	MessageID string
+	// Response is the server's reply to the end of data, such as
+	// "250 2.0.0 OK: queued as 4F3A1C". Providers often put their queue ID
+	// in it.
+	Response string
+	// Recipients lists the envelope recipients that accepted the message.
+	Recipients []string
+	// Attempts is the number of attempts it took, including the first.
+	Attempts int
+	// Duration is the time Send took.
+	Duration time.Duration
+}
+
+// Send delivers m. It connects, secures the connection, authenticates and
+// sends the message, bounded by ctx for the whole transaction: cancelling
+// ctx aborts a connection in the middle of DATA.
+//
+// On success Send returns a Receipt. On failure it returns a *SendError
+// that says at which stage it failed, with the server's reply. If some
+// recipients were refused and others accepted, the message is delivered to
+// the accepted ones: Send returns their Receipt together with a *SendError
+// (Stage StageRcpt) naming the refused ones.
+func (c *Client) Send(ctx context.Context, m *Message) (Receipt, error) {
+	if m == nil {
+		return Receipt{}, ErrNilMessage
+	}
+	if !c.acquire() {
+		return Receipt{}, ErrClientClosed
+	}
+	defer c.inflight.Done()
+
+	start := time.Now()
+	rcpts := m.Recipients()
+	log := c.cfg.logger
+	log.LogAttrs(ctx, slog.LevelDebug, "mailer attempt",
+		slog.String("message_id", m.messageID), slog.Int("attempt", 1), slog.Int("recipients", len(rcpts)))
+	res := c.attempt(ctx, m, rcpts)
+
+	var rcpt Receipt
+	if res.delivered() {
+		rcpt = Receipt{
+			MessageID: m.messageID, Response: res.response, Recipients: res.accepted,
+			Attempts: 1, Duration: time.Since(start),
+		}
+		log.LogAttrs(ctx, slog.LevelInfo, "mailer sent",
+			slog.String("message_id", m.messageID), slog.String("response", res.response),
+			slog.Int("attempts", 1), slog.Duration("elapsed", rcpt.Duration))
+	}
+	if res.err == nil {
+		return rcpt, nil
+	}
+	res.err.Attempts = 1
+	res.err.MessageID = m.messageID
+	log.LogAttrs(ctx, slog.LevelWarn, "mailer failed",
+		slog.String("message_id", m.messageID), slog.String("stage", res.err.Stage.String()),
+		slog.Int("code", res.err.Code), slog.String("outcome", Classify(res.err).String()),
+		slog.String("error", res.err.Error()))
+	return rcpt, res.err
+}
+
+// Close waits for the sends in flight to finish and releases the Client's
+// resources. Send fails with ErrClientClosed afterwards. Close is safe to
+// call more than once.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.inflight.Wait()
+	return nil
+}
+
+// acquire registers a send in flight, unless the Client is closed.
+func (c *Client) acquire() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.inflight.Add(1)
+	return true
+}
+
+// String describes the Client (server, TLS mode, mechanism and user) and
+// never shows a password or token.
+func (c *Client) String() string { return "mailer.Client(" + c.cfg.String() + ")" }
+
+// GoString is String, for %#v.
+func (c *Client) GoString() string { return c.String() }

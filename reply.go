@@ -1,0 +1,101 @@
+package mailer
+
+import (
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
+)
+
+// maxReplyLen bounds the server text kept in an error, in runes.
+const maxReplyLen = 512
+
+// splitReply separates the RFC 3463 enhanced code from the text of a reply
+// (lines joined by "\n", as net/textproto returns them) and sanitises the
+// text. The code is taken only when its class matches the reply code.
+func splitReply(code int, msg string) (EnhancedCode, string) {
+	var ec EnhancedCode
+	lines := strings.Split(msg, "\n")
+	if c, rest, ok := parseEnhancedCode(lines[0]); ok && c[0] == code/100 {
+		ec = c
+		lines[0] = rest
+		prefix := c.String() + " "
+		for i := 1; i < len(lines); i++ {
+			lines[i] = strings.TrimPrefix(lines[i], prefix)
+		}
+	}
+	return ec, sanitizeReply(strings.Join(lines, " "))
+}
+
+// parseEnhancedCode parses "x.y.z rest" with x in 2, 4, 5.
+func parseEnhancedCode(s string) (EnhancedCode, string, bool) {
+	head, rest, _ := strings.Cut(s, " ")
+	parts := strings.Split(head, ".")
+	if len(parts) != 3 {
+		return EnhancedCode{}, s, false
+	}
+	var c EnhancedCode
+	for i, p := range parts {
+		if p == "" || len(p) > 3 {
+			return EnhancedCode{}, s, false
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return EnhancedCode{}, s, false
+		}
+		c[i] = n
+	}
+	if c[0] != 2 && c[0] != 4 && c[0] != 5 {
+		return EnhancedCode{}, s, false
+	}
+	return c, rest, true
+}
+
+// sanitizeReply makes server text safe for errors and logs: valid UTF-8
+// (GB18030 replies, as QQ Mail sends, are decoded), no control characters,
+// single spaces, at most maxReplyLen runes.
+func sanitizeReply(s string) string {
+	if !utf8.ValidString(s) {
+		if dec, err := simplifiedchinese.GB18030.NewDecoder().String(s); err == nil && utf8.ValidString(dec) && hasHan(dec) {
+			s = dec
+		} else {
+			s = strings.ToValidUTF8(s, "\uFFFD")
+		}
+	}
+	var b strings.Builder
+	space := false
+	n := 0
+	for _, r := range s {
+		if r == utf8.RuneError || isControl(r) || unicode.IsSpace(r) {
+			if r == utf8.RuneError {
+				r = '\uFFFD'
+			} else {
+				if !space && b.Len() > 0 {
+					b.WriteByte(' ')
+					n++
+				}
+				space = true
+				continue
+			}
+		}
+		space = false
+		if n >= maxReplyLen {
+			b.WriteString("…")
+			break
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func hasHan(s string) bool {
+	for _, r := range s {
+		if unicode.Is(unicode.Han, r) {
+			return true
+		}
+	}
+	return false
+}
