@@ -190,4 +190,3 @@ func (a Auth) saslClient(ctx context.Context, mech Mechanism, host string) (smtp
 	}
 	return nil, fmt.Errorf("%w: unknown mechanism %q", ErrAuth, mech)
 }
-
