@@ -25,8 +25,9 @@ type Message struct {
 	subject   string
 	text      string
 	html      string
-	headers   []header
-	messageID string
+	headers     []header
+	attachments []attachment
+	messageID   string
 	date      time.Time
 }
 
@@ -205,6 +206,7 @@ func (b *MessageBuilder) Build() (*Message, error) {
 	m.bcc = slices.Clone(m.bcc)
 	m.replyTo = slices.Clone(m.replyTo)
 	m.headers = slices.Clone(m.headers)
+	m.attachments = slices.Clone(m.attachments)
 	if m.date.IsZero() {
 		m.date = time.Now()
 	}
