@@ -17,18 +17,18 @@ type Address = mail.Address
 // concurrently and by several Clients; sending never changes it, and every
 // attempt carries the same Message-ID.
 type Message struct {
-	from      Address
-	to        []Address
-	cc        []Address
-	bcc       []Address
-	replyTo   []Address
-	subject   string
-	text      string
-	html      string
+	from        Address
+	to          []Address
+	cc          []Address
+	bcc         []Address
+	replyTo     []Address
+	subject     string
+	text        string
+	html        string
 	headers     []header
 	attachments []attachment
 	messageID   string
-	date      time.Time
+	date        time.Time
 }
 
 type header struct{ name, value string }
