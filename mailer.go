@@ -119,6 +119,16 @@ func (c *Client) acquire() bool {
 	return true
 }
 
+// Addr returns the server's "host:port".
+func (c *Client) Addr() string { return c.cfg.addr() }
+
+// TLSMode returns the TLS mode in effect (never the zero "from the port").
+func (c *Client) TLSMode() TLSMode { return c.cfg.tlsMode }
+
+// Auth returns the configured authentication; its secret cannot be read
+// back. The zero Auth means none.
+func (c *Client) Auth() Auth { return c.cfg.auth }
+
 // String describes the Client (server, TLS mode, mechanism and user) and
 // never shows a password or token.
 func (c *Client) String() string { return "mailer.Client(" + c.cfg.String() + ")" }
