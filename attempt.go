@@ -196,7 +196,7 @@ func (cn *conn) handshake() *SendError {
 		return se
 	}
 	cn.log.LogAttrs(cn.ctx, slog.LevelDebug, "smtp authenticated",
-		slog.String("mechanism", string(mech)), slog.String("user", cfg.auth.Username()))
+		slog.String("mechanism", string(mech)), slog.String("user", cfg.auth.displayUser()))
 	return nil
 }
 

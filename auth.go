@@ -56,26 +56,41 @@ type Auth struct {
 	creds *credentials
 }
 
+// credentials holds the secret as a closure: fmt and reflection-based
+// encoders print a func as an address, so even a %v of a struct with an
+// unexported Auth field cannot reveal it.
 type credentials struct {
-	password string
+	password func() string
 	token    TokenSource
+}
+
+func passwordCreds(p string) *credentials {
+	return &credentials{password: func() string { return p }}
+}
+
+// secret returns the password, or "" for token-based auth.
+func (a Auth) secret() string {
+	if a.creds == nil || a.creds.password == nil {
+		return ""
+	}
+	return a.creds.password()
 }
 
 // PlainAuth authenticates with the PLAIN mechanism.
 func PlainAuth(username, password string) Auth {
-	return Auth{mech: MechanismPlain, user: username, creds: &credentials{password: password}}
+	return Auth{mech: MechanismPlain, user: username, creds: passwordCreds(password)}
 }
 
 // LoginAuth authenticates with the LOGIN mechanism, which Microsoft 365 and
 // some Chinese providers require.
 func LoginAuth(username, password string) Auth {
-	return Auth{mech: MechanismLogin, user: username, creds: &credentials{password: password}}
+	return Auth{mech: MechanismLogin, user: username, creds: passwordCreds(password)}
 }
 
 // CRAMMD5Auth authenticates with CRAM-MD5: the secret itself never crosses
 // the wire.
 func CRAMMD5Auth(username, secret string) Auth {
-	return Auth{mech: MechanismCRAMMD5, user: username, creds: &credentials{password: secret}}
+	return Auth{mech: MechanismCRAMMD5, user: username, creds: passwordCreds(secret)}
 }
 
 // XOAUTH2Auth authenticates with XOAUTH2 using tokens from src. Use
@@ -87,7 +102,7 @@ func XOAUTH2Auth(username string, src TokenSource) Auth {
 // AutoAuth authenticates with the strongest password mechanism the server
 // offers (CRAM-MD5, then PLAIN, then LOGIN).
 func AutoAuth(username, password string) Auth {
-	return Auth{mech: MechanismAuto, user: username, creds: &credentials{password: password}}
+	return Auth{mech: MechanismAuto, user: username, creds: passwordCreds(password)}
 }
 
 // IsZero reports whether a is the zero Auth (no authentication).
@@ -104,7 +119,16 @@ func (a Auth) String() string {
 	if a.IsZero() {
 		return "none"
 	}
-	return string(a.mech) + "(" + a.user + ", [REDACTED])"
+	return string(a.mech) + "(" + a.displayUser() + ", [REDACTED])"
+}
+
+// displayUser is the user name, unless it is itself the secret (Postmark
+// uses the server token as both).
+func (a Auth) displayUser() string {
+	if s := a.secret(); s != "" && s == a.user {
+		return "[REDACTED]"
+	}
+	return a.user
 }
 
 // GoString is like String, for %#v.
@@ -112,7 +136,7 @@ func (a Auth) GoString() string { return "mailer.Auth{" + a.String() + "}" }
 
 // LogValue implements slog.LogValuer without the secret.
 func (a Auth) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("mechanism", string(a.mech)), slog.String("user", a.user))
+	return slog.GroupValue(slog.String("mechanism", string(a.mech)), slog.String("user", a.displayUser()))
 }
 
 // MarshalText implements encoding.TextMarshaler (and so JSON) without the secret.
@@ -126,10 +150,10 @@ func (a Auth) validate() error {
 		if a.user == "" {
 			return errors.New("empty user name")
 		}
-		if a.creds == nil || a.creds.password == "" {
+		if a.secret() == "" {
 			return errors.New("empty password")
 		}
-		if strings.ContainsAny(a.user, "\x00\r\n") || strings.ContainsAny(a.creds.password, "\x00\r\n") {
+		if strings.ContainsAny(a.user, "\x00\r\n") || strings.ContainsAny(a.secret(), "\x00\r\n") {
 			return errors.New("user name or password contains NUL, CR or LF")
 		}
 	case MechanismXOAUTH2:
@@ -173,11 +197,11 @@ func (a Auth) choose(offered []string) (Mechanism, error) {
 func (a Auth) saslClient(ctx context.Context, mech Mechanism, host string) (smtp.Auth, error) {
 	switch mech {
 	case MechanismPlain:
-		return smtp.PlainAuth("", a.user, a.creds.password, host, true), nil
+		return smtp.PlainAuth("", a.user, a.secret(), host, true), nil
 	case MechanismLogin:
-		return smtp.LoginAuth(a.user, a.creds.password, host, true), nil
+		return smtp.LoginAuth(a.user, a.secret(), host, true), nil
 	case MechanismCRAMMD5:
-		return smtp.CRAMMD5Auth(a.user, a.creds.password), nil
+		return smtp.CRAMMD5Auth(a.user, a.secret()), nil
 	case MechanismXOAUTH2:
 		tok, err := a.creds.token.Token(ctx)
 		if err != nil {

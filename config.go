@@ -175,6 +175,13 @@ func Options(opts ...Option) Option {
 	}
 }
 
+// InvalidOption returns an Option that makes New fail with a *ConfigError
+// naming option and wrapping err. Presets and other option constructors use
+// it to report bad input, such as an unknown region, from New.
+func InvalidOption(option string, err error) Option {
+	return func(*config) error { return &ConfigError{Option: option, Err: err} }
+}
+
 // WithServer sets the server's host name (or IP address) and port. A port
 // of 0 means the default of the TLS mode: 465 for implicit TLS, else 587.
 func WithServer(host string, port int) Option {

@@ -222,7 +222,10 @@ func urlErrorReason(err error) string {
 	if ue, ok := err.(*url.Error); ok {
 		err = ue.Err
 	}
-	msg := err.Error()
+	msg := strings.TrimPrefix(err.Error(), "net/url: ")
+	if msg == "invalid userinfo" {
+		return "invalid user name or password: percent-escape characters such as @ : / # ? and non-ASCII letters"
+	}
 	// Errors such as `invalid port ":x" after host` or `invalid character
 	// "…" in host name` quote a fragment of the input; only keep the kind.
 	if i := strings.IndexAny(msg, "\":"); i > 0 {

@@ -232,11 +232,14 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.front.Close()
+	// Serve may not have registered its listener with go-smtp yet, in
+	// which case Shutdown would not close it.
+	s.back.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := s.smtpd.Shutdown(ctx)
 	s.wg.Wait()
-	if errors.Is(err, smtp.ErrServerClosed) {
+	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
 	return err

@@ -1,0 +1,71 @@
+package mailer_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/postkit/mailer"
+	"github.com/postkit/mailer/mailertest"
+)
+
+// testMessage builds a small valid message.
+func testMessage(t testing.TB) *mailer.Message {
+	t.Helper()
+	m, err := mailer.NewMessage().
+		From("Alice <alice@example.com>").
+		To("bob@example.com").
+		Subject("Reset your password").
+		Text("Your code is 123456.").
+		Build()
+	require.NoError(t, err)
+	return m
+}
+
+// newClient returns a Client for srv with extra options; it is closed by
+// t.Cleanup.
+func newClient(t testing.TB, opts ...mailer.Option) *mailer.Client {
+	t.Helper()
+	c, err := mailer.New(opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// sendErr asserts err is a *SendError and returns it.
+func sendErr(t testing.TB, err error) *mailer.SendError {
+	t.Helper()
+	require.Error(t, err)
+	var se *mailer.SendError
+	require.True(t, errors.As(err, &se), "want *SendError, got %T: %v", err, err)
+	return se
+}
+
+// hasCommand reports whether a client command starting with verb was seen.
+func hasCommand(srv *mailertest.Server, verb string) bool {
+	return slices.ContainsFunc(srv.Commands(), func(c string) bool {
+		return strings.HasPrefix(strings.ToUpper(c), verb)
+	})
+}
+
+// serverOnly returns options reaching srv's address and trusting its CA,
+// without credentials.
+func serverOnly(srv *mailertest.Server) mailer.Option {
+	return mailer.Options(mailer.WithServer(srv.Host(), srv.Port()), mailer.WithRootCAs(srv.CertPool()))
+}
+
+var bg = context.Background()
+
+// writeFile writes data to a new file in a temporary directory.
+func writeFile(t testing.TB, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(p, data, 0o600))
+	return p
+}
