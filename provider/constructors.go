@@ -151,8 +151,19 @@ func SES(region, user, password string) mailer.Option {
 // Postmark configures Postmark (smtp.postmarkapp.com:587, STARTTLS, PLAIN).
 // serverToken, the Server API token, is both the user name and the
 // password. Postmark offers no implicit-TLS port.
+//
+// Because the token is also the user name, it shows wherever a Client shows
+// its user name (String, %v, debug logs), which redact only passwords.
+// PostmarkSMTPToken keeps the secret out of them.
 func Postmark(serverToken string) mailer.Option {
 	return preset("postmark").Option(serverToken, serverToken)
+}
+
+// PostmarkSMTPToken configures Postmark like Postmark, with an SMTP token
+// generated for a message stream: accessKey is the user name and secretKey
+// the password.
+func PostmarkSMTPToken(accessKey, secretKey string) mailer.Option {
+	return preset("postmark").Option(accessKey, secretKey)
 }
 
 // Mailpit configures a local Mailpit (127.0.0.1:1025, no TLS, no

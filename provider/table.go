@@ -224,8 +224,8 @@ var table = []Preset{
 		Name: "postmark", Aliases: []string{"postmarkapp"}, Title: "Postmark",
 		Host: "smtp.postmarkapp.com", Port: 587, TLS: mailer.TLSStartTLS, // docs article 811; NM uses 2525
 		Mechanism: mailer.MechanismPlain,
-		Notes: "The Server API token is both the user name and the password. Also 25 and 2525 STARTTLS; no 465. " +
-			"Broadcast streams use smtp-broadcasts.postmarkapp.com.",
+		Notes: "The Server API token is both the user name and the password, or use an SMTP token's access and " +
+			"secret keys. Also 25 and 2525 STARTTLS; no 465. Broadcast streams use smtp-broadcasts.postmarkapp.com.",
 		Rules:        postmarkRules,
 		Sources:      "docs postmarkapp.com/support/article/811; NM Postmark",
 		Verified:     verified,
