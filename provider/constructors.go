@@ -54,8 +54,10 @@ func Microsoft365(user, password string) mailer.Option {
 }
 
 // Microsoft365OAuth2 configures Microsoft 365 with XOAUTH2, taking access
-// tokens (scope https://outlook.office365.com/.default for the client
-// credentials flow) from src once per connection.
+// tokens from src once per connection. A token for a signed-in user needs
+// the scope https://outlook.office.com/SMTP.Send; for an application
+// without a user, see Microsoft's guide "Authenticate an IMAP, POP or SMTP
+// connection using OAuth". SMTP AUTH must still be enabled for the mailbox.
 func Microsoft365OAuth2(user string, src mailer.TokenSource) mailer.Option {
 	return preset("microsoft365").OAuth2Option(user, src)
 }

@@ -2,6 +2,8 @@ package provider_test
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -336,4 +338,28 @@ func TestPresetString(t *testing.T) {
 	assert.Equal(t, "qq: smtp.qq.com:465 implicit PLAIN", p.String())
 	p, _ = provider.Lookup("mailpit")
 	assert.Equal(t, "mailpit: 127.0.0.1:1025 none no-auth", p.String())
+}
+
+// TestDocTable keeps the summary in doc.go in step with the table: every
+// preset has its line, and every line of that shape names a preset.
+func TestDocTable(t *testing.T) {
+	raw, err := os.ReadFile("doc.go")
+	require.NoError(t, err)
+	doc := string(raw)
+	names := map[string]bool{}
+	for _, p := range provider.All() {
+		names[p.Name] = true
+		mech := string(p.Mechanism)
+		if mech == "" {
+			mech = "none"
+		}
+		line := fmt.Sprintf("//\t%-13s %-39s %-9s %s\n", p.Name, p.Addr(), p.TLS, mech)
+		assert.Contains(t, doc, line, "doc.go lacks or misstates %s", p.Name)
+	}
+	row := regexp.MustCompile(`(?m)^//\t(\S+) +\S+:\d+ +(implicit|starttls|opportunistic|none) +\S+$`)
+	rows := row.FindAllStringSubmatch(doc, -1)
+	assert.Len(t, rows, len(names))
+	for _, m := range rows {
+		assert.True(t, names[m[1]], "doc.go lists %q, which is not in the table", m[1])
+	}
 }
