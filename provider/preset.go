@@ -87,8 +87,8 @@ type Limits struct {
 	MaxConnections int
 	// MessagesPerConnection is the most messages one connection may carry.
 	MessagesPerConnection int
-	// Messages is the most messages an account may send per Per, such as
-	// 30 per minute.
+	// Messages and Per give a rate: at most Messages messages in any period
+	// of length Per, such as 30 per minute.
 	Messages int
 	Per      time.Duration
 	// RecipientsPerDay is the most recipients an account may send to in a
@@ -98,9 +98,6 @@ type Limits struct {
 	// Note says what the numbers count and anything the fields cannot hold.
 	Note string
 }
-
-// IsZero reports whether l holds no number and no note.
-func (l Limits) IsZero() bool { return l == Limits{} }
 
 // Option returns the options that configure a Client for this provider:
 // server, TLS mode, reply rules and, unless the preset takes no credentials,

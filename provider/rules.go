@@ -19,7 +19,7 @@ import (
 // Hints shared by several presets or checked by tests.
 const (
 	hintQQAuth = "QQ Mail needs the authorization code (授权码), not the QQ password: " +
-		"turn on the SMTP service in QQ Mail settings (设置 → 账户) and generate a code there"
+		"turn on the SMTP service in QQ Mail settings (设置) and generate a code there"
 	hintExmailAuth = "Tencent Exmail rejected the login: if secure login (安全登录) is on, " +
 		"use a client-specific password (客户端专用密码) instead of the mailbox password"
 	hintQQFrom = "QQ Mail sends only as the account that logged in: make From the same address as the user name"
@@ -56,7 +56,8 @@ const (
 		"Authenticated SMTP for the mailbox (XOAUTH2 needs it too)"
 	hintMicrosoftMechanism = "The server does not accept this AUTH mechanism (5.7.4): " +
 		"Microsoft offers LOGIN and XOAUTH2, not PLAIN; keep the preset's LOGIN"
-	hintMicrosoftConnections = "Microsoft allows 3 concurrent SMTP connections per mailbox (432 4.3.2): send over fewer connections"
+	hintMicrosoftConnections = "Microsoft refused another concurrent connection (432 4.3.2): send over fewer connections " +
+		"(Exchange Online allows 3 per mailbox)"
 
 	hintAliyunSender = "Aliyun Mail refused the sender (440 is permanent here despite the 4): " +
 		"make From the account that logged in"

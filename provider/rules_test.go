@@ -246,7 +246,7 @@ func TestReplyHints(t *testing.T) {
 			name: "m365 432 4.3.2 too many connections", preset: "microsoft365",
 			option: func(u string) mailer.Option { return provider.Microsoft365(u, pw) }, user: "u@corp.example",
 			step: mailertest.StepMAIL, reply: "432 4.3.2 Concurrent connections limit exceeded.",
-			stage: mailer.StageMail, code: 432, hint: "3 concurrent", outcome: mailer.OutcomeTemporary,
+			stage: mailer.StageMail, code: 432, hint: "fewer connections", outcome: mailer.OutcomeTemporary,
 		},
 		// Aliyun.
 		{
