@@ -153,6 +153,8 @@ type config struct {
 	insecureAuth bool
 	dial         DialContextFunc
 	rules        []ReplyRule
+	retry        RetryPolicy
+	hooks        []Hook
 }
 
 // An Option configures a Client. Options are applied in order, so options

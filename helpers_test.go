@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -28,11 +29,13 @@ func testMessage(t testing.TB) *mailer.Message {
 	return m
 }
 
-// newClient returns a Client for srv with extra options; it is closed by
-// t.Cleanup.
+// newClient returns a Client made of opts, closed by t.Cleanup. It makes a
+// single attempt per Send unless opts set a RetryPolicy themselves: tests
+// of one attempt's classification read better without retries, and the
+// retry tests say what they want.
 func newClient(t testing.TB, opts ...mailer.Option) *mailer.Client {
 	t.Helper()
-	c, err := mailer.New(opts...)
+	c, err := mailer.New(append([]mailer.Option{noRetry}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
@@ -61,6 +64,17 @@ func serverOnly(srv *mailertest.Server) mailer.Option {
 }
 
 var bg = context.Background()
+
+// noRetry makes one attempt per Send.
+var noRetry = mailer.WithRetry(mailer.RetryPolicy{MaxAttempts: 1})
+
+// fastRetry retries at once, for tests of the retry logic over the network.
+func fastRetry(attempts int) mailer.Option {
+	return mailer.WithRetry(mailer.RetryPolicy{
+		MaxAttempts: attempts, MinWait: time.Millisecond, MaxWait: time.Millisecond,
+		ThrottleWait: time.Millisecond, Backoff: mailer.ConstantBackoff,
+	})
+}
 
 // writeFile writes data to a new file in a temporary directory.
 func writeFile(t testing.TB, name string, data []byte) string {

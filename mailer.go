@@ -2,7 +2,6 @@ package mailer
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"time"
 )
@@ -12,11 +11,16 @@ import (
 // for concurrent use by multiple goroutines and is meant to be shared, like
 // an *http.Client.
 type Client struct {
-	cfg *config
+	cfg    *config
+	events *dispatcher
 
-	mu       sync.Mutex
-	closed   bool
-	inflight sync.WaitGroup
+	// attemptFn performs one attempt; tests replace it.
+	attemptFn func(ctx context.Context, m *Message, rcpts []string) attemptResult
+
+	mu        sync.Mutex
+	closed    bool
+	inflight  sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // New returns a Client configured by opts, applied in order: options after a
@@ -31,7 +35,9 @@ func New(opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg}, nil
+	c := &Client{cfg: cfg, events: newDispatcher(cfg.hooks, cfg.logger)}
+	c.attemptFn = c.attempt
+	return c, nil
 }
 
 // Receipt describes a delivered message.
@@ -48,17 +54,24 @@ type Receipt struct {
 	Attempts int
 	// Duration is the time Send took.
 	Duration time.Duration
+	// MaybeDuplicate is set when an attempt ended with an unknown outcome
+	// (the connection was lost after the end of data) and a later attempt
+	// delivered the message: it may have arrived twice, with the same
+	// Message-ID, which lets receivers such as Gmail fold the copies.
+	MaybeDuplicate bool
 }
 
-// Send delivers m. It connects, secures the connection, authenticates and
-// sends the message, bounded by ctx for the whole transaction: cancelling
-// ctx aborts a connection in the middle of DATA.
+// Send delivers m. Each attempt connects, secures the connection,
+// authenticates and sends the message; failed attempts are retried
+// according to the Client's RetryPolicy (3 attempts by default), always
+// with the same Message-ID. ctx bounds the whole of it: cancelling ctx
+// aborts a connection in the middle of DATA and any wait between attempts.
 //
-// On success Send returns a Receipt. On failure it returns a *SendError
-// that says at which stage it failed, with the server's reply. If some
-// recipients were refused and others accepted, the message is delivered to
-// the accepted ones: Send returns their Receipt together with a *SendError
-// (Stage StageRcpt) naming the refused ones.
+// On success Send returns a Receipt. On failure it returns a *SendError that
+// says at which stage the last attempt failed, with the server's reply and a
+// hint for known provider replies. If some recipients got the message and
+// others were refused for good, Send returns the Receipt of the delivery
+// together with a *SendError (Stage StageRcpt) naming the refused ones.
 func (c *Client) Send(ctx context.Context, m *Message) (Receipt, error) {
 	if m == nil {
 		return Receipt{}, ErrNilMessage
@@ -67,34 +80,7 @@ func (c *Client) Send(ctx context.Context, m *Message) (Receipt, error) {
 		return Receipt{}, ErrClientClosed
 	}
 	defer c.inflight.Done()
-
-	start := time.Now()
-	rcpts := m.Recipients()
-	log := c.cfg.logger
-	log.LogAttrs(ctx, slog.LevelDebug, "mailer attempt",
-		slog.String("message_id", m.messageID), slog.Int("attempt", 1), slog.Int("recipients", len(rcpts)))
-	res := c.attempt(ctx, m, rcpts)
-
-	var rcpt Receipt
-	if res.delivered() {
-		rcpt = Receipt{
-			MessageID: m.messageID, Response: res.response, Recipients: res.accepted,
-			Attempts: 1, Duration: time.Since(start),
-		}
-		log.LogAttrs(ctx, slog.LevelInfo, "mailer sent",
-			slog.String("message_id", m.messageID), slog.String("response", res.response),
-			slog.Int("attempts", 1), slog.Duration("elapsed", rcpt.Duration))
-	}
-	if res.err == nil {
-		return rcpt, nil
-	}
-	res.err.Attempts = 1
-	res.err.MessageID = m.messageID
-	log.LogAttrs(ctx, slog.LevelWarn, "mailer failed",
-		slog.String("message_id", m.messageID), slog.String("stage", res.err.Stage.String()),
-		slog.Int("code", res.err.Code), slog.String("outcome", Classify(res.err).String()),
-		slog.String("error", res.err.Error()))
-	return rcpt, res.err
+	return c.send(ctx, m)
 }
 
 // Close waits for the sends in flight to finish and releases the Client's
@@ -105,6 +91,7 @@ func (c *Client) Close() error {
 	c.closed = true
 	c.mu.Unlock()
 	c.inflight.Wait()
+	c.closeOnce.Do(c.events.close)
 	return nil
 }
 

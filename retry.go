@@ -2,164 +2,197 @@ package mailer
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"io"
-	"net"
-	"net/textproto"
-	"os"
-	"syscall"
+	"fmt"
+	"time"
 
-	gomail "github.com/wneessen/go-mail"
+	"github.com/cenkalti/backoff/v4"
 )
 
-// Outcome is the class of the result of one delivery attempt (DESIGN.md,
-// "Delivery outcome and retry").
-type Outcome uint8
-
-// Outcomes.
+// Retry defaults. See [RetryPolicy].
 const (
-	// OutcomeDelivered: the server replied 2xx to the end of data. Never
-	// retried, even if a later RSET, NOOP or QUIT failed.
-	OutcomeDelivered Outcome = iota + 1
-	// OutcomeTemporary: a 4xx reply, or a network failure or timeout
-	// before the end of data. Nothing was delivered; a retry may succeed.
-	OutcomeTemporary
-	// OutcomeUnknown: the connection was lost or timed out after the end
-	// of data, before the reply. The message may have been delivered.
-	OutcomeUnknown
-	// OutcomePermanent: a 5xx reply, rejected credentials, a TLS or
-	// certificate failure, an invalid message or configuration. Retrying
-	// would fail the same way.
-	OutcomePermanent
+	DefaultMaxAttempts  = 3
+	DefaultMinWait      = time.Second
+	DefaultMaxWait      = 30 * time.Second
+	DefaultThrottleWait = time.Minute
 )
 
-// String returns "delivered", "temporary", "unknown" or "permanent".
-func (o Outcome) String() string {
-	switch o {
-	case OutcomeDelivered:
-		return "delivered"
-	case OutcomeTemporary:
-		return "temporary"
-	case OutcomeUnknown:
-		return "unknown"
-	case OutcomePermanent:
-		return "permanent"
+// Backoff returns how long to wait before attempt+1, after attempt failed.
+// minWait and maxWait come from the RetryPolicy.
+type Backoff func(minWait, maxWait time.Duration, attempt int) time.Duration
+
+// ExponentialBackoff is the default Backoff: min doubled after each attempt,
+// capped at max, with ±50% random jitter so that many clients do not retry
+// in step. It is computed by github.com/cenkalti/backoff/v4.
+func ExponentialBackoff(minWait, maxWait time.Duration, attempt int) time.Duration {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     minWait,
+		RandomizationFactor: 0.5,
+		Multiplier:          2,
+		MaxInterval:         maxWait,
+		Stop:                backoff.Stop,
+		Clock:               backoff.SystemClock,
 	}
-	return "outcome(?)"
+	b.Reset()
+	d := minWait
+	for range max(attempt, 1) {
+		d = b.NextBackOff()
+	}
+	return clamp(d, minWait, maxWait)
 }
 
-// Classify returns the outcome class of an error returned by a delivery
-// attempt. nil is OutcomeDelivered. It understands this package's
-// *SendError, go-mail's *SendError (by its Reason, not its text),
-// *textproto.Error, network and TLS errors, wrapped or joined.
-func Classify(err error) Outcome {
+// ConstantBackoff always waits min. It suits tests.
+func ConstantBackoff(minWait, maxWait time.Duration, attempt int) time.Duration { return minWait }
+
+// RetryPolicy controls how Send retries. The zero value means all defaults:
+// 3 attempts, exponential backoff from 1 s to 30 s with jitter, at least a
+// minute after a throttling reply, and at-least-once delivery.
+//
+// Whether an attempt is retried depends on its outcome ([Classify]):
+// delivered and permanent outcomes end Send; temporary ones are retried;
+// an unknown outcome (the connection was lost after the end of data) is
+// retried with the same Message-ID unless AtMostOnce is set. When only some
+// recipients failed temporarily, only those are retried.
+type RetryPolicy struct {
+	// MaxAttempts is the total number of attempts, including the first.
+	// Zero means DefaultMaxAttempts; 1 disables retries.
+	MaxAttempts int
+	// MinWait and MaxWait bound the backoff between attempts. Zero means
+	// DefaultMinWait and DefaultMaxWait.
+	MinWait, MaxWait time.Duration
+	// ThrottleWait is the least wait after a throttling reply: 421, or an
+	// enhanced code 4.7.x (Gmail's 421 4.7.0 "try again later"). A
+	// ReplyRule's MinWait, when larger, wins. Zero means
+	// DefaultThrottleWait.
+	ThrottleWait time.Duration
+	// Backoff computes the wait. Nil means ExponentialBackoff.
+	Backoff Backoff
+	// Classify classifies the error of an attempt. Nil means Classify.
+	Classify func(err error) Outcome
+	// AtMostOnce stops after an unknown outcome instead of retrying, so the
+	// message never arrives twice but may not arrive at all; Send then
+	// returns an error matching ErrMaybeDelivered.
+	AtMostOnce bool
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = DefaultMaxAttempts
+	}
+	if p.MinWait <= 0 {
+		p.MinWait = DefaultMinWait
+	}
+	if p.MaxWait <= 0 {
+		p.MaxWait = max(DefaultMaxWait, p.MinWait)
+	}
+	if p.ThrottleWait <= 0 {
+		p.ThrottleWait = DefaultThrottleWait
+	}
+	if p.Backoff == nil {
+		p.Backoff = ExponentialBackoff
+	}
+	if p.Classify == nil {
+		p.Classify = Classify
+	}
+	return p
+}
+
+// WithRetry sets the retry policy. See [RetryPolicy] for the defaults.
+func WithRetry(p RetryPolicy) Option {
+	return func(c *config) error {
+		switch {
+		case p.MaxAttempts < 0 || p.MaxAttempts > 100:
+			return configError("WithRetry", "MaxAttempts %d out of range 0..100", p.MaxAttempts)
+		case p.MinWait < 0 || p.MaxWait < 0 || p.ThrottleWait < 0:
+			return configError("WithRetry", "negative wait")
+		case p.MaxWait > 0 && p.MinWait > p.MaxWait:
+			return configError("WithRetry", "MinWait %v above MaxWait %v", p.MinWait, p.MaxWait)
+		}
+		c.retry = p
+		return nil
+	}
+}
+
+// waitFor returns how long to wait after attempt failed with err.
+func (p RetryPolicy) waitFor(attempt int, err *SendError) time.Duration {
+	wait := p.Backoff(p.MinWait, p.MaxWait, attempt)
 	if err == nil {
-		return OutcomeDelivered
+		return wait
 	}
-	var se *SendError
-	if errors.As(err, &se) {
-		return classifySendError(se)
+	if isThrottling(err) {
+		wait = max(wait, p.ThrottleWait)
 	}
-	var gse *gomail.SendError
-	if errors.As(err, &gse) {
-		if gse.Reason == gomail.ErrSMTPReset {
-			return OutcomeDelivered
+	return max(wait, err.MinWait())
+}
+
+// isThrottling reports a reply that asks the client to slow down.
+func isThrottling(e *SendError) bool {
+	if e.Code == 421 || e.EnhancedCode[0] == 4 && e.EnhancedCode[1] == 7 {
+		return true
+	}
+	for _, r := range e.Rejections {
+		if isThrottling(r) {
+			return true
 		}
 	}
-	var tp *textproto.Error
-	if errors.As(err, &tp) {
-		return classifyCode(tp.Code)
-	}
-	return classifyCause(err)
+	return false
 }
 
-func classifySendError(se *SendError) Outcome {
-	if se.outcome != 0 {
-		return se.outcome
+// MinWait returns the least wait before a retry that a ReplyRule attached
+// to this error (163's "451 DT:SPM" asks for minutes), or 0.
+func (e *SendError) MinWait() time.Duration {
+	w := e.minWait
+	for _, r := range e.Rejections {
+		w = max(w, r.MinWait())
 	}
-	if len(se.Rejections) > 0 {
-		for _, r := range se.Rejections {
-			if classifySendError(r) == OutcomeTemporary {
-				return OutcomeTemporary
-			}
-		}
-		return OutcomePermanent
-	}
-	if se.Code != 0 {
-		return classifyCode(se.Code)
-	}
-	if se.Stage == StageDataEnd || errors.Is(se.Err, ErrMaybeDelivered) {
-		return OutcomeUnknown
-	}
-	if se.Err == nil {
-		return OutcomePermanent
-	}
-	return classifyCause(se.Err)
+	return w
 }
 
-func classifyCode(code int) Outcome {
-	switch code / 100 {
-	case 2:
-		return OutcomeDelivered
-	case 4:
-		return OutcomeTemporary
+func clamp(d, lo, hi time.Duration) time.Duration {
+	return min(max(d, lo), hi)
+}
+
+// giveUp wraps the last error of an attempt with the reason Send stopped
+// early (the context ended, or the wait would outlast its deadline), so
+// that the error keeps the last reply's stage, code and classification.
+func giveUp(last *SendError, reason error) *SendError {
+	se := *last
+	se.Err = &stopError{reason: reason, last: last.Err}
+	return &se
+}
+
+// stopError joins the reason Send stopped and the last attempt's error.
+type stopError struct {
+	reason error
+	last   error
+}
+
+func (e *stopError) Error() string {
+	if e.last == nil {
+		return e.reason.Error()
 	}
-	return OutcomePermanent
+	return fmt.Sprintf("%v (last attempt: %v)", e.reason, e.last)
 }
 
-// classifyCause classifies an error that carries no SMTP reply.
-func classifyCause(err error) Outcome {
-	var (
-		certErr    *tls.CertificateVerificationError
-		unknownCA  x509.UnknownAuthorityError
-		hostErr    x509.HostnameError
-		invalidErr x509.CertificateInvalidError
-		alertErr   tls.AlertError
-		recordErr  tls.RecordHeaderError
-		local      *localError
-		fieldErr   *FieldError
-	)
-	switch {
-	case errors.Is(err, ErrMaybeDelivered):
-		return OutcomeUnknown
-	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostErr),
-		errors.As(err, &invalidErr), errors.As(err, &alertErr), errors.As(err, &recordErr):
-		return OutcomePermanent
-	case errors.Is(err, ErrTLSRequired), errors.Is(err, ErrInsecureAuth), errors.Is(err, ErrAuth),
-		errors.Is(err, ErrSMTPUTF8Required), errors.Is(err, ErrInvalidConfig), errors.Is(err, ErrNoServer),
-		errors.As(err, &fieldErr), errors.As(err, &local),
-		errors.Is(err, ErrNoSender), errors.Is(err, ErrNoRecipients), errors.Is(err, ErrNilMessage),
-		errors.Is(err, ErrClientClosed):
-		return OutcomePermanent
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return OutcomeTemporary
-	case isTimeout(err), isNetworkError(err):
-		return OutcomeTemporary
+func (e *stopError) Unwrap() []error {
+	if e.last == nil {
+		return []error{e.reason}
 	}
-	return OutcomePermanent
+	return []error{e.reason, e.last}
 }
 
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+// errWaitTooLong is the reason given when the next wait would outlast the
+// context's deadline.
+var errWaitTooLong = errors.New("mailer: the wait before the next attempt would outlast the context deadline")
+
+// sleep waits d or until ctx ends, whichever is first.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
-
-func isNetworkError(err error) bool {
-	var (
-		opErr  *net.OpError
-		dnsErr *net.DNSError
-	)
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED) ||
-		errors.As(err, &opErr) || errors.As(err, &dnsErr)
-}
-
-// localError marks a failure on our side while writing the message (an
-// attachment that cannot be read), as opposed to a network failure.
-type localError struct{ err error }
-
-func (e *localError) Error() string { return "reading message content: " + e.err.Error() }
-func (e *localError) Unwrap() error { return e.err }

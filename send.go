@@ -1,0 +1,247 @@
+package mailer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+)
+
+// delivery is the state of one Send across its attempts.
+type delivery struct {
+	c       *Client
+	ctx     context.Context
+	m       *Message
+	policy  RetryPolicy
+	start   time.Time
+	log     *slog.Logger
+	attempt int
+
+	delivered []string     // recipients that got the message
+	response  string       // first reply to an end of data
+	final     []*SendError // recipients that failed for good, with why
+	maybeDup  bool         // an attempt ended with an unknown outcome and was retried
+	unknown   bool         // the last failure of some recipient was an unknown outcome
+}
+
+// send runs attempts until every recipient got the message or failed for
+// good, or the policy or the context says stop.
+func (c *Client) send(ctx context.Context, m *Message) (Receipt, error) {
+	d := &delivery{
+		c: c, ctx: ctx, m: m, policy: c.cfg.retry.withDefaults(), start: time.Now(),
+		log: c.cfg.logger.With(slog.String("message_id", m.messageID)),
+	}
+	pending := m.Recipients()
+	d.emit(Event{Status: StatusPending, Recipients: pending})
+	for {
+		d.attempt++
+		d.emit(Event{Status: StatusSending, Recipients: pending})
+		d.log.LogAttrs(ctx, slog.LevelDebug, "mailer attempt",
+			slog.Int("attempt", d.attempt), slog.Int("recipients", len(pending)))
+		start := time.Now()
+		res := c.attemptFn(ctx, m, pending)
+		elapsed := time.Since(start)
+
+		retry, last := d.absorb(res, pending)
+		if len(retry) == 0 {
+			return d.finish(nil)
+		}
+		if d.attempt >= d.policy.MaxAttempts {
+			return d.finish(last)
+		}
+		if err := ctx.Err(); err != nil {
+			return d.finish(giveUp(last, err))
+		}
+		wait := d.policy.waitFor(d.attempt, last)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			return d.finish(giveUp(last, errWaitTooLong))
+		}
+		d.emit(attemptEvent(StatusRetrying, last, Event{
+			Recipients: retry, Wait: wait, Duration: elapsed, Outcome: d.policy.Classify(last),
+		}))
+		d.log.LogAttrs(ctx, slog.LevelWarn, "mailer retrying",
+			slog.Int("attempt", d.attempt), slog.Duration("wait", wait),
+			slog.String("stage", last.Stage.String()), slog.Int("code", last.Code),
+			slog.String("outcome", d.policy.Classify(last).String()), slog.String("error", last.Error()))
+		if err := sleep(ctx, wait); err != nil {
+			return d.finish(giveUp(last, err))
+		}
+		pending = retry
+	}
+}
+
+// absorb records the result of an attempt. It returns the recipients to
+// try again and the error that made them fail.
+func (d *delivery) absorb(res attemptResult, pending []string) (retry []string, last *SendError) {
+	d.unknown = false
+	d.delivered = append(d.delivered, res.delivered...)
+	if d.response == "" {
+		d.response = res.response
+	}
+	var retryErrs []*SendError
+	for _, r := range res.refused {
+		if d.policy.Classify(r) == OutcomeTemporary {
+			retry = append(retry, r.Recipients...)
+			retryErrs = append(retryErrs, r)
+		} else {
+			d.final = append(d.final, r)
+		}
+	}
+	if res.err != nil {
+		failed := res.failed(pending)
+		switch d.policy.Classify(res.err) {
+		case OutcomeTemporary:
+			retry = append(retry, failed...)
+			retryErrs = append(retryErrs, res.err)
+		case OutcomeUnknown:
+			d.unknown = true
+			if d.policy.AtMostOnce {
+				e := *res.err
+				e.Recipients = failed
+				if !errors.Is(e.Err, ErrMaybeDelivered) {
+					e.Err = fmt.Errorf("%w: %w", ErrMaybeDelivered, e.Err)
+				}
+				d.final = append(d.final, &e)
+			} else {
+				retry = append(retry, failed...)
+				retryErrs = append(retryErrs, res.err)
+			}
+		default:
+			e := *res.err
+			e.Recipients = failed
+			d.final = append(d.final, &e)
+		}
+	}
+	switch len(retryErrs) {
+	case 0:
+	case 1:
+		last = retryErrs[0]
+	default:
+		last = combine(retryErrs)
+	}
+	if len(retry) > 0 && d.unknown {
+		d.maybeDup = true
+	}
+	return retry, last
+}
+
+// finish ends a Send. stopped is the error of the recipients still pending
+// when Send stopped retrying, or nil.
+func (d *delivery) finish(stopped *SendError) (Receipt, error) {
+	if stopped != nil {
+		d.final = append(d.final, stopped)
+	}
+	total := time.Since(d.start)
+	var err *SendError
+	if len(d.final) > 0 {
+		err = combine(d.final)
+		err.Attempts = d.attempt
+		err.MessageID = d.m.messageID
+	}
+	if len(d.delivered) == 0 {
+		if err == nil { // cannot happen: a recipient is either delivered or failed
+			err = &SendError{Stage: StageNone, Attempts: d.attempt, MessageID: d.m.messageID, Err: errors.New("no recipient got the message")}
+		}
+		d.emit(attemptEvent(StatusFailed, err, Event{
+			Recipients: err.Recipients, Duration: total, Outcome: d.policy.Classify(err), MaybeDuplicate: d.maybeDup,
+		}))
+		d.log.LogAttrs(d.ctx, slog.LevelWarn, "mailer failed",
+			slog.Int("attempts", d.attempt), slog.String("stage", err.Stage.String()), slog.Int("code", err.Code),
+			slog.String("outcome", d.policy.Classify(err).String()), slog.Bool("maybe_duplicate", d.maybeDup),
+			slog.Duration("elapsed", total), slog.String("error", err.Error()))
+		return Receipt{}, err
+	}
+	rcpt := Receipt{
+		MessageID: d.m.messageID, Response: d.response, Recipients: slices.Clone(d.delivered),
+		Attempts: d.attempt, Duration: total, MaybeDuplicate: d.maybeDup,
+	}
+	ev := Event{
+		Status: StatusSent, Recipients: rcpt.Recipients, Duration: total, Outcome: OutcomeDelivered,
+		Response: d.response, MaybeDuplicate: d.maybeDup,
+	}
+	ev.Code, ev.EnhancedCode = parseResponseCode(d.response)
+	attrs := []slog.Attr{
+		slog.Int("attempts", d.attempt), slog.String("response", d.response),
+		slog.Bool("maybe_duplicate", d.maybeDup), slog.Duration("elapsed", total),
+	}
+	if err != nil {
+		ev.Err = err
+		attrs = append(attrs, slog.String("refused", err.Error()))
+	}
+	d.emit(ev)
+	d.log.LogAttrs(d.ctx, slog.LevelInfo, "mailer sent", attrs...)
+	if err != nil {
+		return rcpt, err
+	}
+	return rcpt, nil
+}
+
+func (d *delivery) emit(ev Event) {
+	ev.MessageID = d.m.messageID
+	if ev.Attempt == 0 && ev.Status != StatusPending {
+		ev.Attempt = d.attempt
+	}
+	ev.Time = time.Now()
+	d.c.events.emit(d.ctx, ev)
+}
+
+// attemptEvent fills ev's reply fields from err.
+func attemptEvent(status Status, err *SendError, ev Event) Event {
+	ev.Status = status
+	if err != nil {
+		ev.Err = err
+		ev.Code, ev.EnhancedCode, ev.Response = err.Code, err.EnhancedCode, err.Message
+	}
+	return ev
+}
+
+// combine merges the errors of several recipients into one: the first
+// error's fields, all recipients, and every error in Rejections.
+func combine(errs []*SendError) *SendError {
+	if len(errs) == 1 {
+		e := *errs[0]
+		return &e
+	}
+	first := errs[0]
+	e := &SendError{
+		Stage: first.Stage, Code: first.Code, EnhancedCode: first.EnhancedCode, Message: first.Message,
+		Hint: first.Hint,
+	}
+	var all []error
+	for _, x := range errs {
+		e.Recipients = append(e.Recipients, x.Recipients...)
+		if len(x.Rejections) > 0 {
+			e.Rejections = append(e.Rejections, x.Rejections...)
+		} else {
+			e.Rejections = append(e.Rejections, x)
+		}
+		all = append(all, x)
+	}
+	e.Err = errors.Join(all...)
+	return e
+}
+
+// parseResponseCode reads the code and enhanced code of "250 2.0.0 OK".
+func parseResponseCode(resp string) (int, EnhancedCode) {
+	var code int
+	if len(resp) < 3 {
+		return 0, EnhancedCode{}
+	}
+	for _, ch := range resp[:3] {
+		if ch < '0' || ch > '9' {
+			return 0, EnhancedCode{}
+		}
+		code = code*10 + int(ch-'0')
+	}
+	rest := ""
+	if len(resp) > 4 {
+		rest = resp[4:]
+	}
+	ec, _, ok := parseEnhancedCode(rest)
+	if !ok || ec[0] != code/100 {
+		ec = EnhancedCode{}
+	}
+	return code, ec
+}
