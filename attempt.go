@@ -265,7 +265,7 @@ func (cn *conn) transaction(m *Message, rcpts []string) attemptResult {
 	}
 	dw := text.DotWriter()
 	body := &deadlineWriter{w: dw, cn: cn}
-	if _, err := m.toMsg().WriteTo(body); err != nil {
+	if _, err := m.WriteTo(body); err != nil {
 		// Never send the final dot after a failed write: close instead, so
 		// the server discards what it has.
 		cn.abort()
