@@ -17,7 +17,8 @@ import (
 // every accepted address means the same thing to every mail system:
 //
 //   - no control, zero-width or bidirectional-override characters anywhere;
-//   - no quoted local parts, comments, groups or IP-literal domains;
+//   - no quoted local parts, comments, groups or IP-literal domains, and
+//     no display name that decodes to control characters;
 //   - a local part of at most 64 octets that does not start with "-" and has
 //     no empty dot-separated atom; an address of at most 254 octets;
 //   - a domain of valid labels; internationalised (IDN) labels are accepted
@@ -37,14 +38,43 @@ func ParseAddress(s string) (Address, error) {
 			return Address{}, fmt.Errorf("%w: contains control character %U", ErrInvalidAddress, r)
 		}
 	}
+	if err := checkSpecials(s); err != nil {
+		return Address{}, err
+	}
 	a, err := mail.ParseAddress(s)
 	if err != nil {
 		return Address{}, fmt.Errorf("%w: %s", ErrInvalidAddress, strings.TrimPrefix(err.Error(), "mail: "))
+	}
+	// The display name may have been decoded from encoded words in s.
+	for _, r := range a.Name {
+		if isControl(r) || r == utf8.RuneError {
+			return Address{}, fmt.Errorf("%w: display name contains %U", ErrInvalidAddress, r)
+		}
 	}
 	if err := checkAddrSpec(a.Address); err != nil {
 		return Address{}, err
 	}
 	return Address{Name: a.Name, Address: a.Address}, nil
+}
+
+// checkSpecials refuses, outside quoted strings, the characters of RFC
+// 5322 comments, groups and IP literals, which net/mail accepts and
+// silently reinterprets: "a@b.com (x)" would become the name "x", and
+// "G: a@b.com;" the bare address.
+func checkSpecials(s string) error {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case !quoted && strings.IndexByte("():;[]", c) >= 0:
+			return fmt.Errorf("%w: %q outside quotes (comments, groups and IP literals are not accepted)", ErrInvalidAddress, c)
+		}
+	}
+	return nil
 }
 
 func checkAddrSpec(addr string) error {
