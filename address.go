@@ -69,6 +69,9 @@ func checkSpecials(s string) error {
 		case quoted && c == '\\':
 			i++
 		case c == '"':
+			if quoted && i+1 < len(s) && s[i+1] == '@' {
+				return fmt.Errorf("%w: quoted local parts are not accepted", ErrInvalidAddress)
+			}
 			quoted = !quoted
 		case !quoted && strings.IndexByte("():;[]", c) >= 0:
 			return fmt.Errorf("%w: %q outside quotes (comments, groups and IP literals are not accepted)", ErrInvalidAddress, c)
