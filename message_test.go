@@ -1,13 +1,17 @@
 package mailer
 
 import (
+	"bytes"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/postkit/mailer/internal/eml"
 )
 
 func TestBuildJoinsEveryError(t *testing.T) {
@@ -128,5 +132,26 @@ func TestUnsubscribeURIs(t *testing.T) {
 	for _, bad := range []string{"", "ftp://x", "https:///nohost", "mailto:", "https://exa mple.com", "https://例子.中国/", "https://x/<y>", "https://x/a,b", strings.Repeat("h", 901)} {
 		err := checkUnsubscribeURI(bad)
 		assert.True(t, errors.Is(err, ErrInvalidHeader), "%q: %v", bad, err)
+	}
+}
+
+// TestConcurrentWriteTo writes one Message from several goroutines at
+// once (run with -race): a Message is shared, never changed by writing.
+func TestConcurrentWriteTo(t *testing.T) {
+	m := goldenCases[3].build(t) // Chinese, with an attachment
+	want := string(eml.Normalize(writeMessage(t, m)))
+	var wg sync.WaitGroup
+	got := make([]string, 8)
+	for i := range got {
+		wg.Go(func() {
+			var buf bytes.Buffer
+			if _, err := m.WriteTo(&buf); err == nil {
+				got[i] = string(eml.Normalize(buf.Bytes()))
+			}
+		})
+	}
+	wg.Wait()
+	for _, g := range got {
+		assert.Equal(t, want, g)
 	}
 }
