@@ -84,6 +84,11 @@ func FuzzBuild(f *testing.F) {
 		require.NoError(t, err)
 		raw := buf.Bytes()
 		require.NoError(t, eml.CheckStructure(raw, true))
+		for _, name := range []string{"Subject", "From", "Content-Type", "Content-Disposition"} {
+			for _, line := range fieldLines(raw, name) {
+				require.LessOrEqual(t, len(line), 76, "%s line %q", name, line)
+			}
+		}
 
 		for _, read := range []func(testing.TB, []byte) decoded{readStdlib, readGoMessage} {
 			d := read(t, raw)
@@ -161,4 +166,24 @@ func FuzzParseAddress(f *testing.F) {
 		assert.Equal(t, a.Name, again.Name)
 		assert.Equal(t, headerAddrSpec(a.Address), headerAddrSpec(again.Address))
 	})
+}
+
+// fieldLines returns the lines (first and continuation) of every field
+// called name in raw, top-level and part headers alike.
+func fieldLines(raw []byte, name string) []string {
+	var out []string
+	in := false
+	for _, line := range strings.Split(string(raw), "\r\n") {
+		switch {
+		case strings.HasPrefix(line, name+":"):
+			in = true
+		case in && (strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")):
+		default:
+			in = false
+		}
+		if in {
+			out = append(out, line)
+		}
+	}
+	return out
 }

@@ -182,6 +182,11 @@ func firstWordBudget(name string) int {
 // so each one decodes on its own. Q uses only the characters RFC 2047
 // section 5(3) allows in a display name, which are safe in every context.
 func encodeWords(s string, first int) []string {
+	return encodeWordsIn(s, first, encodedWordMax)
+}
+
+// encodeWordsIn is encodeWords with the limit rest for words after the first.
+func encodeWordsIn(s string, first, rest int) []string {
 	useB := bLen(len(s)) < qLen(s)
 	const prefixQ, prefixB = "=?UTF-8?Q?", "=?UTF-8?B?"
 	const overhead = len(prefixQ) + 2
@@ -205,7 +210,7 @@ func encodeWords(s string, first int) []string {
 		w = append(w, "?="...)
 		words = append(words, string(w))
 		start, curLen = end, 0
-		budget = encodedWordMax
+		budget = rest
 	}
 	for i := 0; i < len(s); {
 		_, size := utf8.DecodeRuneInString(s[i:])
@@ -217,6 +222,9 @@ func encodeWords(s string, first int) []string {
 		}
 		if i > start && overhead+curLen+add > budget {
 			flush(i)
+			if useB {
+				add = bLen(size)
+			}
 		}
 		curLen += add
 		i += size
@@ -280,7 +288,8 @@ func fileParams(name string) (ctype, disp []string) {
 		q := `"` + name + `"`
 		return []string{"name=" + q}, []string{"filename=" + q}
 	}
-	words := encodeWords(name, encodedWordMax-len(`name="`))
+	// Room for the quote and the folding space: each token fits in 76.
+	words := encodeWordsIn(name, encodedWordMax-len(`name="`)-1, encodedWordMax-1)
 	ctype = make([]string, len(words))
 	for i, w := range words {
 		switch {
@@ -317,6 +326,15 @@ func plainParamValue(v string) bool {
 // rfc2231 encodes the parameter attr=v as RFC 2231 extended parameters:
 // attr*=UTF-8”%XX… or, when long, attr*0*=UTF-8”…; attr*1*=…; …
 func rfc2231(attr, v string) []string {
+	// Each parameter is one token, written after a folding space and
+	// followed by ";": keep it within lineSoftMax.
+	limit := func(n int) int {
+		prefix := len(attr) + len(fmt.Sprintf("*%d*=", n))
+		if n == 0 {
+			prefix += len("UTF-8''")
+		}
+		return lineSoftMax - 2 - prefix
+	}
 	var chunks []string
 	var cur []byte
 	for i := 0; i < len(v); {
@@ -329,7 +347,7 @@ func rfc2231(attr, v string) []string {
 				enc = append(enc, '%', upperHex[v[j]>>4], upperHex[v[j]&15])
 			}
 		}
-		if len(cur) > 0 && len(cur)+len(enc) > paramChunk {
+		if len(cur) > 0 && len(cur)+len(enc) > limit(len(chunks)) {
 			chunks = append(chunks, string(cur))
 			cur = cur[:0]
 		}
