@@ -2,6 +2,7 @@ package mailer
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -188,7 +189,7 @@ func (b *MessageBuilder) sniffSource(field, p string, a *attachment) bool {
 	}
 	head := make([]byte, sniffLen)
 	n, err := io.ReadFull(f, head)
-	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return fail(err)
 	}
 	a.ctype = contentType(a.name, head[:n])
