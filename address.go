@@ -3,7 +3,6 @@ package mailer
 import (
 	"crypto/rand"
 	"encoding/base32"
-	"errors"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -18,7 +17,8 @@ import (
 // every accepted address means the same thing to every mail system:
 //
 //   - no control, zero-width or bidirectional-override characters anywhere;
-//   - no quoted local parts, comments, groups or IP-literal domains;
+//   - no quoted local parts, comments, groups or IP-literal domains, and
+//     no display name that decodes to control characters;
 //   - a local part of at most 64 octets that does not start with "-" and has
 //     no empty dot-separated atom; an address of at most 254 octets;
 //   - a domain of valid labels; internationalised (IDN) labels are accepted
@@ -38,14 +38,46 @@ func ParseAddress(s string) (Address, error) {
 			return Address{}, fmt.Errorf("%w: contains control character %U", ErrInvalidAddress, r)
 		}
 	}
+	if err := checkSpecials(s); err != nil {
+		return Address{}, err
+	}
 	a, err := mail.ParseAddress(s)
 	if err != nil {
 		return Address{}, fmt.Errorf("%w: %s", ErrInvalidAddress, strings.TrimPrefix(err.Error(), "mail: "))
+	}
+	// The display name may have been decoded from encoded words in s.
+	for _, r := range a.Name {
+		if isControl(r) || r == utf8.RuneError {
+			return Address{}, fmt.Errorf("%w: display name contains %U", ErrInvalidAddress, r)
+		}
 	}
 	if err := checkAddrSpec(a.Address); err != nil {
 		return Address{}, err
 	}
 	return Address{Name: a.Name, Address: a.Address}, nil
+}
+
+// checkSpecials refuses, outside quoted strings, the characters of RFC
+// 5322 comments, groups and IP literals, which net/mail accepts and
+// silently reinterprets: "a@b.com (x)" would become the name "x", and
+// "G: a@b.com;" the bare address.
+func checkSpecials(s string) error {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			if quoted && i+1 < len(s) && s[i+1] == '@' {
+				return fmt.Errorf("%w: quoted local parts are not accepted", ErrInvalidAddress)
+			}
+			quoted = !quoted
+		case !quoted && strings.IndexByte("():;[]", c) >= 0:
+			return fmt.Errorf("%w: %q outside quotes (comments, groups and IP literals are not accepted)", ErrInvalidAddress, c)
+		}
+	}
+	return nil
 }
 
 func checkAddrSpec(addr string) error {
@@ -153,64 +185,115 @@ func isASCII(s string) bool {
 // newMessageID returns a unique Message-ID (without brackets) whose right
 // side is the sender's domain, so that it reveals no local host name.
 func newMessageID(from string) string {
-	domain := "localhost"
-	if at := strings.LastIndexByte(from, '@'); at >= 0 {
-		if ascii, err := asciiDomain(from[at+1:]); err == nil {
-			domain = strings.ToLower(ascii)
-		}
-	}
 	var b [15]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])) + "@" + domain
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])) + "@" + senderDomain(from)
 }
 
-// checkHeaderValue rejects values that could break out of a header.
-func checkHeaderValue(v string) error {
-	if !utf8.ValidString(v) {
-		return fmt.Errorf("%w: invalid UTF-8", ErrInvalidHeader)
+// addressTokens formats a for a header as tokens that may be separated by
+// folding white space: the display name (as atoms, a quoted string or RFC
+// 2047 encoded words) and "<addr-spec>", or the bare addr-spec without a
+// name. The domain is written in ASCII (punycode) unless the local part is
+// itself non-ASCII, which needs SMTPUTF8 and RFC 6532 headers anyway.
+func addressTokens(a Address, first int) []string {
+	spec := headerAddrSpec(a.Address)
+	if a.Name == "" {
+		return []string{spec}
 	}
-	for _, r := range v {
-		if r == '\t' {
-			continue
-		}
-		if r == '\r' || r == '\n' {
-			return fmt.Errorf("%w: contains a line break", ErrInvalidHeader)
-		}
-		if isControl(r) {
-			return fmt.Errorf("%w: contains control character %U", ErrInvalidHeader, r)
-		}
+	var toks []string
+	switch {
+	case isAtomPhrase(a.Name):
+		toks = strings.Split(a.Name, " ")
+	case isPlainQuotable(a.Name):
+		toks = []string{quotePhrase(a.Name)}
+	default:
+		toks = encodeWords(a.Name, first)
 	}
-	return nil
+	return append(toks, "<"+spec+">")
 }
 
-// managedHeaders are set by the builder and cannot be set with Header.
-var managedHeaders = []string{
-	"from", "sender", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id",
-	"mime-version", "return-path", "content-type", "content-transfer-encoding",
-	"content-disposition", "content-id",
+// headerAddrSpec returns addr as written in a header.
+func headerAddrSpec(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return addr
+	}
+	local, domain := addr[:at], addr[at+1:]
+	if !isASCII(local) {
+		return addr
+	}
+	if ascii, err := asciiDomain(domain); err == nil {
+		domain = ascii
+	}
+	return local + "@" + domain
 }
 
-var errManagedHeader = errors.New("is set by the message builder; use its method")
-
-// checkHeaderName applies RFC 5322 section 2.2: printable ASCII except
-// colon, and refuses headers the builder manages.
-func checkHeaderName(name string) error {
-	if name == "" {
-		return fmt.Errorf("%w: empty name", ErrInvalidHeader)
+// isAtomPhrase reports whether name can be written as a phrase of atoms
+// separated by single spaces, which every parser reads back unchanged.
+func isAtomPhrase(name string) bool {
+	if len(name) > 60 {
+		return false
 	}
-	if len(name) > 76 {
-		return fmt.Errorf("%w: name longer than 76 characters", ErrInvalidHeader)
+	for _, w := range strings.Split(name, " ") {
+		if w == "" {
+			return false
+		}
+		for i := 0; i < len(w); i++ {
+			if !isAtext(w[i]) {
+				return false
+			}
+		}
+	}
+	return !strings.Contains(name, "=?")
+}
+
+// isPlainQuotable reports whether name can be written as a quoted string
+// on one line: printable ASCII, no "=?" that a reader could decode.
+func isPlainQuotable(name string) bool {
+	if len(name) > 60 || strings.Contains(name, "=?") {
+		return false
 	}
 	for i := 0; i < len(name); i++ {
-		if c := name[i]; c < 33 || c > 126 || c == ':' {
-			return fmt.Errorf("%w: character %q not allowed in a field name", ErrInvalidHeader, rune(c))
+		if c := name[i]; c < 0x20 || c > 0x7e {
+			return false
 		}
 	}
-	lower := strings.ToLower(name)
-	for _, m := range managedHeaders {
-		if lower == m || strings.HasPrefix(lower, "content-") {
-			return fmt.Errorf("%w: %s %w", ErrInvalidHeader, name, errManagedHeader)
+	return true
+}
+
+// quotePhrase returns name as an RFC 5322 quoted-string.
+func quotePhrase(name string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(name); i++ {
+		if name[i] == '"' || name[i] == '\\' {
+			b.WriteByte('\\')
 		}
+		b.WriteByte(name[i])
 	}
-	return nil
+	b.WriteByte('"')
+	return b.String()
+}
+
+// addressList writes an address header: the addresses separated by commas,
+// folded between tokens.
+func (h *headerBlock) addressList(name string, addrs []Address) {
+	if len(addrs) == 0 {
+		return
+	}
+	var toks []string
+	utf8OK := false
+	for i, a := range addrs {
+		budget := encodedWordMax
+		if i == 0 {
+			budget = firstWordBudget(name)
+		}
+		t := addressTokens(a, budget)
+		if i < len(addrs)-1 {
+			t[len(t)-1] += ","
+		}
+		toks = append(toks, t...)
+		utf8OK = utf8OK || !isASCII(headerAddrSpec(a.Address))
+	}
+	h.field(name, utf8OK, toks...)
 }

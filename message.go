@@ -2,15 +2,34 @@ package mailer
 
 import (
 	"errors"
+	"fmt"
 	"net/mail"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
+)
+
+// Errors about the content of a message, reported by [MessageBuilder.Build]
+// inside a [*FieldError].
+var (
+	// ErrInvalidBody means a Text or HTML body is not valid UTF-8 or
+	// contains a NUL character.
+	ErrInvalidBody = errors.New("mailer: invalid body")
+	// ErrEmbedWithoutHTML means inline parts were added to a message that
+	// has no HTML body to show them.
+	ErrEmbedWithoutHTML = errors.New("mailer: inline parts need an HTML body")
 )
 
 // Address is an e-mail address with an optional display name, as parsed by
 // net/mail.
 type Address = mail.Address
+
+// DefaultUserAgent is the value of the User-Agent and X-Mailer headers of a
+// message unless [MessageBuilder.UserAgent] sets another. It names this
+// package and no version, so that it tells recipients nothing about the
+// sending system's patch level.
+const DefaultUserAgent = "postkit-mailer"
 
 // A Message is an e-mail ready to send. It is immutable: make one with
 // [NewMessage] and [MessageBuilder.Build]. A Message may be sent many times,
@@ -23,12 +42,17 @@ type Message struct {
 	bcc         []Address
 	replyTo     []Address
 	subject     string
-	text        string
-	html        string
+	text        string // the text/plain part: given, or derived from html
+	html        string // the HTML body as given
+	wireHTML    string // html with "cid:" references completed
 	headers     []header
 	attachments []attachment
 	messageID   string
 	date        time.Time
+	priority    Priority
+	unsubscribe []string // List-Unsubscribe URIs
+	oneClick    bool     // RFC 8058 List-Unsubscribe-Post
+	userAgent   string   // "" writes no User-Agent or X-Mailer
 }
 
 type header struct{ name, value string }
@@ -52,18 +76,31 @@ func (m *Message) ReplyTo() []Address { return slices.Clone(m.replyTo) }
 // Subject returns the subject.
 func (m *Message) Subject() string { return m.subject }
 
-// Text returns the plain-text body.
+// Text returns the body of the text/plain part: the text given to
+// [MessageBuilder.Text] or, for a message built with HTML only, the text
+// derived from the HTML. It is "" for a message without a body.
 func (m *Message) Text() string { return m.text }
 
-// HTML returns the HTML body.
+// HTML returns the HTML body as given to [MessageBuilder.HTML], or "".
 func (m *Message) HTML() string { return m.html }
 
 // MessageID returns the Message-ID without angle brackets. It is chosen by
-// Build and is the same on every attempt to send the message.
+// Build (or set with [MessageBuilder.MessageID]) and is the same on every
+// attempt to send the message.
 func (m *Message) MessageID() string { return m.messageID }
 
 // Date returns the value of the Date header.
 func (m *Message) Date() time.Time { return m.date }
+
+// Priority returns the priority set with [MessageBuilder.Priority].
+func (m *Message) Priority() Priority { return m.priority }
+
+// UserAgent returns the value of the User-Agent and X-Mailer headers, or ""
+// when the message has none.
+func (m *Message) UserAgent() string { return m.userAgent }
+
+// ListUnsubscribe returns a copy of the List-Unsubscribe URIs.
+func (m *Message) ListUnsubscribe() []string { return slices.Clone(m.unsubscribe) }
 
 // Header returns the values of the custom header name set with
 // [MessageBuilder.Header], in the order they were added.
@@ -96,17 +133,21 @@ func (m *Message) Recipients() []string {
 
 // A MessageBuilder collects the parts of a Message. Its methods record
 // problems instead of returning them; Build reports them all at once. A
-// builder is not safe for concurrent use; the Message it builds is.
+// builder is not safe for concurrent use; the Message it builds is. A
+// builder may be reused: changing it after Build does not change the
+// Messages already built.
 type MessageBuilder struct {
-	m    Message
-	errs []error
+	m     Message
+	uaSet bool
+	errs  []error
 }
 
 // NewMessage returns an empty builder.
 func NewMessage() *MessageBuilder { return &MessageBuilder{} }
 
-// From sets the author, as "name@example.com" or "Name <name@example.com>".
-// Display names may be in any script.
+// From sets the author, as "name@example.com" or "Name <name@example.com>"
+// (see [ParseAddress]). Display names may be in any script; they are written
+// as RFC 2047 encoded words when they are not plain ASCII.
 func (b *MessageBuilder) From(addr string) *MessageBuilder {
 	if a, ok := b.address("From", addr); ok {
 		b.m.from = a
@@ -139,8 +180,10 @@ func (b *MessageBuilder) ReplyTo(addrs ...string) *MessageBuilder {
 	return b
 }
 
-// Subject sets the subject. It may be in any script; it must not contain
-// line breaks or other control characters.
+// Subject sets the subject. It may be in any script and of any length; it
+// must not contain line breaks or other control characters (tab excepted).
+// It is written as it is when it is short printable ASCII, and otherwise as
+// RFC 2047 encoded words (base64 for CJK text), folded to short lines.
 func (b *MessageBuilder) Subject(s string) *MessageBuilder {
 	if err := checkHeaderValue(s); err != nil {
 		b.errs = append(b.errs, fieldError("Subject", s, err))
@@ -150,30 +193,54 @@ func (b *MessageBuilder) Subject(s string) *MessageBuilder {
 	return b
 }
 
-// Text sets the plain-text body.
+// Text sets the plain-text body. Line breaks may be "\n", "\r\n" or "\r";
+// all are sent as CRLF. It must be valid UTF-8 without NUL characters.
 func (b *MessageBuilder) Text(s string) *MessageBuilder {
-	b.m.text = s
+	if b.checkBody("Text", s) {
+		b.m.text = s
+	}
 	return b
 }
 
 // HTML sets the HTML body. With Text as well, the message is
-// multipart/alternative with the text part first.
+// multipart/alternative with the text part first and the HTML part last,
+// the one clients prefer. Without Text, Build derives the text part from
+// the HTML: headings, paragraphs, lists, and links as "text (url)".
 func (b *MessageBuilder) HTML(s string) *MessageBuilder {
-	b.m.html = s
+	if b.checkBody("HTML", s) {
+		b.m.html = s
+	}
 	return b
+}
+
+func (b *MessageBuilder) checkBody(field, s string) bool {
+	var err error
+	switch {
+	case !utf8.ValidString(s):
+		err = fmt.Errorf("%w: invalid UTF-8", ErrInvalidBody)
+	case strings.IndexByte(s, 0) >= 0:
+		err = fmt.Errorf("%w: contains NUL", ErrInvalidBody)
+	}
+	if err != nil {
+		b.errs = append(b.errs, &FieldError{Field: field, Err: err})
+		return false
+	}
+	return true
 }
 
 // Header adds a custom header such as "X-Campaign". The name must be a
 // valid RFC 5322 field name and not one the builder manages (From, To,
-// Content-Type, …); the value must not contain control characters.
+// Subject, Date, Message-ID, MIME-Version, any Content-*, List-Unsubscribe,
+// the priority headers, User-Agent, X-Mailer, …); the value must not contain
+// control characters. Non-ASCII and very long values are written as RFC
+// 2047 encoded words.
 func (b *MessageBuilder) Header(name, value string) *MessageBuilder {
-	field := "Header " + quoteValue(name)
 	if err := checkHeaderName(name); err != nil {
 		b.errs = append(b.errs, &FieldError{Field: "Header", Value: quoteValue(name), Err: err})
 		return b
 	}
 	if err := checkHeaderValue(value); err != nil {
-		b.errs = append(b.errs, fieldError(field, value, err))
+		b.errs = append(b.errs, fieldError("Header "+quoteValue(name), value, err))
 		return b
 	}
 	b.m.headers = append(b.m.headers, header{name: name, value: value})
@@ -186,9 +253,60 @@ func (b *MessageBuilder) Date(t time.Time) *MessageBuilder {
 	return b
 }
 
+// MessageID sets the Message-ID, with or without angle brackets, instead of
+// the random one Build chooses on the sender's domain. Use it to make a
+// retry by a later process carry the same ID. It must be "left@right" with
+// both sides made of RFC 5322 atext and dots, in at most 250 characters.
+func (b *MessageBuilder) MessageID(id string) *MessageBuilder {
+	id = strings.TrimSuffix(strings.TrimPrefix(id, "<"), ">")
+	if err := checkMsgID(id); err != nil {
+		b.errs = append(b.errs, fieldError("Message-ID", id, err))
+		return b
+	}
+	b.m.messageID = id
+	return b
+}
+
+// checkMsgID accepts an RFC 5322 msg-id of two dot-atom-texts.
+func checkMsgID(id string) error {
+	left, right, ok := strings.Cut(id, "@")
+	if !ok || len(id) > 250 || !isDotAtom(left) || !isDotAtom(right) {
+		return fmt.Errorf("%w: want left@right made of letters, digits and !#$%%&'*+-/=?^_`{|}~.", ErrInvalidHeader)
+	}
+	return nil
+}
+
+// isDotAtom reports whether s is an RFC 5322 dot-atom-text.
+func isDotAtom(s string) bool {
+	for _, atom := range strings.Split(s, ".") {
+		if atom == "" {
+			return false
+		}
+		for i := 0; i < len(atom); i++ {
+			if !isAtext(atom[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// UserAgent sets the value of the User-Agent and X-Mailer headers. The
+// default is [DefaultUserAgent]; "" writes neither header. The value must
+// not contain control characters.
+func (b *MessageBuilder) UserAgent(name string) *MessageBuilder {
+	if err := checkHeaderValue(name); err != nil {
+		b.errs = append(b.errs, fieldError("UserAgent", name, err))
+		return b
+	}
+	b.m.userAgent, b.uaSet = name, true
+	return b
+}
+
 // Build checks the message and returns it. It returns every problem found,
 // joined with errors.Join; each is a *FieldError naming the field, or
-// ErrNoSender / ErrNoRecipients.
+// ErrNoSender / ErrNoRecipients. For a message with HTML and no Text, Build
+// derives the text part.
 func (b *MessageBuilder) Build() (*Message, error) {
 	errs := slices.Clone(b.errs)
 	if b.m.from.Address == "" && !hasFieldError(errs, "From") {
@@ -197,9 +315,6 @@ func (b *MessageBuilder) Build() (*Message, error) {
 	if len(b.m.to)+len(b.m.cc)+len(b.m.bcc) == 0 && !hasFieldError(errs, "To", "Cc", "Bcc") {
 		errs = append(errs, ErrNoRecipients)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
 	m := b.m
 	m.to = slices.Clone(m.to)
 	m.cc = slices.Clone(m.cc)
@@ -207,10 +322,31 @@ func (b *MessageBuilder) Build() (*Message, error) {
 	m.replyTo = slices.Clone(m.replyTo)
 	m.headers = slices.Clone(m.headers)
 	m.attachments = slices.Clone(m.attachments)
+	m.unsubscribe = slices.Clone(m.unsubscribe)
+	if !b.uaSet {
+		m.userAgent = DefaultUserAgent
+	}
+	errs = append(errs, m.resolveInline()...)
+	if m.oneClick && !slices.ContainsFunc(m.unsubscribe, isHTTPS) {
+		errs = append(errs, &FieldError{Field: "OneClickUnsubscribe",
+			Err: fmt.Errorf("%w: RFC 8058 one-click needs an https List-Unsubscribe URI", ErrInvalidHeader)})
+	}
+	if m.text == "" && m.html != "" {
+		text, err := htmlToText(m.html)
+		if err != nil {
+			errs = append(errs, &FieldError{Field: "HTML", Err: fmt.Errorf("%w: %w", ErrInvalidBody, err)})
+		}
+		m.text = text
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	if m.date.IsZero() {
 		m.date = time.Now()
 	}
-	m.messageID = newMessageID(m.from.Address)
+	if m.messageID == "" {
+		m.messageID = newMessageID(m.from.Address)
+	}
 	return &m, nil
 }
 

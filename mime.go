@@ -1,123 +1,296 @@
 package mailer
 
 import (
-	"bytes"
-	"errors"
+	"bufio"
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
 	"io"
-	"mime"
-	"os"
-	"path"
-
-	gomail "github.com/wneessen/go-mail"
+	"strings"
 )
 
-// userAgent is written as User-Agent instead of go-mail's own.
-const userAgent = "postkit-mailer"
+// This file writes a Message as MIME (RFC 2045 to 2049). The writer is our
+// own, built on the standard library (mime/quotedprintable,
+// encoding/base64), not go-mail's msgWriter, which this package used at
+// first. go-mail v0.8.1 gets several things wrong that cannot be fixed from
+// outside its writer: it buffers every encoded part in memory (a 20 MiB
+// file costs ~5× its size), writes non-ASCII file names as RFC 2047 inside
+// quoted parameters without RFC 2231, folds headers only at spaces (a long
+// token gives a 1,201-octet line) and loses a space at a fold, and writes
+// alternative parts in insertion order. go-mail remains the SMTP engine.
+//
+// The tree is:
+//
+//	multipart/mixed                  when there are attachments
+//	├─ multipart/related             when there are inline parts
+//	│  ├─ multipart/alternative      when there is HTML
+//	│  │  ├─ text/plain              always first
+//	│  │  └─ text/html               always last: the one clients prefer
+//	│  └─ image/png (inline, Content-ID)
+//	└─ application/pdf (attachment)
+//
+// Each level is left out when it would have one child.
 
-// toMsg builds a fresh go-mail Msg for one attempt. go-mail's Send and
-// WriteTo change the Msg they are given, so a Msg is never reused.
-func (m *Message) toMsg() *gomail.Msg {
-	g := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
-	g.FromMailAddress(ptr(m.from))
-	if len(m.to) > 0 {
-		g.ToMailAddress(ptrs(m.to)...)
+// WriteTo writes the message in RFC 5322 form, exactly as it is sent
+// (without the SMTP dot-stuffing), for previews and .eml files. Lines end
+// with CRLF and are at most 998 octets; headers are folded at 76. Each call
+// chooses new MIME boundaries; the Message-ID and Date stay the same.
+// Attachment files are read while they are written; WriteTo fails if one
+// can no longer be read.
+func (m *Message) WriteTo(w io.Writer) (int64, error) {
+	cw := &countWriter{w: w}
+	bw := bufio.NewWriter(cw)
+	err := m.write(bw)
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
 	}
-	if len(m.cc) > 0 {
-		g.CcMailAddress(ptrs(m.cc)...)
-	}
-	if len(m.replyTo) > 0 {
-		g.ReplyToMailAddress(ptrs(m.replyTo)...)
-	}
-	g.Subject(m.subject)
-	g.SetMessageIDWithValue(m.messageID)
-	g.SetDateWithValue(m.date)
-	g.SetUserAgent(userAgent)
-	for _, h := range m.headers {
-		g.SetGenHeader(gomail.Header(h.name), append(g.GetGenHeader(gomail.Header(h.name)), h.value)...)
-	}
-	switch {
-	case m.text != "" && m.html != "":
-		g.SetBodyString(gomail.TypeTextPlain, m.text)
-		g.AddAlternativeString(gomail.TypeTextHTML, m.html)
-	case m.html != "":
-		g.SetBodyString(gomail.TypeTextHTML, m.html)
-	default:
-		g.SetBodyString(gomail.TypeTextPlain, m.text)
-	}
-	for _, a := range m.attachments {
-		var opts []gomail.FileOption
-		if ct := mime.TypeByExtension(path.Ext(a.name)); ct != "" {
-			// TypeByExtension returns a clean media type; never user input.
-			opts = append(opts, gomail.WithFileContentType(gomail.ContentType(ct)))
-		}
-		if a.cid != "" {
-			opts = append(opts, gomail.WithFileContentID(a.cid)) // checked by checkCID
-		}
-		opts = append(opts, gomail.WithFileName(a.name))
-		add := g.AttachReadSeeker
-		if a.cid != "" {
-			add = g.EmbedReadSeeker
-		}
-		switch {
-		case a.data != nil:
-			add(a.name, bytes.NewReader(a.data), opts...)
-		case a.fsys != nil:
-			add(a.name, &lazyFile{open: func() (io.ReadCloser, error) { return a.fsys.Open(a.path) }}, opts...)
-		default:
-			add(a.name, &lazyFile{open: func() (io.ReadCloser, error) { return os.Open(a.path) }}, opts...)
-		}
-	}
-	return g
+	return cw.n, err
 }
 
-// lazyFile opens its file on the first read, so that building a go-mail Msg
-// holds no file open and a file is read only while it is written.
-type lazyFile struct {
-	open func() (io.ReadCloser, error)
-	f    io.ReadCloser
-	err  error
+type countWriter struct {
+	w io.Writer
+	n int64
 }
 
-func (l *lazyFile) Read(p []byte) (int, error) {
-	if l.f == nil && l.err == nil {
-		l.f, l.err = l.open()
-	}
-	if l.err != nil {
-		return 0, l.err
-	}
-	n, err := l.f.Read(p)
-	if err != nil {
-		l.f.Close()
-		l.err = err
-	}
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
 	return n, err
 }
 
-// Seek supports only the rewind go-mail does before writing.
-func (l *lazyFile) Seek(offset int64, whence int) (int64, error) {
-	if offset != 0 || whence != io.SeekStart {
-		return 0, errors.New("mailer: attachment reader cannot seek")
-	}
-	if l.f != nil {
-		l.f.Close()
-	}
-	l.f, l.err = nil, nil
-	return 0, nil
+// part is a node of the MIME tree.
+type part struct {
+	multipart string   // "mixed", "related" or "alternative" for a container
+	params    []string // extra Content-Type parameter of a container
+	children  []*part
+	boundary  string
+
+	ctype string // media type of a leaf, with its parameters
+	text  string // body of a text leaf, canonical CRLF
+	enc   transferEncoding
+	att   *attachment // body of a file leaf
 }
 
-// WriteTo writes the message in RFC 5322 form, exactly as it is sent
-// (without the SMTP dot-stuffing), for previews and .eml files.
-func (m *Message) WriteTo(w io.Writer) (int64, error) {
-	return m.toMsg().WriteTo(w)
+func (m *Message) write(w *bufio.Writer) error {
+	root := m.tree()
+	var h headerBlock
+	h.b = make([]byte, 0, 1024)
+	m.writeHeaders(&h)
+	h.field("MIME-Version", false, "1.0")
+	if err := root.writeHeaders(&h); err != nil {
+		return err
+	}
+	if h.err != nil {
+		return h.err
+	}
+	h.b = append(h.b, "\r\n"...)
+	if _, err := w.Write(h.b); err != nil {
+		return err
+	}
+	endsCRLF, err := root.writeBody(w)
+	if err == nil && !endsCRLF {
+		_, err = w.WriteString("\r\n")
+	}
+	return err
 }
 
-func ptr(a Address) *Address { return &a }
-
-func ptrs(as []Address) []*Address {
-	out := make([]*Address, len(as))
-	for i := range as {
-		a := as[i]
-		out[i] = &a
+// writeHeaders writes the message's own headers (all but the Content-*
+// headers of the root part).
+func (m *Message) writeHeaders(h *headerBlock) {
+	h.field("Date", false, strings.Fields(m.date.Format("Mon, 02 Jan 2006 15:04:05 -0700"))...)
+	h.addressList("From", []Address{m.from})
+	h.addressList("Reply-To", m.replyTo)
+	h.addressList("To", m.to)
+	if len(m.to)+len(m.cc) == 0 {
+		h.field("To", false, "undisclosed-recipients:;")
 	}
-	return out
+	h.addressList("Cc", m.cc)
+	if m.subject != "" {
+		h.unstructured("Subject", m.subject)
+	}
+	h.field("Message-ID", false, "<"+m.messageID+">")
+	for _, x := range m.headers {
+		h.unstructured(x.name, x.value)
+	}
+	if len(m.unsubscribe) > 0 {
+		toks := make([]string, len(m.unsubscribe))
+		for i, u := range m.unsubscribe {
+			toks[i] = "<" + u + ">"
+			if i < len(toks)-1 {
+				toks[i] += ","
+			}
+		}
+		h.field("List-Unsubscribe", false, toks...)
+	}
+	if m.oneClick {
+		h.field("List-Unsubscribe-Post", false, "List-Unsubscribe=One-Click")
+	}
+	if xp, imp := priorityHeaders(m.priority); xp != "" {
+		h.field("X-Priority", false, strings.Fields(xp)...)
+		h.field("Importance", false, imp)
+	}
+	if m.userAgent != "" {
+		h.unstructured("User-Agent", m.userAgent)
+		h.unstructured("X-Mailer", m.userAgent)
+	}
+}
+
+// tree arranges the message's parts; see the comment at the top of the file.
+func (m *Message) tree() *part {
+	text := canonicalCRLF(m.text)
+	body := &part{ctype: "text/plain; charset=utf-8", text: text, enc: chooseEncoding(text)}
+	if m.html != "" {
+		html := canonicalCRLF(m.wireHTML)
+		body = &part{multipart: "alternative", children: []*part{
+			body,
+			{ctype: "text/html; charset=utf-8", text: html, enc: chooseEncoding(html)},
+		}}
+	}
+	var inline, attached []*part
+	for i := range m.attachments {
+		a := &m.attachments[i]
+		p := &part{ctype: a.ctype, att: a, enc: encBase64}
+		if a.cid != "" {
+			inline = append(inline, p)
+		} else {
+			attached = append(attached, p)
+		}
+	}
+	if len(inline) > 0 {
+		rootType := body.ctype
+		if body.multipart != "" {
+			rootType = "multipart/" + body.multipart
+		}
+		rootType, _, _ = strings.Cut(rootType, ";")
+		body = &part{multipart: "related", params: []string{`type="` + rootType + `"`},
+			children: append([]*part{body}, inline...)}
+	}
+	if len(attached) > 0 {
+		body = &part{multipart: "mixed", children: append([]*part{body}, attached...)}
+	}
+	body.setBoundaries()
+	return body
+}
+
+// setBoundaries gives every container a fresh random boundary that occurs
+// in none of the 7bit text below it. Quoted-printable and base64 output
+// cannot contain "=_", which every boundary starts with.
+func (p *part) setBoundaries() {
+	if p.multipart == "" {
+		return
+	}
+	for {
+		p.boundary = newBoundary()
+		if !p.contains7bit(p.boundary) {
+			break
+		}
+	}
+	for _, c := range p.children {
+		c.setBoundaries()
+	}
+}
+
+func (p *part) contains7bit(s string) bool {
+	if p.multipart == "" {
+		return p.att == nil && p.enc == enc7bit && strings.Contains(p.text, s)
+	}
+	for _, c := range p.children {
+		if c.contains7bit(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// newBoundary returns "=_" and 26 random base32 characters (130 bits).
+func newBoundary() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return "=_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// writeHeaders writes the Content-* headers of p.
+func (p *part) writeHeaders(h *headerBlock) error {
+	if p.multipart != "" {
+		groups := [][]string{{"multipart/" + p.multipart}}
+		for _, prm := range p.params {
+			groups = append(groups, []string{prm})
+		}
+		groups = append(groups, []string{`boundary="` + p.boundary + `"`})
+		h.field("Content-Type", false, withSemicolons(groups...)...)
+		return h.err
+	}
+	if p.att == nil {
+		h.field("Content-Type", false, withSemicolons(paramGroups(p.ctype)...)...)
+		h.field("Content-Transfer-Encoding", false, p.enc.String())
+		return h.err
+	}
+	a := p.att
+	nameTok, dispToks := fileParams(a.name)
+	h.field("Content-Type", false, withSemicolons(append(paramGroups(a.ctype), nameTok)...)...)
+	h.field("Content-Transfer-Encoding", false, encBase64.String())
+	disp := "attachment"
+	if a.cid != "" {
+		disp = "inline"
+	}
+	dg := [][]string{{disp}}
+	for _, t := range dispToks {
+		dg = append(dg, []string{t})
+	}
+	h.field("Content-Disposition", false, withSemicolons(dg...)...)
+	if a.cid != "" {
+		h.field("Content-ID", false, "<"+a.cid+">")
+	}
+	return h.err
+}
+
+// writeBody writes the body of p and reports whether it ends with CRLF.
+func (p *part) writeBody(w *bufio.Writer) (bool, error) {
+	switch {
+	case p.multipart != "":
+		for i, c := range p.children {
+			sep := "\r\n--"
+			if i == 0 {
+				sep = "--"
+			}
+			var h headerBlock
+			if err := c.writeHeaders(&h); err != nil {
+				return false, err
+			}
+			if _, err := w.WriteString(sep + p.boundary + "\r\n"); err != nil {
+				return false, err
+			}
+			h.b = append(h.b, "\r\n"...)
+			if _, err := w.Write(h.b); err != nil {
+				return false, err
+			}
+			if _, err := c.writeBody(w); err != nil {
+				return false, err
+			}
+		}
+		_, err := w.WriteString("\r\n--" + p.boundary + "--\r\n")
+		return true, err
+	case p.att != nil:
+		r, err := p.att.open()
+		if err != nil {
+			return false, fmt.Errorf("mailer: attachment %s: %w", quoteValue(p.att.name), err)
+		}
+		defer r.Close()
+		if err := writeBase64(w, r); err != nil {
+			return false, fmt.Errorf("mailer: attachment %s: %w", quoteValue(p.att.name), err)
+		}
+		return true, nil
+	default:
+		return writeText(w, p.text, p.enc)
+	}
+}
+
+// paramGroups splits a media type we formatted ("type/sub; k=v") into
+// one token group per item.
+func paramGroups(ctype string) [][]string {
+	var g [][]string
+	for _, t := range strings.Split(ctype, "; ") {
+		g = append(g, []string{t})
+	}
+	return g
 }

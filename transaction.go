@@ -10,11 +10,11 @@ import (
 
 // txResult is the result of one mail transaction (MAIL, RCPT…, DATA).
 type txResult struct {
-	delivered []string    // recipients that got the message
-	response  string      // reply to the end of data
+	delivered []string     // recipients that got the message
+	response  string       // reply to the end of data
 	refused   []*SendError // one per recipient refused at RCPT
-	deferred  []string    // recipients left for another transaction (452 4.5.3)
-	err       *SendError  // transaction failure; nil if delivered or all refused
+	deferred  []string     // recipients left for another transaction (452 4.5.3)
+	err       *SendError   // transaction failure; nil if delivered or all refused
 }
 
 // isTooManyRecipients reports a reply that limits the recipients of one
@@ -117,7 +117,7 @@ func (cn *conn) cmd(expect int, format string, args ...any) error {
 func (cn *conn) writeBody(m *Message) *SendError {
 	dw := cn.client.Text.DotWriter()
 	body := &deadlineWriter{w: dw, cn: cn}
-	_, err := m.toMsg().WriteTo(body)
+	_, err := m.WriteTo(body)
 	if err == nil {
 		cn.setDeadline(cn.cfg.timeouts.Command)
 		if err = dw.Close(); err != nil {

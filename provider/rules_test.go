@@ -17,10 +17,11 @@ import (
 
 // sendThrough sends one message with the given preset through srv. The
 // options after the preset (srv.Options: server, TLS mode, CA, credentials)
-// override its server and credentials; its reply rules must stay.
+// override its server and credentials; its reply rules must stay. One
+// attempt: the rules' outcome and wait are checked, not waited for.
 func sendThrough(t *testing.T, srv *mailertest.Server, preset mailer.Option, from string) error {
 	t.Helper()
-	c, err := mailer.New(preset, srv.Options())
+	c, err := mailer.New(preset, srv.Options(), mailer.WithRetry(mailer.RetryPolicy{MaxAttempts: 1}))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	msg, err := mailer.NewMessage().From(from).To("bob@example.com").Subject("hi").Text("hello").Build()
@@ -369,6 +370,7 @@ func TestReplyHints(t *testing.T) {
 			assert.Contains(t, err.Error(), "hint: "+se.Hint)
 			r := ruleFor(t, tt.preset, se.Hint)
 			assert.Equal(t, tt.minWait, r.MinWait, "MinWait of the matching rule")
+			assert.Equal(t, tt.minWait, se.MinWait(), "SendError.MinWait")
 			assert.Zero(t, srv.Messages(), "nothing was delivered")
 		})
 	}

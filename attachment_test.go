@@ -1,0 +1,94 @@
+package mailer
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"testing/iotest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestContentType(t *testing.T) {
+	tests := []struct {
+		name string
+		head []byte
+		want string
+	}{
+		{"report.pdf", nil, "application/pdf"},
+		{"REPORT.PDF", nil, "application/pdf"},
+		{"photo.JPG", nil, "image/jpeg"},
+		{"data.csv", []byte("a,b\n"), "text/csv; charset=utf-8"},
+		{"notes.txt", []byte("\xff\xfe"), "text/plain"},
+		{"noext", []byte("%PDF-1.7"), "application/pdf"},
+		{"noext", tinyPNG, "image/png"},
+		{"noext", []byte{0, 1, 2, 3}, "application/octet-stream"},
+		{"page.unknownext", []byte("<html><body>x"), "text/html; charset=utf-8"},
+		{"cut.txt", []byte("中文中"[:8]), "text/plain; charset=utf-8"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, contentType(tt.name, tt.head), "%s %q", tt.name, tt.head)
+	}
+}
+
+func TestAttachSources(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "季度报告.pdf")
+	require.NoError(t, os.WriteFile(path, []byte("%PDF-1.4 file"), 0o644))
+	fsys := fstest.MapFS{"docs/readme.md": {Data: []byte("# hi\n")}, "img/logo": {Data: tinyPNG}}
+
+	m := mustBuild(t, NewMessage().From("a@example.com").To("b@example.com").Text("t").HTML(`<img src="cid:logo"><img src="CID:logo">`).
+		AttachFile(path).AttachBytes("b.bin", []byte{0, 1}).AttachReader("r.txt", iotest.HalfReader(strings.NewReader("reader"))).
+		AttachFS(fsys, "docs/readme.md").EmbedFS("logo", fsys, "img/logo"))
+	assert.Equal(t, []string{"季度报告.pdf", "b.bin", "r.txt", "readme.md"}, m.Attachments())
+	assert.Contains(t, m.wireHTML, `<img src="cid:logo@example.com"><img src="cid:logo@example.com">`)
+	assert.Equal(t, `<img src="cid:logo"><img src="CID:logo">`, m.HTML())
+
+	d := readStdlib(t, writeMessage(t, m))
+	assert.Equal(t, "mixed(related(alternative(text/plain,text/html),image/png),application/pdf,application/octet-stream,text/plain,text/markdown)", d.Tree)
+	want := map[string]string{"季度报告.pdf": "%PDF-1.4 file", "b.bin": "\x00\x01", "r.txt": "reader", "readme.md": "# hi\n", "logo": string(tinyPNG)}
+	for _, f := range d.Files {
+		assert.Equal(t, want[f.Name], string(f.Data), f.Name)
+	}
+
+	// Files are read at write time: a file removed after Build fails the
+	// write with an error naming it.
+	require.NoError(t, os.Remove(path))
+	_, err := m.WriteTo(io.Discard)
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	assert.Contains(t, err.Error(), "季度报告.pdf")
+}
+
+func TestAttachErrors(t *testing.T) {
+	dir := t.TempDir()
+	readErr := errors.New("read failed")
+	_, err := NewMessage().From("a@example.com").To("b@example.com").HTML("x").
+		AttachFile(filepath.Join(dir, "missing.pdf")).
+		AttachFile(dir).
+		AttachFS(nil, "x").
+		AttachFS(fstest.MapFS{}, "nope.txt").
+		AttachReader("r.txt", iotest.ErrReader(readErr)).
+		AttachReader("nil.txt", nil).
+		AttachBytes("", nil).
+		EmbedFile("logo", filepath.Join(dir, "missing.png")).
+		Build()
+	require.Error(t, err)
+	assert.ErrorIs(t, err, fs.ErrNotExist)
+	assert.ErrorIs(t, err, readErr)
+	assert.ErrorIs(t, err, ErrInvalidHeader)
+	assert.Contains(t, err.Error(), "not a regular file")
+	assert.Contains(t, err.Error(), "nil file system")
+	assert.Contains(t, err.Error(), "nil reader")
+}
+
+func TestCompleteCIDRefs(t *testing.T) {
+	html := `<img src="cid:logo"> <img src='cid:logo2'> cid:logo@x.com url(cid:logo) cid:logo.`
+	got := completeCIDRefs(html, "logo", "logo@example.com")
+	assert.Equal(t, `<img src="cid:logo@example.com"> <img src='cid:logo2'> cid:logo@x.com url(cid:logo@example.com) cid:logo.`, got)
+}

@@ -1,0 +1,166 @@
+package mailer
+
+import (
+	"encoding/base64"
+	"errors"
+	"io"
+	"mime/quotedprintable"
+	"strings"
+	"sync"
+)
+
+// transferEncoding is a Content-Transfer-Encoding this package writes.
+// It never writes 8bit or binary: the message is the same for every server,
+// whether or not it offers 8BITMIME.
+type transferEncoding uint8
+
+const (
+	enc7bit   transferEncoding = iota // printable ASCII, lines ≤ 998 octets
+	encQP                             // quoted-printable, mostly-ASCII text
+	encBase64                         // base64, binary data and CJK text
+)
+
+func (e transferEncoding) String() string {
+	return [...]string{"7bit", "quoted-printable", "base64"}[e]
+}
+
+// canonicalCRLF returns s with every line break (CRLF, a lone CR or a
+// lone LF) written as CRLF, so that no bare CR or LF reaches the wire:
+// RFC 5321 section 2.3.8 and the SMTP smuggling variants that rely on
+// them ("\n.\n", "\r.\r", …). It returns s itself when nothing changes.
+func canonicalCRLF(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\r':
+			if i+1 >= len(s) || s[i+1] != '\n' {
+				clean = false
+			} else {
+				i++
+			}
+		case '\n':
+			clean = false
+		}
+		if !clean {
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + len(s)/32)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\r':
+			b.WriteString("\r\n")
+			if i+1 < len(s) && s[i+1] == '\n' {
+				i++
+			}
+		case '\n':
+			b.WriteString("\r\n")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// chooseEncoding picks the transfer encoding of a text body already in
+// canonical CRLF form: 7bit for printable ASCII whose lines fit in 998
+// octets; otherwise quoted-printable or base64, whichever is shorter. A
+// non-ASCII octet costs 3 in quoted-printable and 4/3 in base64, so text
+// with more than about a sixth non-ASCII octets (Chinese, Japanese,
+// Korean) goes as base64 and mostly-Latin text as quoted-printable.
+func chooseEncoding(s string) transferEncoding {
+	var nonASCII, line, maxLine int
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\r' && i+1 < len(s) && s[i+1] == '\n':
+			maxLine, line = max(maxLine, line), 0
+			i++
+			continue
+		case c >= 0x80, c < 0x20 && c != '\t', c == 0x7f:
+			nonASCII++
+		}
+		line++
+	}
+	maxLine = max(maxLine, line)
+	if nonASCII == 0 && maxLine <= lineHardMax {
+		return enc7bit
+	}
+	n := len(s)
+	qp := n + 2*nonASCII + 3*(n/73)
+	b64 := (n+2)/3*4 + 2*(n/57+1)
+	if b64 < qp {
+		return encBase64
+	}
+	return encQP
+}
+
+// writeText writes s (canonical CRLF) in encoding e, exactly: a part that
+// does not end with a line break gets none, as the CRLF before the next
+// boundary belongs to the boundary (RFC 2046 section 5.1.1). It reports
+// whether the output ends with CRLF.
+func writeText(w io.Writer, s string, e transferEncoding) (endsCRLF bool, err error) {
+	switch e {
+	case encQP:
+		qw := quotedprintable.NewWriter(w)
+		if _, err := io.WriteString(qw, s); err != nil {
+			return false, err
+		}
+		return strings.HasSuffix(s, "\r\n"), qw.Close()
+	case encBase64:
+		return s != "", writeBase64(w, strings.NewReader(s))
+	default:
+		_, err := io.WriteString(w, s)
+		return strings.HasSuffix(s, "\r\n"), err
+	}
+}
+
+// base64 line layout: 57 input octets make one 76-character line
+// (RFC 2045 section 6.8), and a chunk is b64Lines lines.
+const (
+	b64LineIn  = 57
+	b64LineOut = 76
+	b64Lines   = 1024
+)
+
+type b64Buffers struct {
+	in  [b64LineIn * b64Lines]byte
+	out [(b64LineOut + 2) * b64Lines]byte
+}
+
+var b64Pool = sync.Pool{New: func() any { return new(b64Buffers) }}
+
+// writeBase64 streams r to w in base64 with CRLF after every 76
+// characters. It holds one chunk (57 KiB in, 78 KiB out, pooled) however
+// large r is, so a 20 MiB file is never in memory as a whole.
+func writeBase64(w io.Writer, r io.Reader) error {
+	bufs := b64Pool.Get().(*b64Buffers)
+	defer b64Pool.Put(bufs)
+	for {
+		n, rerr := io.ReadFull(r, bufs.in[:])
+		if n > 0 {
+			out := bufs.out[:0]
+			for i := 0; i < n; i += b64LineIn {
+				end := min(i+b64LineIn, n)
+				k := len(out)
+				out = out[:k+base64.StdEncoding.EncodedLen(end-i)]
+				base64.StdEncoding.Encode(out[k:], bufs.in[i:end])
+				out = append(out, '\r', '\n')
+			}
+			if _, err := w.Write(out); err != nil {
+				return err
+			}
+		}
+		switch {
+		case rerr == nil:
+		case errors.Is(rerr, io.EOF), errors.Is(rerr, io.ErrUnexpectedEOF):
+			return nil
+		default:
+			return rerr
+		}
+	}
+}

@@ -1,0 +1,443 @@
+package mailer
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Header lines are folded to stay within lineSoftMax octets where the
+// content allows (RFC 5322 section 2.1.1 "SHOULD" 78); no line ever exceeds
+// lineHardMax (the "MUST" 998).
+const (
+	lineSoftMax = 76
+	lineHardMax = 998
+	// encodedWordMax is the longest RFC 2047 encoded word (section 2).
+	encodedWordMax = 75
+	// encodedWordMin is the smallest budget given to the first encoded word
+	// of a header, so that it always shares the line with the field name:
+	// a value that starts on a continuation line is read with a leading
+	// space by some parsers.
+	encodedWordMin = 24
+)
+
+// headerBlock accumulates header fields. Every header this package writes,
+// at the top of a message or at the top of a MIME part, goes through
+// field, the single choke point that refuses field names outside RFC 5322
+// ftext and field bodies containing CR, LF, NUL or other controls. The
+// builder validates its input before; field is the last line of defence,
+// so that no future code path can write an unchecked value.
+type headerBlock struct {
+	b   []byte
+	err error
+}
+
+// field writes name and the tokens of its value, separated by single
+// spaces and folded (CRLF SP) between tokens where a line would grow past
+// lineSoftMax. A token is never split. utf8OK allows non-ASCII octets, which
+// only address headers with an internationalised local part need (RFC
+// 6532).
+func (h *headerBlock) field(name string, utf8OK bool, tokens ...string) {
+	if h.err != nil {
+		return
+	}
+	if err := checkFieldName(name); err != nil {
+		h.err = err
+		return
+	}
+	line := len(name) + 1
+	start := len(h.b)
+	h.b = append(h.b, name...)
+	h.b = append(h.b, ':')
+	for i, t := range tokens {
+		if err := checkFieldToken(t, utf8OK); err != nil {
+			h.b = h.b[:start]
+			h.err = fmt.Errorf("%w: %s: %w", ErrInvalidHeader, name, err)
+			return
+		}
+		if i > 0 && line+1+len(t) > lineSoftMax {
+			h.b = append(h.b, "\r\n"...)
+			line = 0
+		}
+		h.b = append(h.b, ' ')
+		h.b = append(h.b, t...)
+		line += 1 + len(t)
+		if line > lineHardMax {
+			h.b = h.b[:start]
+			h.err = fmt.Errorf("%w: %s: line longer than %d octets", ErrInvalidHeader, name, lineHardMax)
+			return
+		}
+	}
+	h.b = append(h.b, "\r\n"...)
+}
+
+// unstructured writes an unstructured field such as Subject (RFC 5322
+// section 3.2.5): as it is when it is printable ASCII that folds cleanly,
+// otherwise as RFC 2047 encoded words, so that every reader decodes exactly
+// the input, spaces included.
+func (h *headerBlock) unstructured(name, value string) {
+	if value == "" {
+		h.field(name, false)
+		return
+	}
+	if toks, ok := plainTokens(value, len(name)+1); ok {
+		h.field(name, false, toks...)
+		return
+	}
+	h.field(name, false, encodeWords(value, firstWordBudget(name))...)
+}
+
+// checkFieldName applies RFC 5322 section 2.2: printable ASCII except colon.
+func checkFieldName(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty field name", ErrInvalidHeader)
+	}
+	if len(name) > 76 {
+		return fmt.Errorf("%w: field name longer than 76 characters", ErrInvalidHeader)
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 33 || c > 126 || c == ':' {
+			return fmt.Errorf("%w: character %q not allowed in a field name", ErrInvalidHeader, rune(c))
+		}
+	}
+	return nil
+}
+
+// checkFieldToken refuses anything that could end a header line or hide
+// in one: CR, LF, NUL, any other ASCII control (tab included: tokens are
+// joined by the writer), DEL, and non-ASCII octets unless allowed.
+func checkFieldToken(t string, utf8OK bool) error {
+	if t == "" {
+		return fmt.Errorf("empty token")
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case c == '\r' || c == '\n':
+			return fmt.Errorf("contains a line break")
+		case c < 0x20 || c == 0x7f:
+			return fmt.Errorf("contains control character %U", rune(c))
+		case c >= utf8.RuneSelf && !utf8OK:
+			return fmt.Errorf("contains a non-ASCII octet")
+		}
+	}
+	if utf8OK && !utf8.ValidString(t) {
+		return fmt.Errorf("invalid UTF-8")
+	}
+	return nil
+}
+
+// plainTokens splits an unstructured value for writing as it is. It
+// reports false when the value must be encoded instead: non-ASCII or
+// control characters, text that a reader would take for an encoded word,
+// leading or trailing white space (parsers trim it), or a line that cannot
+// be folded within lineSoftMax at a single space. Folding happens only at a
+// single space between two non-space characters: parsers differ in what
+// they keep of longer runs of white space at a fold (net/textproto keeps
+// one space), and a single space survives them all.
+func plainTokens(v string, nameLen int) ([]string, bool) {
+	if v == "" || v[0] == ' ' || v[len(v)-1] == ' ' || strings.Contains(v, "=?") {
+		return nil, false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c > 0x7e {
+			return nil, false
+		}
+	}
+	var toks []string
+	start := 0
+	for i := 1; i < len(v)-1; i++ {
+		if v[i] == ' ' && v[i-1] != ' ' && v[i+1] != ' ' {
+			toks = append(toks, v[start:i])
+			start = i + 1
+		}
+	}
+	toks = append(toks, v[start:])
+	line := nameLen
+	for i, t := range toks {
+		if i > 0 && line+1+len(t) > lineSoftMax {
+			line = 0
+		}
+		line += 1 + len(t)
+		if line > lineSoftMax+2 {
+			return nil, false
+		}
+	}
+	return toks, true
+}
+
+// firstWordBudget is the room for the first encoded word on the line that
+// starts with "name: ".
+func firstWordBudget(name string) int {
+	return max(encodedWordMin, min(encodedWordMax, lineSoftMax-len(name)-2))
+}
+
+// encodeWords encodes s as RFC 2047 encoded words in UTF-8, choosing B
+// (base64) or Q for the whole value, whichever is shorter: B for CJK text,
+// Q for mostly-Latin text. The first word is at most first octets long and
+// the others at most encodedWordMax; a word never splits a UTF-8 sequence,
+// so each one decodes on its own. Q uses only the characters RFC 2047
+// section 5(3) allows in a display name, which are safe in every context.
+func encodeWords(s string, first int) []string {
+	return encodeWordsIn(s, first, encodedWordMax)
+}
+
+// encodeWordsIn is encodeWords with the limit rest for words after the first.
+func encodeWordsIn(s string, first, rest int) []string {
+	useB := bLen(len(s)) < qLen(s)
+	const prefixQ, prefixB = "=?UTF-8?Q?", "=?UTF-8?B?"
+	const overhead = len(prefixQ) + 2
+	words := make([]string, 0, 1+len(s)/40)
+	budget := first
+	start, curLen := 0, 0 // the current word is s[start:i], curLen encoded
+	flush := func(end int) {
+		raw := s[start:end]
+		var w []byte
+		if useB {
+			w = make([]byte, 0, overhead+bLen(len(raw)))
+			w = append(w, prefixB...)
+			w = base64.StdEncoding.AppendEncode(w, []byte(raw))
+		} else {
+			w = make([]byte, 0, overhead+curLen)
+			w = append(w, prefixQ...)
+			for i := 0; i < len(raw); i++ {
+				w = appendQ(w, raw[i])
+			}
+		}
+		w = append(w, "?="...)
+		words = append(words, string(w))
+		start, curLen = end, 0
+		budget = rest
+	}
+	for i := 0; i < len(s); {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		var add int
+		if useB {
+			add = bLen(i-start+size) - bLen(i-start)
+		} else {
+			add = qLen(s[i : i+size])
+		}
+		if i > start && overhead+curLen+add > budget {
+			flush(i)
+			if useB {
+				add = bLen(size)
+			}
+		}
+		curLen += add
+		i += size
+	}
+	if start < len(s) || len(words) == 0 {
+		flush(len(s))
+	}
+	return words
+}
+
+func bLen(n int) int { return (n + 2) / 3 * 4 }
+
+// qLen is the length of s in Q encoding.
+func qLen(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if qSafe(s[i]) || s[i] == ' ' {
+			n++
+		} else {
+			n += 3
+		}
+	}
+	return n
+}
+
+// qSafe reports whether c stands for itself in Q encoding in every context,
+// a display name included (RFC 2047 section 5(3)): letters, digits, "!*+-/".
+func qSafe(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return c == '!' || c == '*' || c == '+' || c == '-' || c == '/'
+}
+
+const upperHex = "0123456789ABCDEF"
+
+// appendQ appends the Q encoding of c: itself, "_" for a space, or =XX.
+func appendQ(dst []byte, c byte) []byte {
+	switch {
+	case qSafe(c):
+		return append(dst, c)
+	case c == ' ':
+		return append(dst, '_')
+	}
+	return append(dst, '=', upperHex[c>>4], upperHex[c&15])
+}
+
+// fileParams returns the parameter tokens that name a file: for the
+// Content-Type "name" and for the Content-Disposition "filename".
+//
+// A short printable-ASCII name is written as a quoted string in both. Any
+// other name is written as RFC 2231 "filename*" (percent-encoded UTF-8,
+// split into continuations of at most paramChunk octets, each ending on a
+// character boundary) and, because QQ webmail and some older clients
+// read only "name", as RFC 2047 encoded words inside the quoted "name"
+// parameter, as Thunderbird and Nodemailer write it. The encoded words
+// are separate tokens, so the line may fold between them.
+func fileParams(name string) (ctype, disp []string) {
+	if plainParamValue(name) {
+		q := `"` + name + `"`
+		return []string{"name=" + q}, []string{"filename=" + q}
+	}
+	// Room for the quote and the folding space: each token fits in 76.
+	words := encodeWordsIn(name, encodedWordMax-len(`name="`)-1, encodedWordMax-1)
+	ctype = make([]string, len(words))
+	for i, w := range words {
+		switch {
+		case len(words) == 1:
+			w = `name="` + w + `"`
+		case i == 0:
+			w = `name="` + w
+		case i == len(words)-1:
+			w += `"`
+		}
+		ctype[i] = w
+	}
+	return ctype, rfc2231("filename", name)
+}
+
+// paramChunk bounds the value part of one RFC 2231 continuation.
+const paramChunk = 60
+
+// plainParamValue reports whether v can be written as a plain quoted string
+// that every reader takes literally: printable ASCII without quote,
+// backslash or "=?", short enough to share a line.
+func plainParamValue(v string) bool {
+	if v == "" || len(v) > paramChunk || strings.Contains(v, "=?") {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// rfc2231 encodes the parameter attr=v as RFC 2231 extended parameters:
+// attr*=UTF-8”%XX… or, when long, attr*0*=UTF-8”…; attr*1*=…; …
+func rfc2231(attr, v string) []string {
+	// Each parameter is one token, written after a folding space and
+	// followed by ";": keep it within lineSoftMax.
+	limit := func(n int) int {
+		prefix := len(attr) + len(fmt.Sprintf("*%d*=", n))
+		if n == 0 {
+			prefix += len("UTF-8''")
+		}
+		return lineSoftMax - 2 - prefix
+	}
+	var chunks []string
+	var cur []byte
+	for i := 0; i < len(v); {
+		_, size := utf8.DecodeRuneInString(v[i:])
+		enc := make([]byte, 0, 3*size)
+		for j := i; j < i+size; j++ {
+			if isAttrChar(v[j]) {
+				enc = append(enc, v[j])
+			} else {
+				enc = append(enc, '%', upperHex[v[j]>>4], upperHex[v[j]&15])
+			}
+		}
+		if len(cur) > 0 && len(cur)+len(enc) > limit(len(chunks)) {
+			chunks = append(chunks, string(cur))
+			cur = cur[:0]
+		}
+		cur = append(cur, enc...)
+		i += size
+	}
+	chunks = append(chunks, string(cur))
+	if len(chunks) == 1 {
+		return []string{attr + "*=UTF-8''" + chunks[0]}
+	}
+	out := make([]string, len(chunks))
+	for i, c := range chunks {
+		prefix := ""
+		if i == 0 {
+			prefix = "UTF-8''"
+		}
+		out[i] = fmt.Sprintf("%s*%d*=%s%s", attr, i, prefix, c)
+	}
+	return out
+}
+
+// isAttrChar reports whether c may appear unencoded in an RFC 2231
+// extended value (attribute-char of RFC 2231 section 7, minus the
+// characters some readers treat specially).
+func isAttrChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$&+-.^_`|~", c) >= 0
+}
+
+// withSemicolons appends ";" to every token of each group but the last
+// one, and joins the groups: the tokens of a header with parameters.
+func withSemicolons(groups ...[]string) []string {
+	var out []string
+	for gi, g := range groups {
+		for i, t := range g {
+			if i == len(g)-1 && gi < len(groups)-1 {
+				t += ";"
+			}
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// checkHeaderValue rejects a header value given by the user that could
+// break out of its header or hide in it: invalid UTF-8, CR, LF, NUL and
+// every other control character except tab, and the invisible characters
+// that [isControl] lists, except the zero-width joiners and marks that
+// emoji sequences and scripts such as Persian need (U+200B to U+200F).
+func checkHeaderValue(v string) error {
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("%w: invalid UTF-8", ErrInvalidHeader)
+	}
+	for _, r := range v {
+		switch {
+		case r == '\t', r >= 0x200b && r <= 0x200f:
+			continue
+		case r == '\r' || r == '\n':
+			return fmt.Errorf("%w: contains a line break", ErrInvalidHeader)
+		case isControl(r):
+			return fmt.Errorf("%w: contains control character %U", ErrInvalidHeader, r)
+		}
+	}
+	return nil
+}
+
+// managedHeaders are written by the builder from typed methods and cannot
+// be set with [MessageBuilder.Header]; neither can any "Content-*" header.
+var managedHeaders = []string{
+	"from", "sender", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id",
+	"mime-version", "return-path", "received", "dkim-signature",
+	"list-unsubscribe", "list-unsubscribe-post",
+	"x-priority", "x-msmail-priority", "importance", "priority",
+	"user-agent", "x-mailer",
+}
+
+var errManagedHeader = errors.New("is set by the message builder; use its method")
+
+// checkHeaderName applies RFC 5322 section 2.2 (printable ASCII except
+// colon) and refuses the headers the builder manages.
+func checkHeaderName(name string) error {
+	if err := checkFieldName(name); err != nil {
+		return err
+	}
+	lower := strings.ToLower(name)
+	if slices.Contains(managedHeaders, lower) || strings.HasPrefix(lower, "content-") {
+		return fmt.Errorf("%w: %s %w", ErrInvalidHeader, name, errManagedHeader)
+	}
+	return nil
+}
