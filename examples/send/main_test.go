@@ -244,9 +244,26 @@ func TestSendToServer(t *testing.T) {
 	require.NoError(t, err)
 	parts := textOf(t, pm.Header, pm.Body)
 	assert.Equal(t, "See the report.", strings.TrimSpace(parts["text/plain"]))
-	assert.Contains(t, parts["text/html"], `src="cid:logo"`)
 	assert.Equal(t, "quarterly numbers\n", parts["file:report.txt"])
-	assert.Contains(t, parts["cid:logo"], "not really")
+	// The Content-ID may be completed with a domain ("logo@example.com"),
+	// and the HTML's reference with it: they must agree.
+	var cid string
+	for key := range parts {
+		if id, ok := strings.CutPrefix(key, "cid:"); ok && (id == "logo" || strings.HasPrefix(id, "logo@")) {
+			cid = id
+		}
+	}
+	require.NotEmpty(t, cid, "no inline part with Content-ID logo; parts: %v", keys(parts))
+	assert.Contains(t, parts["text/html"], `src="cid:`+cid+`"`)
+	assert.Contains(t, parts["cid:"+cid], "not really")
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
 
 func TestEnvironment(t *testing.T) {
