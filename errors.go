@@ -108,8 +108,9 @@ type SendError struct {
 	EnhancedCode EnhancedCode
 	// Message is the sanitised text of the server's reply (without codes).
 	Message string
-	// Recipients lists the recipients the failure applies to (for
-	// StageRcpt: the refused ones).
+	// Recipients lists the recipients the failure applies to: the refused
+	// ones for StageRcpt (named in Error), else those that did not get the
+	// message.
 	Recipients []string
 	// Rejections holds one error per refused recipient when several
 	// recipients were refused at RCPT TO, each with its own code.
@@ -153,7 +154,7 @@ func (e *SendError) Error() string {
 	default:
 		b.WriteString("failed")
 	}
-	if len(e.Recipients) > 0 {
+	if len(e.Recipients) > 0 && e.Stage == StageRcpt {
 		b.WriteString(" (")
 		b.WriteString(strings.Join(e.Recipients, ", "))
 		b.WriteByte(')')

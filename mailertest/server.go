@@ -99,14 +99,15 @@ func WithMaxMessageBytes(n int64) Option { return func(o *options) { o.maxMessag
 // A Server is an SMTP server on 127.0.0.1. Its methods are safe for
 // concurrent use.
 type Server struct {
-	opts  options
-	ca    *authority
-	tlsCf *tls.Config
-	front net.Listener
-	back  net.Listener
-	smtpd *smtp.Server
-	done  chan struct{}
-	wg    sync.WaitGroup
+	opts   options
+	ca     *authority
+	tlsCf  *tls.Config
+	front  net.Listener
+	back   net.Listener
+	smtpd  *smtp.Server
+	done   chan struct{}
+	served chan struct{} // closed when smtpd.Serve returns
+	wg     sync.WaitGroup
 
 	mu         sync.Mutex
 	closed     bool
@@ -175,9 +176,10 @@ func Start(opts ...Option) (*Server, error) {
 	s.smtpd.WriteTimeout = 5 * time.Minute
 	s.smtpd.ErrorLog = log.New(io.Discard, "", 0)
 
-	s.wg.Add(2)
+	s.served = make(chan struct{})
+	s.wg.Add(1)
 	go func() {
-		defer s.wg.Done()
+		defer close(s.served)
 		_ = s.smtpd.Serve(s.back)
 	}()
 	go func() {
@@ -232,9 +234,11 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.front.Close()
-	// Serve may not have registered its listener with go-smtp yet, in
-	// which case Shutdown would not close it.
+	// Close the internal listener and let Serve return before Shutdown:
+	// Serve may not have registered the listener with go-smtp yet, and
+	// go-smtp's WaitGroup must not see Serve's Add race Shutdown's Wait.
 	s.back.Close()
+	<-s.served
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := s.smtpd.Shutdown(ctx)
