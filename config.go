@@ -155,6 +155,7 @@ type config struct {
 	rules        []ReplyRule
 	retry        RetryPolicy
 	hooks        []Hook
+	hookQueue    int // events queued for hooks; 0 means hookQueueSize
 }
 
 // An Option configures a Client. Options are applied in order, so options

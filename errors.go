@@ -162,6 +162,11 @@ func (e *SendError) Error() string {
 	if e.Attempts > 1 {
 		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
 	}
+	var stop *stopError
+	if e.Code != 0 && errors.As(e.Err, &stop) {
+		b.WriteString("; stopped: ")
+		b.WriteString(strings.TrimPrefix(stop.reason.Error(), "mailer: "))
+	}
 	if e.Hint != "" {
 		b.WriteString("; hint: ")
 		b.WriteString(e.Hint)

@@ -35,7 +35,7 @@ func New(opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, events: newDispatcher(cfg.hooks, cfg.logger)}
+	c := &Client{cfg: cfg, events: newDispatcher(cfg.hooks, cfg.hookQueue, cfg.logger)}
 	c.attemptFn = c.attempt
 	return c, nil
 }

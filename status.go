@@ -143,13 +143,16 @@ type queuedEvent struct {
 	ev  Event
 }
 
-func newDispatcher(hooks []Hook, log *slog.Logger) *dispatcher {
+func newDispatcher(hooks []Hook, size int, log *slog.Logger) *dispatcher {
 	if len(hooks) == 0 {
 		return nil
 	}
+	if size <= 0 {
+		size = hookQueueSize
+	}
 	d := &dispatcher{
 		hooks: hooks, log: log, wait: hookWait,
-		queue: make(chan queuedEvent, hookQueueSize), done: make(chan struct{}),
+		queue: make(chan queuedEvent, size), done: make(chan struct{}),
 	}
 	go d.run()
 	return d

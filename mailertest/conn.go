@@ -198,8 +198,26 @@ func (cs *connState) step(step Step, cmd []byte, edit func([]byte) []byte) error
 	return nil
 }
 
+// reset closes the client connection with a TCP reset (SO_LINGER 0), so
+// that the client's next write fails at once.
+func (cs *connState) reset() {
+	cs.mu.Lock()
+	c := cs.front
+	cs.mu.Unlock()
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if tcp, ok := c.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0)
+	}
+	c.Close()
+}
+
 // reply writes reply to the client and records it.
 func (cs *connState) reply(reply []byte) error {
+	if cs.srv.opts.noEnhanced {
+		reply = stripEnhanced(reply)
+	}
 	for _, l := range strings.Split(strings.TrimRight(string(reply), "\r\n"), "\n") {
 		cs.record(false, strings.TrimRight(l, "\r"))
 	}
@@ -235,7 +253,7 @@ func (cs *connState) ehloReply(reply []byte) []byte {
 	lines := strings.Split(strings.TrimRight(string(reply), "\r\n"), "\r\n")
 	var out []string
 	for _, l := range lines {
-		if len(l) < 4 || strings.HasPrefix(strings.ToUpper(l[4:]), "AUTH") {
+		if len(l) < 4 || strings.HasPrefix(strings.ToUpper(l[4:]), "AUTH") || strings.HasPrefix(l[4:], "ENHANCEDSTATUSCODES") && cs.srv.opts.noEnhanced {
 			continue
 		}
 		out = append(out, l[4:])
@@ -276,8 +294,18 @@ func (cs *connState) startTLS(text string) error {
 			return cs.reply(f.Raw)
 		}
 	}
-	if err := cs.reply([]byte("220 2.0.0 Ready to start TLS\r\n")); err != nil {
+	ready := []byte("220 2.0.0 Ready to start TLS\r\n")
+	if err := cs.reply(ready); err != nil {
 		return err
+	}
+	if f != nil && f.After != nil {
+		// Response injection (CVE-2011-0411 class): bytes after the 220,
+		// which a careful client discards when TLS starts. They go in the
+		// same segment as the 220 where possible; a client that buffers
+		// them may take them for its next reply.
+		if _, err := cs.front.Write(f.After); err != nil {
+			return err
+		}
 	}
 	tc := tls.Server(cs.front, cs.srv.tlsCf)
 	_ = tc.SetDeadline(time.Now().Add(30 * time.Second))
@@ -332,6 +360,24 @@ func (cs *connState) data(line string) error {
 	}
 	if !bytes.HasPrefix(reply, []byte("354")) {
 		return nil
+	}
+	if f := cs.srv.faultFor(StepBody); f != nil {
+		if f.Delay > 0 && !cs.wait(f.Delay) {
+			return errDropped
+		}
+		switch {
+		case f.Drop:
+			cs.reset()
+			return errDropped
+		case f.Reply != "":
+			// Answer in the middle of the data and stop reading, as a
+			// server does when a message is too big or refused early.
+			if err := cs.reply([]byte(f.Reply + "\r\n")); err != nil {
+				return err
+			}
+			<-cs.srv.done
+			return errDropped
+		}
 	}
 	w := bufio.NewWriter(cs.back)
 	for {
@@ -413,4 +459,31 @@ func readReply(r *bufio.Reader) ([]byte, error) {
 			return out, nil
 		}
 	}
+}
+
+// stripEnhanced removes RFC 3463 codes from a reply ("250 2.0.0 OK" →
+// "250 OK") and the ENHANCEDSTATUSCODES capability, for servers that do
+// not speak RFC 2034.
+func stripEnhanced(reply []byte) []byte {
+	lines := strings.SplitAfter(string(reply), "\n")
+	var b strings.Builder
+	for _, l := range lines {
+		if len(l) > 4 {
+			if strings.HasPrefix(strings.TrimRight(l[4:], "\r\n"), "ENHANCEDSTATUSCODES") {
+				continue
+			}
+			head, rest, ok := strings.Cut(l[4:], " ")
+			if ok && isEnhanced(head) {
+				l = l[:4] + rest
+			}
+		}
+		b.WriteString(l)
+	}
+	return []byte(b.String())
+}
+
+func isEnhanced(s string) bool {
+	var ec smtp.EnhancedCode
+	n, _ := sscanCode(s, &ec)
+	return n == 3
 }

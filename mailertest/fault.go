@@ -15,6 +15,7 @@ const (
 	StepMAIL     Step = "mail"
 	StepRCPT     Step = "rcpt"
 	StepDATA     Step = "data"
+	StepBody     Step = "body" // the message data, before its first line is read
 	StepDataEnd  Step = "dataend"
 	StepRSET     Step = "rset"
 	StepNOOP     Step = "noop"
@@ -28,6 +29,13 @@ const (
 // Exactly one of Reply, Raw and Drop is usually set; Delay, After and Close
 // combine with any of them (and with none, to delay or follow a normal
 // reply).
+//
+// Some steps read the fields their own way:
+//   - StepSTARTTLS: After bytes follow the 220 before the TLS handshake
+//     (response injection); a careful client discards them.
+//   - StepBody: Drop resets the connection (TCP RST) before the data is
+//     read, so the client's writes fail; Reply answers in the middle of
+//     the data and stops reading, as a server refusing a message early.
 type Fault struct {
 	// Step is where the fault strikes.
 	Step Step

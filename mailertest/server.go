@@ -63,6 +63,7 @@ type options struct {
 	faultFunc       FaultFunc
 	smtputf8        bool
 	maxMessageBytes int64
+	noEnhanced      bool
 }
 
 // An Option configures a Server.
@@ -91,6 +92,10 @@ func WithMechanisms(mechs ...string) Option {
 
 // WithSMTPUTF8 makes the server advertise SMTPUTF8 (RFC 6531).
 func WithSMTPUTF8() Option { return func(o *options) { o.smtputf8 = true } }
+
+// WithoutEnhancedStatusCodes makes the server leave RFC 3463 codes out of
+// its replies and not advertise ENHANCEDSTATUSCODES, as older servers do.
+func WithoutEnhancedStatusCodes() Option { return func(o *options) { o.noEnhanced = true } }
 
 // WithMaxMessageBytes sets the SIZE limit; larger messages get 552. The
 // default is 64 MiB.

@@ -1,0 +1,274 @@
+package mailer
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeClient returns a Client whose attempts are answered by results in
+// turn, recording the time and recipients of each attempt. It runs inside a
+// synctest bubble, so waits take no real time.
+func fakeClient(t *testing.T, results []attemptResult, opts ...Option) (*Client, *[]time.Time, *[][]string, *[]Event) {
+	t.Helper()
+	var (
+		mu     sync.Mutex
+		events []Event
+		times  []time.Time
+		rcpts  [][]string
+	)
+	opts = append([]Option{WithServer("smtp.example.com", 587), WithHook(func(_ context.Context, e Event) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	})}, opts...)
+	c, err := New(opts...)
+	require.NoError(t, err)
+	n := 0
+	c.attemptFn = func(ctx context.Context, m *Message, r []string) attemptResult {
+		times = append(times, time.Now())
+		rcpts = append(rcpts, r)
+		res := results[min(n, len(results)-1)]
+		n++
+		if res.err != nil {
+			e := *res.err
+			res.err = c.finish(&e) // reply rules, as a real attempt applies them
+		}
+		return res
+	}
+	return c, &times, &rcpts, &events
+}
+
+func tempErr(code int, enh EnhancedCode) attemptResult {
+	return attemptResult{err: &SendError{Stage: StageMail, Code: code, EnhancedCode: enh, Message: "try later"}}
+}
+
+func delivered(rcpts ...string) attemptResult {
+	return attemptResult{delivered: rcpts, response: "250 2.0.0 OK"}
+}
+
+func msg(t *testing.T) *Message {
+	m, err := NewMessage().From("a@example.com").To("b@example.com").Subject("s").Text("t").Build()
+	require.NoError(t, err)
+	return m
+}
+
+// TestBackoffTiming: the waits between attempts follow the policy, with a
+// fake clock.
+func TestBackoffTiming(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, times, _, events := fakeClient(t, []attemptResult{
+			tempErr(451, EnhancedCode{4, 3, 0}), tempErr(451, EnhancedCode{4, 3, 0}),
+			tempErr(451, EnhancedCode{4, 3, 0}), delivered("b@example.com"),
+		}, WithRetry(RetryPolicy{MaxAttempts: 5, MinWait: time.Second, MaxWait: 3 * time.Second}))
+		rcpt, err := c.Send(t.Context(), msg(t))
+		require.NoError(t, err)
+		require.NoError(t, c.Close())
+		assert.Equal(t, 4, rcpt.Attempts)
+		require.Len(t, *times, 4)
+		// Exponential with ±50% jitter, capped at MaxWait: 1 s, 2 s, 4 s→3 s.
+		bounds := [][2]time.Duration{{time.Second, 1500 * time.Millisecond}, {time.Second, 3 * time.Second}, {1500 * time.Millisecond, 3 * time.Second}}
+		var waits []time.Duration
+		for _, e := range *events {
+			if e.Status == StatusRetrying {
+				waits = append(waits, e.Wait)
+			}
+		}
+		require.Len(t, waits, 3)
+		for i, b := range bounds {
+			gap := (*times)[i+1].Sub((*times)[i])
+			assert.Equal(t, waits[i], gap, "the wait announced is the wait taken")
+			assert.GreaterOrEqual(t, gap, b[0], "wait %d", i)
+			assert.LessOrEqual(t, gap, b[1], "wait %d", i)
+		}
+	})
+}
+
+// TestThrottleWait: 421 and 4.7.x wait at least ThrottleWait; a rule's
+// MinWait (163's 451 DT:SPM) wins when larger.
+func TestThrottleWait(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		res    attemptResult
+		rules  []ReplyRule
+		atLeast time.Duration
+	}{
+		{"421", tempErr(421, EnhancedCode{}), nil, time.Minute},
+		{"4.7.28", tempErr(450, EnhancedCode{4, 7, 28}), nil, time.Minute},
+		{"451 DT:SPM rule", tempErr(451, EnhancedCode{}),
+			[]ReplyRule{{Code: 451, Contains: "try later", MinWait: 2 * time.Minute}}, 2 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				opts := []Option{WithRetry(RetryPolicy{MinWait: time.Second})}
+				if tc.rules != nil {
+					opts = append(opts, WithReplyRules(tc.rules...))
+				}
+				c, times, _, _ := fakeClient(t, []attemptResult{tc.res, delivered("b@example.com")}, opts...)
+				_, err := c.Send(t.Context(), msg(t))
+				require.NoError(t, err)
+				require.NoError(t, c.Close())
+				assert.GreaterOrEqual(t, (*times)[1].Sub((*times)[0]), tc.atLeast)
+			})
+		})
+	}
+}
+
+// TestCancelDuringWait: a cancelled context ends the wait at once; the
+// error carries the context error and the last reply's classification.
+func TestCancelDuringWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, times, _, events := fakeClient(t, []attemptResult{tempErr(421, EnhancedCode{4, 7, 0})},
+			WithRetry(RetryPolicy{ThrottleWait: time.Hour}))
+		ctx, cancel := context.WithCancel(t.Context())
+		var err error
+		done := make(chan struct{})
+		start := time.Now()
+		go func() {
+			defer close(done)
+			_, err = c.Send(ctx, msg(t))
+		}()
+		time.Sleep(10 * time.Second) // fake time: Send is waiting its hour
+		synctest.Wait()
+		cancel()
+		<-done
+		require.NoError(t, c.Close())
+		assert.Len(t, *times, 1)
+		assert.Equal(t, 10*time.Second, time.Since(start), "returned as soon as cancelled")
+		assert.ErrorIs(t, err, context.Canceled)
+		var se *SendError
+		require.ErrorAs(t, err, &se)
+		assert.Equal(t, 421, se.Code)
+		assert.Equal(t, OutcomeTemporary, Classify(err))
+		assert.Contains(t, err.Error(), "421 4.7.0 try later")
+		assert.Contains(t, err.Error(), "stopped: context canceled")
+		last := (*events)[len(*events)-1]
+		assert.Equal(t, StatusFailed, last.Status)
+		assert.Equal(t, 421, last.Code)
+	})
+}
+
+// TestGiveUpWithinDeadline: a wait that would outlast the deadline is not
+// started.
+func TestGiveUpWithinDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, times, _, _ := fakeClient(t, []attemptResult{tempErr(421, EnhancedCode{})})
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err := c.Send(ctx, msg(t))
+		require.NoError(t, c.Close())
+		assert.Zero(t, time.Since(start))
+		assert.Len(t, *times, 1)
+		assert.ErrorIs(t, err, errWaitTooLong)
+	})
+}
+
+// TestRetryOnlyFailedRecipients: permanent refusals are final; temporary
+// ones are retried alone.
+func TestRetryOnlyFailedRecipients(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		first := attemptResult{
+			delivered: []string{"b@example.com"}, response: "250 OK",
+			refused: []*SendError{
+				{Stage: StageRcpt, Code: 550, Recipients: []string{"c@example.com"}},
+				{Stage: StageRcpt, Code: 450, Recipients: []string{"d@example.com"}},
+			},
+		}
+		c, _, rcpts, events := fakeClient(t, []attemptResult{first, delivered("d@example.com")},
+			WithRetry(RetryPolicy{MinWait: time.Millisecond, Backoff: ConstantBackoff}))
+		m, err := NewMessage().From("a@example.com").To("b@example.com", "c@example.com", "d@example.com").Subject("s").Text("t").Build()
+		require.NoError(t, err)
+		rcpt, err := c.Send(t.Context(), m)
+		require.NoError(t, c.Close())
+		assert.Equal(t, [][]string{{"b@example.com", "c@example.com", "d@example.com"}, {"d@example.com"}}, *rcpts)
+		assert.Equal(t, []string{"b@example.com", "d@example.com"}, rcpt.Recipients)
+		var se *SendError
+		require.ErrorAs(t, err, &se)
+		assert.Equal(t, []string{"c@example.com"}, se.Recipients)
+		assert.Equal(t, 2, se.Attempts)
+		last := (*events)[len(*events)-1]
+		assert.Equal(t, StatusSent, last.Status)
+		assert.Equal(t, se, last.Err)
+	})
+}
+
+// TestExponentialBackoffBounds checks the default backoff stays in range.
+func TestExponentialBackoffBounds(t *testing.T) {
+	for attempt := 1; attempt <= 10; attempt++ {
+		for range 50 {
+			d := ExponentialBackoff(time.Second, 30*time.Second, attempt)
+			assert.GreaterOrEqual(t, d, time.Second)
+			assert.LessOrEqual(t, d, 30*time.Second)
+		}
+	}
+	assert.Equal(t, time.Second, ConstantBackoff(time.Second, time.Minute, 7))
+}
+
+// TestHookPanicsAndSlowHooks: a panicking hook is recovered; a hook that
+// blocks holds Send at most hookWait per event once the queue is full;
+// every Send still ends with exactly one terminal event for the others.
+func TestHookPanicsAndSlowHooks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var seen []Status
+		release := make(chan struct{})
+		c, err := New(WithServer("smtp.example.com", 587),
+			WithHook(func(context.Context, Event) { panic("boom") }),
+			WithHook(func(_ context.Context, e Event) {
+				mu.Lock()
+				seen = append(seen, e.Status)
+				mu.Unlock()
+			}))
+		require.NoError(t, err)
+		c.attemptFn = func(context.Context, *Message, []string) attemptResult { return delivered("b@example.com") }
+		_, err = c.Send(t.Context(), msg(t))
+		require.NoError(t, err)
+
+		// A blocking hook: fill the queue, then each further event waits
+		// hookWait and is dropped.
+		blocking, err := New(WithServer("smtp.example.com", 587),
+			WithHook(func(context.Context, Event) { <-release }),
+			func(c *config) error { c.hookQueue = 3; return nil }) // a small queue for the test
+		require.NoError(t, err)
+		blocking.attemptFn = c.attemptFn
+		start := time.Now()
+		_, err = blocking.Send(t.Context(), msg(t)) // 3 events: the hook takes one, two queue
+		require.NoError(t, err)
+		_, err = blocking.Send(t.Context(), msg(t)) // one queues, two wait and are dropped
+		require.NoError(t, err)
+		assert.Equal(t, 2*hookWait, time.Since(start))
+		assert.Equal(t, int64(2), blocking.events.dropped.Load())
+		close(release)
+		require.NoError(t, blocking.Close())
+		require.NoError(t, c.Close())
+		assert.Equal(t, []Status{StatusPending, StatusSending, StatusSent}, seen)
+	})
+}
+
+// TestClassify covers the classifier on errors that are not ours.
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want Outcome
+	}{
+		{nil, OutcomeDelivered},
+		{&SendError{Stage: StageDataEnd, Err: errors.New("EOF")}, OutcomeUnknown},
+		{&SendError{Stage: StageData, Code: 552}, OutcomePermanent},
+		{context.DeadlineExceeded, OutcomeTemporary},
+		{ErrTLSRequired, OutcomePermanent},
+		{&FieldError{Field: "To", Err: ErrInvalidAddress}, OutcomePermanent},
+		{errors.Join(errors.New("x"), &SendError{Code: 421}), OutcomeTemporary},
+		{&SendError{Rejections: []*SendError{{Code: 550}, {Stage: StageDataEnd, Err: ErrMaybeDelivered}}}, OutcomeUnknown},
+		{&SendError{Code: 550, outcome: OutcomeTemporary}, OutcomeTemporary},
+		{errors.New("something else"), OutcomePermanent},
+	} {
+		assert.Equal(t, tc.want, Classify(tc.err), "%v", tc.err)
+	}
+}
