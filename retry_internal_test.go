@@ -94,9 +94,9 @@ func TestBackoffTiming(t *testing.T) {
 // MinWait (163's 451 DT:SPM) wins when larger.
 func TestThrottleWait(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		res    attemptResult
-		rules  []ReplyRule
+		name    string
+		res     attemptResult
+		rules   []ReplyRule
 		atLeast time.Duration
 	}{
 		{"421", tempErr(421, EnhancedCode{}), nil, time.Minute},
