@@ -48,7 +48,7 @@ func TestNoSecretsAnywhere(t *testing.T) {
 	needles := []string{
 		password, token,
 		b64([]byte(password)), b64([]byte(token)),
-		b64([]byte("\x00" + user + "\x00" + password)),                      // AUTH PLAIN
+		b64([]byte("\x00" + user + "\x00" + password)),                        // AUTH PLAIN
 		b64([]byte("user=" + user + "\x01auth=Bearer " + token + "\x01\x01")), // AUTH XOAUTH2
 		strings.TrimRight(b64([]byte(password)), "="),
 	}
