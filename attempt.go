@@ -36,23 +36,47 @@ func (r attemptResult) failed(rcpts []string) []string {
 	return out
 }
 
-// attempt delivers m to rcpts over one new connection and classifies what
-// happened. It never retries, but it does split the recipients over several
-// transactions when the server limits their number (452 4.5.3).
+// attempt delivers m to rcpts over a connection from the pool and
+// classifies what happened. It never retries, but it does split the
+// recipients over several transactions when the server limits their number
+// (452 4.5.3), and it replaces a pooled connection found dead before the
+// server accepted anything of the message, without counting an attempt.
 func (c *Client) attempt(ctx context.Context, m *Message, rcpts []string) attemptResult {
-	log := c.cfg.logger.With(slog.String("message_id", m.messageID))
-	cn, serr := dial(ctx, c.cfg, log)
-	if serr != nil {
-		return attemptResult{err: c.finish(serr)}
+	log := c.cfg.logger
+	if log.Enabled(ctx, slog.LevelError) {
+		log = log.With(slog.String("message_id", m.messageID))
 	}
-	defer cn.close()
-	if serr := cn.handshake(); serr != nil {
+	cn, serr := c.pool.get(ctx, log)
+	if serr != nil {
 		return attemptResult{err: c.finish(serr)}
 	}
 	var res attemptResult
 	batch := rcpts
+	redialled := false
 	for len(batch) > 0 {
+		if !redialled {
+			// Every transaction waits for its turn under the rate limit.
+			if serr := c.pool.wait(ctx); serr != nil {
+				res.err = c.finish(serr)
+				break
+			}
+		}
 		tr := cn.transaction(m, batch)
+		if tr.stale {
+			// The connection died while idle (the server closed it, or
+			// answered 421): nothing of the message was accepted, so
+			// the same transaction goes at once over a new connection.
+			log.LogAttrs(ctx, slog.LevelDebug, "smtp pooled connection is gone, dialling again",
+				slog.String("error", tr.err.Error()))
+			if cn, serr = c.pool.replace(ctx, cn, log); serr != nil {
+				c.pool.release()
+				res.err = c.finish(serr)
+				return res
+			}
+			redialled = true
+			continue
+		}
+		redialled = false
 		res.delivered = append(res.delivered, tr.delivered...)
 		if res.response == "" {
 			res.response = tr.response
@@ -66,12 +90,7 @@ func (c *Client) attempt(ctx context.Context, m *Message, rcpts []string) attemp
 		}
 		batch = tr.deferred
 	}
-	if len(res.delivered) > 0 || res.err == nil || res.err.Code != 0 {
-		// The connection is in a known state: say goodbye. After a
-		// delivery the message is delivered whatever happens now: QQ and
-		// 163 answer QUIT with garbage, which quit ignores.
-		cn.quit()
-	}
+	c.pool.put(cn)
 	return res
 }
 

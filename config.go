@@ -156,6 +156,7 @@ type config struct {
 	retry        RetryPolicy
 	hooks        []Hook
 	hookQueue    int // events queued for hooks; 0 means hookQueueSize
+	pool         poolConfig
 }
 
 // An Option configures a Client. Options are applied in order, so options
@@ -385,6 +386,7 @@ func newConfig(opts []Option) (*config, error) {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
 	c.timeouts = c.timeouts.withDefaults()
+	c.pool = c.pool.withDefaults()
 	return c, nil
 }
 

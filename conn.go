@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/textproto"
@@ -17,18 +18,28 @@ import (
 // aLongTimeAgo is a deadline in the past: setting it aborts blocked I/O.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// conn is one SMTP connection during one attempt.
+// conn is one SMTP connection. It lives in the Client's pool between uses;
+// during a use it belongs to one attempt, whose context it is bound to.
 type conn struct {
 	cfg    *config
-	ctx    context.Context
-	raw    net.Conn // the TCP connection: deadlines are set here
+	ctx    context.Context // the context of the current use
+	raw    net.Conn        // the TCP connection: deadlines are set here
 	client *smtp.Client
 	log    *slog.Logger
 	tls    bool
+	stop   func() bool // releases the context watcher of the current use
+
+	pipelining bool      // the server offers PIPELINING (RFC 2920)
+	smtputf8   bool      // the server offers SMTPUTF8 (RFC 6531)
+	uses       int       // transactions started on this connection
+	lastUsed   time.Time // when the last use ended
+	broken     bool      // the connection is in an unknown state: never reuse it
+	buf        []byte    // command buffer, reused
+	idleTimer  *time.Timer
 }
 
 // dial opens the connection, does the implicit TLS handshake if needed and
-// reads the greeting.
+// reads the greeting. The connection is bound to ctx (see bind).
 func dial(ctx context.Context, cfg *config, log *slog.Logger) (*conn, *SendError) {
 	if err := ctx.Err(); err != nil {
 		return nil, &SendError{Stage: StageDial, Err: err}
@@ -44,9 +55,8 @@ func dial(ctx context.Context, cfg *config, log *slog.Logger) (*conn, *SendError
 	if err != nil {
 		return nil, &SendError{Stage: StageDial, Err: ctxError(ctx, err)}
 	}
-	cn := &conn{cfg: cfg, ctx: ctx, raw: raw, log: log}
-	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(aLongTimeAgo) })
-	cn.raw = &stoppingConn{Conn: raw, stop: stop}
+	cn := &conn{cfg: cfg, raw: raw}
+	cn.bind(ctx, log)
 
 	var nc net.Conn = raw
 	deadline, _ := dctx.Deadline()
@@ -54,14 +64,14 @@ func dial(ctx context.Context, cfg *config, log *slog.Logger) (*conn, *SendError
 	if cfg.tlsMode == TLSImplicit {
 		tc := tls.Client(raw, cfg.tlsClientConfig())
 		if err := tc.HandshakeContext(dctx); err != nil {
-			cn.abort()
+			cn.close()
 			return nil, &SendError{Stage: StageDial, Err: ctxError(ctx, err)}
 		}
 		nc, cn.tls = tc, true
 	}
 	client, err := smtp.NewClient(nc, cfg.host)
 	if err != nil {
-		cn.abort()
+		cn.close()
 		return nil, replyError(ctx, StageDial, err)
 	}
 	cn.client = client
@@ -70,15 +80,27 @@ func dial(ctx context.Context, cfg *config, log *slog.Logger) (*conn, *SendError
 	return cn, nil
 }
 
-// stoppingConn releases the context watcher when the connection closes.
-type stoppingConn struct {
-	net.Conn
-	stop func() bool
+// bind makes ctx the context of the connection's next use: cancelling it
+// aborts any network step in progress, by setting a deadline in the past.
+// Each use of a pooled connection binds its own context; unbind ends the
+// use.
+func (cn *conn) bind(ctx context.Context, log *slog.Logger) {
+	raw := cn.raw
+	cn.ctx, cn.log = ctx, log
+	cn.stop = context.AfterFunc(ctx, func() { _ = raw.SetDeadline(aLongTimeAgo) })
 }
 
-func (s *stoppingConn) Close() error {
-	s.stop()
-	return s.Conn.Close()
+// unbind ends the current use. It reports false when the context ended
+// during the use: its watcher may have aborted a step, so the connection
+// must not be used again.
+func (cn *conn) unbind() bool {
+	if cn.stop == nil {
+		return true
+	}
+	ok := cn.stop()
+	cn.stop = nil
+	cn.ctx = context.Background()
+	return ok
 }
 
 // setDeadline bounds the next network step by d, or aborts it at once if the
@@ -142,22 +164,51 @@ func (cn *conn) handshake() *SendError {
 	return nil
 }
 
-// quit ends the session politely. Errors are only logged: QQ and 163 answer
-// with garbage after a delivered message.
-func (cn *conn) quit() {
-	d := min(cn.cfg.timeouts.Command, 5*time.Second)
-	cn.setDeadline(d)
-	if err := cn.client.Quit(); err != nil {
-		cn.log.LogAttrs(cn.ctx, slog.LevelDebug, "smtp QUIT failed after delivery (ignored)",
-			slog.String("error", sanitizeReply(err.Error())))
-	}
+// learn records the extensions the transactions use, once the handshake
+// is done.
+func (cn *conn) learn() {
+	cn.pipelining, _ = cn.client.Extension("PIPELINING")
+	cn.smtputf8, _ = cn.client.Extension("SMTPUTF8")
 }
 
-// abort closes the connection without QUIT.
-func (cn *conn) abort() { _ = cn.raw.Close() }
+// quitTimeout bounds QUIT: nothing depends on its reply.
+const quitTimeout = 5 * time.Second
 
-// close releases the connection.
+// closeWait bounds the wait for the server to close the connection after
+// its reply to QUIT.
+const closeWait = 500 * time.Millisecond
+
+// quit ends the session politely and closes the connection. Errors are
+// only logged: QQ and 163 answer QUIT with garbage. After the 221 reply it
+// waits briefly for the server to close its end, so that the server no
+// longer counts the connection when the pool opens another in its place.
+func (cn *conn) quit() {
+	cn.setDeadline(min(cn.cfg.timeouts.Command, quitTimeout))
+	if err := cn.exchange(221, "QUIT"); err != nil {
+		cn.log.LogAttrs(cn.ctx, slog.LevelDebug, "smtp QUIT failed (ignored)",
+			slog.String("error", sanitizeReply(err.Error())))
+	} else {
+		cn.setDeadline(min(cn.cfg.timeouts.Command, closeWait))
+		_, _ = io.Copy(io.Discard, cn.client.Text.R)
+		if cn.tls {
+			// TLS ended with close_notify: wait for the TCP end too.
+			_, _ = io.Copy(io.Discard, cn.raw)
+		}
+	}
+	cn.close()
+}
+
+// abort closes the connection without QUIT and marks it broken. The
+// connection stays bound to its context, so that errors still name the
+// context's end as their cause.
+func (cn *conn) abort() {
+	cn.broken = true
+	_ = cn.raw.Close()
+}
+
+// close releases the connection without QUIT.
 func (cn *conn) close() {
+	cn.unbind()
 	if cn.client != nil {
 		_ = cn.client.Close()
 	}

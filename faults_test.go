@@ -170,7 +170,7 @@ func TestFaultMatrix(t *testing.T) {
 			attempts: 1, outcome: mailer.OutcomePermanent, statuses: oneTry},
 		{name: "12 553 sender not owned", server: []mailertest.Option{fault(mailertest.StepMAIL, 0, "553 Mail from must equal authorized user")},
 			attempts: 1, outcome: mailer.OutcomePermanent, statuses: oneTry},
-		{name: "13 RCPT 550 5.1.1", server: []mailertest.Option{fault(mailertest.StepRCPT, 0, "550 5.1.1 No such user")},
+		{name: "13 RCPT 550 5.1.1", server: []mailertest.Option{mailertest.WithoutPipelining(), fault(mailertest.StepRCPT, 0, "550 5.1.1 No such user")},
 			attempts: 1, outcome: mailer.OutcomePermanent, statuses: oneTry,
 			check: func(t *testing.T, srv *mailertest.Server, _ mailer.Receipt, err error, _ *eventLog) {
 				assert.Equal(t, []string{"bob@example.com"}, sendErr(t, err).Recipients)
@@ -193,7 +193,7 @@ func TestFaultMatrix(t *testing.T) {
 				assert.Equal(t, []string{"dave@example.com"}, ev.all()[2].Recipients, "retrying names the retried recipient")
 			}},
 		{name: "15 RCPT 452 4.5.3 splits the transaction", message: threeRcpts,
-			server:   []mailertest.Option{fault(mailertest.StepRCPT, 2, "452 4.5.3 Too many recipients")},
+			server:   []mailertest.Option{mailertest.WithoutPipelining(), fault(mailertest.StepRCPT, 2, "452 4.5.3 Too many recipients")},
 			attempts: 1, outcome: mailer.OutcomeDelivered, statuses: oneSend, stored: 2,
 			check: func(t *testing.T, srv *mailertest.Server, rcpt mailer.Receipt, _ error, _ *eventLog) {
 				assert.Len(t, rcpt.Recipients, 3)

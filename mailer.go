@@ -2,7 +2,10 @@ package mailer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,6 +16,7 @@ import (
 type Client struct {
 	cfg    *config
 	events *dispatcher
+	pool   *pool
 
 	// attemptFn performs one attempt; tests replace it.
 	attemptFn func(ctx context.Context, m *Message, rcpts []string) attemptResult
@@ -35,7 +39,7 @@ func New(opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, events: newDispatcher(cfg.hooks, cfg.hookQueue, cfg.logger)}
+	c := &Client{cfg: cfg, events: newDispatcher(cfg.hooks, cfg.hookQueue, cfg.logger), pool: newPool(cfg)}
 	c.attemptFn = c.attempt
 	return c, nil
 }
@@ -61,8 +65,9 @@ type Receipt struct {
 	MaybeDuplicate bool
 }
 
-// Send delivers m. Each attempt connects, secures the connection,
-// authenticates and sends the message; failed attempts are retried
+// Send delivers m. Each attempt takes a connection from the Client's pool,
+// or connects, secures the connection and authenticates when none is idle,
+// and sends the message; failed attempts are retried
 // according to the Client's RetryPolicy (3 attempts by default), always
 // with the same Message-ID. ctx bounds the whole of it: cancelling ctx
 // aborts a connection in the middle of DATA and any wait between attempts.
@@ -83,15 +88,73 @@ func (c *Client) Send(ctx context.Context, m *Message) (Receipt, error) {
 	return c.send(ctx, m)
 }
 
-// Close waits for the sends in flight to finish and releases the Client's
-// resources. Send fails with ErrClientClosed afterwards. Close is safe to
-// call more than once.
+// SendAll delivers msgs concurrently over the Client's pool of connections
+// (see [WithPool]), each message as Send would, with its own retries. It
+// returns when every message is done or given up on.
+//
+// receipts[i] is the Receipt of msgs[i]: its MessageID is empty when msgs[i]
+// reached no recipient. err is nil when every message reached all of its
+// recipients; otherwise it joins ([errors.Join]), in the order of msgs, the
+// error of each message that failed for some recipient, a *SendError
+// naming the message's MessageID. Cancelling ctx gives up on the messages
+// not yet delivered.
+//
+//	receipts, err := c.SendAll(ctx, msgs...)
+//	for i, r := range receipts {
+//		if r.MessageID == "" {
+//			// msgs[i] was not delivered; err says why.
+//		}
+//	}
+func (c *Client) SendAll(ctx context.Context, msgs ...*Message) ([]Receipt, error) {
+	receipts := make([]Receipt, len(msgs))
+	if !c.acquire() {
+		return receipts, ErrClientClosed
+	}
+	defer c.inflight.Done()
+	errs := make([]error, len(msgs))
+	var next atomic.Int64
+	work := func() {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(msgs) {
+				return
+			}
+			if msgs[i] == nil {
+				errs[i] = fmt.Errorf("mailer: message %d: %w", i, ErrNilMessage)
+				continue
+			}
+			receipts[i], errs[i] = c.send(ctx, msgs[i])
+		}
+	}
+	// One worker per connection keeps every connection busy; a few more
+	// keep them busy while some messages wait to be retried.
+	workers := min(len(msgs), 2*c.cfg.pool.size)
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	work()
+	wg.Wait()
+	return receipts, errors.Join(errs...)
+}
+
+// Close waits for the sends in flight to finish, then closes every pooled
+// connection (saying QUIT, which takes at most a few seconds), and releases
+// the Client's other resources. Send and SendAll fail with ErrClientClosed
+// afterwards. Close is safe to call more than once.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
 	c.inflight.Wait()
-	c.closeOnce.Do(c.events.close)
+	c.closeOnce.Do(func() {
+		c.pool.close()
+		c.events.close()
+	})
 	return nil
 }
 

@@ -168,7 +168,7 @@ func TestRecipientsRefused(t *testing.T) {
 	assert.Equal(t, []string{"bob@example.com"}, msgs[0].To)
 
 	// All refused: nothing sent, no DATA.
-	srv2 := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepRCPT, Reply: "550 5.1.1 no such user"}))
+	srv2 := mailertest.NewServer(t, mailertest.WithoutPipelining(), mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepRCPT, Reply: "550 5.1.1 no such user"}))
 	_, err = newClient(t, serverOnly(srv2)).Send(bg, m)
 	se = sendErr(t, err)
 	assert.Equal(t, mailer.StageRcpt, se.Stage)

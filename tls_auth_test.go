@@ -229,7 +229,7 @@ func TestTokenSource(t *testing.T) {
 		calls++
 		return testToken, nil
 	})
-	c := newClient(t, serverOnly(srv), mailer.WithAuth(mailer.XOAUTH2Auth(testUser, src)))
+	c := newClient(t, serverOnly(srv), mailer.WithAuth(mailer.XOAUTH2Auth(testUser, src)), mailer.WithMessagesPerConnection(1))
 	for range 2 {
 		_, err := c.Send(bg, testMessage(t))
 		require.NoError(t, err)

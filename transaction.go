@@ -15,6 +15,13 @@ type txResult struct {
 	refused   []*SendError // one per recipient refused at RCPT
 	deferred  []string     // recipients left for another transaction (452 4.5.3)
 	err       *SendError   // transaction failure; nil if delivered or all refused
+
+	// stale is set when the connection turned out to be dead before the
+	// server accepted anything of the transaction: NOOP, RSET or MAIL
+	// failed with no reply, with garbage or with 421 on a connection that
+	// had carried an earlier transaction. The transaction may then be
+	// repeated at once on a new connection.
+	stale bool
 }
 
 // isTooManyRecipients reports a reply that limits the recipients of one
@@ -24,7 +31,37 @@ func isTooManyRecipients(e *SendError) bool {
 	return e.Code == 452 || e.Code == 552 && e.EnhancedCode == EnhancedCode{5, 5, 3}
 }
 
-// transaction sends MAIL, RCPT for each recipient, DATA and the message.
+// fail turns the error of a command into a SendError, and marks the
+// connection broken when it cannot carry another command: no reply at all
+// (network error, timeout, garbage), 421 (the server is closing the
+// connection), or a positive reply where none was due, which means the
+// replies are out of step with the commands.
+func (cn *conn) fail(stage Stage, err error) *SendError {
+	se := replyError(cn.ctx, stage, err)
+	if se.Code != 0 && se.Code < 400 {
+		se = &SendError{Stage: stage, Err: textproto.ProtocolError(
+			fmt.Sprintf("unexpected reply %d %s", se.Code, se.Message))}
+	}
+	if se.Code == 0 || se.Code == 421 {
+		cn.broken = true
+	}
+	return se
+}
+
+// errUnsolicited reports data the server sent on an idle connection.
+var errUnsolicited = textproto.ProtocolError("unsolicited data from the server on an idle connection")
+
+// checkTimeout bounds NOOP and RSET, which ask no work of the server: a live
+// server answers at once, and a connection that is silently gone, or
+// answered with garbage that never ends (QQ Mail, 163), should not hold a
+// Send for the full command timeout.
+const checkTimeout = 10 * time.Second
+
+// transaction sends MAIL, RCPT for each recipient, DATA and the message,
+// pipelined when the server offers PIPELINING. A connection idle for longer
+// than the pool's idle check is first checked with NOOP. After a failed
+// transaction that the server may still hold open, transaction sends RSET;
+// a connection left in an unknown state is marked broken instead.
 func (cn *conn) transaction(m *Message, rcpts []string) txResult {
 	from, needUTF8 := envelopeAddress(m.from.Address)
 	env := make([]string, len(rcpts))
@@ -35,16 +72,47 @@ func (cn *conn) transaction(m *Message, rcpts []string) txResult {
 	}
 	params := ""
 	if needUTF8 {
-		if ok, _ := cn.client.Extension("SMTPUTF8"); !ok {
+		if !cn.smtputf8 {
 			return txResult{err: &SendError{Stage: StageMail, Err: ErrSMTPUTF8Required}}
 		}
 		params = " SMTPUTF8"
 	}
-	if err := cn.cmd(250, "MAIL FROM:<%s>%s", from, params); err != nil {
-		return txResult{err: replyError(cn.ctx, StageMail, err)}
+	reused := cn.uses > 0
+	if reused && cn.client.Text.R.Buffered() > 0 {
+		// The server sent something while the connection was idle (a
+		// 421 before closing, or garbage): do not read it as a reply.
+		cn.broken = true
+		return txResult{err: &SendError{Stage: StageMail, Err: errUnsolicited}, stale: cn.ctx.Err() == nil}
 	}
-
+	if reused && time.Since(cn.lastUsed) > cn.cfg.pool.idleCheck {
+		cn.setDeadline(min(cn.cfg.timeouts.Command, checkTimeout))
+		if err := cn.exchange(250, "NOOP"); err != nil {
+			cn.broken = true
+			return txResult{err: cn.fail(StageMail, err), stale: cn.ctx.Err() == nil}
+		}
+	}
+	cn.uses++
 	var res txResult
+	var open bool // MAIL was accepted and the transaction did not end
+	if cn.pipelining {
+		res, open = cn.pipelined(m, rcpts, env, from, params)
+	} else {
+		res, open = cn.sequential(m, rcpts, env, from, params)
+	}
+	res.stale = res.stale && reused && cn.ctx.Err() == nil
+	if open && !cn.broken {
+		cn.reset()
+	}
+	return res
+}
+
+// sequential runs the transaction one command at a time.
+func (cn *conn) sequential(m *Message, rcpts, env []string, from, params string) (res txResult, open bool) {
+	if err := cn.cmd(250, "MAIL FROM:<%s>%s", from, params); err != nil {
+		res.err = cn.fail(StageMail, err)
+		res.stale = cn.broken
+		return res, false
+	}
 	var accepted []string
 	for i, r := range env {
 		err := cn.cmd(25, "RCPT TO:<%s>", r)
@@ -52,10 +120,10 @@ func (cn *conn) transaction(m *Message, rcpts []string) txResult {
 			accepted = append(accepted, rcpts[i])
 			continue
 		}
-		se := replyError(cn.ctx, StageRcpt, err)
-		if se.Code == 0 { // connection trouble: the transaction is over
+		se := cn.fail(StageRcpt, err)
+		if cn.broken { // the transaction is over, and the connection too
 			res.err = se
-			return res
+			return res, false
 		}
 		if len(accepted) > 0 && isTooManyRecipients(se) {
 			// Deliver to those accepted, then the rest in a new
@@ -67,40 +135,184 @@ func (cn *conn) transaction(m *Message, rcpts []string) txResult {
 		res.refused = append(res.refused, se)
 	}
 	if len(accepted) == 0 {
-		if err := cn.cmd(250, "RSET"); err != nil {
-			cn.abort()
-		}
-		return res
+		return res, true
+	}
+	if err := cn.cmd(354, "DATA"); err != nil {
+		res.err, res.deferred = cn.fail(StageData, err), nil
+		return res, !cn.broken
+	}
+	cn.data(m, accepted, &res)
+	return res, false
+}
+
+// pipelined runs the transaction as RFC 2920 allows: MAIL, every RCPT and
+// DATA in one write, then their replies in order. Only the message itself
+// waits for the reply to DATA.
+func (cn *conn) pipelined(m *Message, rcpts, env []string, from, params string) (res txResult, open bool) {
+	b := cn.buf[:0]
+	b = append(b, "MAIL FROM:<"...)
+	b = append(b, from...)
+	b = append(b, '>')
+	b = append(b, params...)
+	b = append(b, "\r\n"...)
+	for _, r := range env {
+		b = append(b, "RCPT TO:<"...)
+		b = append(b, r...)
+		b = append(b, ">\r\n"...)
+	}
+	b = append(b, "DATA\r\n"...)
+	cn.buf = b
+	cn.setDeadline(cn.cfg.timeouts.Command)
+	w := cn.client.Text.W
+	_, err := w.Write(b)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		cn.broken = true
+		res.err, res.stale = &SendError{Stage: StageMail, Err: ctxError(cn.ctx, err)}, true
+		return res, false
 	}
 
-	if err := cn.cmd(354, "DATA"); err != nil {
-		res.err = replyError(cn.ctx, StageData, err)
-		res.deferred = nil
-		return res
+	if _, _, err = cn.reply(250); err != nil {
+		res.err = cn.fail(StageMail, err)
+		if cn.broken {
+			res.stale = true
+			return res, false
+		}
+		// MAIL refused: RCPT and DATA get "bad sequence" replies.
+		cn.drain(len(env) + 1)
+		return res, false
 	}
+
+	var accepted []string
+	replies := make([]*SendError, len(env))
+	tooMany := false
+	for i := range env {
+		_, _, err = cn.reply(25)
+		if err == nil {
+			accepted = append(accepted, rcpts[i])
+			continue
+		}
+		se := cn.fail(StageRcpt, err)
+		if cn.broken {
+			res.err = se
+			return res, false
+		}
+		se.Recipients = []string{rcpts[i]}
+		replies[i] = se
+		tooMany = tooMany || isTooManyRecipients(se)
+	}
+	for i, se := range replies {
+		switch {
+		case se == nil:
+		case tooMany && len(accepted) > 0 && isTooManyRecipients(se):
+			// The server limits recipients per transaction: deliver
+			// to those accepted, then these in a new transaction.
+			res.deferred = append(res.deferred, rcpts[i])
+		default:
+			res.refused = append(res.refused, se)
+		}
+	}
+
+	_, _, err = cn.reply(354)
+	if len(accepted) == 0 {
+		// The server must refuse DATA without a recipient; if it took
+		// it, end the empty message at once.
+		if err == nil {
+			cn.endEmpty()
+		} else {
+			cn.fail(StageData, err)
+		}
+		return res, !cn.broken
+	}
+	if err != nil {
+		res.err, res.deferred = cn.fail(StageData, err), nil
+		return res, !cn.broken
+	}
+	cn.data(m, accepted, &res)
+	return res, false
+}
+
+// drain reads n replies of a pipelined group whose transaction failed, and
+// ends the message if the server wrongly answered DATA with 354.
+func (cn *conn) drain(n int) {
+	for i := 0; i < n; i++ {
+		code, _, err := cn.reply(0)
+		if err != nil {
+			cn.broken = true
+			return
+		}
+		if i == n-1 && code == 354 {
+			cn.endEmpty()
+		}
+	}
+}
+
+// endEmpty ends a message the server should not have accepted with a lone
+// dot, and reads the reply.
+func (cn *conn) endEmpty() {
+	w := cn.client.Text.W
+	cn.setDeadline(cn.cfg.timeouts.Command)
+	_, _ = w.WriteString(".\r\n")
+	if err := w.Flush(); err != nil {
+		cn.broken = true
+		return
+	}
+	if _, _, err := cn.reply(0); err != nil {
+		cn.broken = true
+	}
+}
+
+// data writes the message and reads the reply to its end, after DATA got
+// 354. Whatever happens, the transaction is over. A failure in the body or a
+// refusal at its end leaves the connection broken: a server that answers
+// before reading the whole message may take the rest of it for commands.
+func (cn *conn) data(m *Message, accepted []string, res *txResult) {
 	if se := cn.writeBody(m); se != nil {
 		res.err, res.deferred = se, nil
-		return res
+		cn.broken = true
+		return
 	}
 	cn.setDeadline(cn.cfg.timeouts.DataEnd)
-	code, msg, err := cn.client.Text.ReadResponse(250)
+	code, msg, err := cn.client.Text.ReadResponse(2)
 	if err != nil {
 		se := replyError(cn.ctx, StageDataEnd, err)
 		if se.Code == 0 {
 			se.Err = fmt.Errorf("%w: %w", ErrMaybeDelivered, se.Err)
 		}
 		res.err, res.deferred = se, nil
-		return res
+		cn.broken = true
+		return
 	}
 	res.delivered = accepted
 	res.response = fmt.Sprintf("%d %s", code, sanitizeReply(strings.ReplaceAll(msg, "\n", " ")))
-	return res
+}
+
+// reset sends RSET after a failed transaction. A connection whose RSET
+// fails is not used again (QQ and 163 may answer with garbage).
+func (cn *conn) reset() {
+	cn.setDeadline(min(cn.cfg.timeouts.Command, checkTimeout))
+	if err := cn.exchange(250, "RSET"); err != nil {
+		cn.broken = true
+	}
+}
+
+// reply reads one reply, bounded by the command timeout.
+func (cn *conn) reply(expect int) (int, string, error) {
+	cn.setDeadline(cn.cfg.timeouts.Command)
+	return cn.client.Text.ReadResponse(expect)
 }
 
 // cmd sends one command and reads its reply, bounded by the command timeout.
 func (cn *conn) cmd(expect int, format string, args ...any) error {
-	text := cn.client.Text
 	cn.setDeadline(cn.cfg.timeouts.Command)
+	return cn.exchange(expect, format, args...)
+}
+
+// exchange sends one command and reads its reply within the deadline set.
+func (cn *conn) exchange(expect int, format string, args ...any) error {
+	text := cn.client.Text
 	id, err := text.Cmd(format, args...)
 	if err != nil {
 		return err

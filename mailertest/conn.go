@@ -83,7 +83,7 @@ func (cs *connState) serve() {
 		return
 	}
 	for {
-		line, err := cs.cr.ReadString('\n')
+		line, err := cs.readCommand()
 		if err != nil {
 			return
 		}
@@ -207,7 +207,7 @@ func (cs *connState) reset() {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
-	if tcp, ok := c.(*net.TCPConn); ok {
+	if tcp, ok := c.(interface{ SetLinger(int) error }); ok {
 		_ = tcp.SetLinger(0)
 	}
 	c.Close()
@@ -244,6 +244,7 @@ func (cs *connState) record(fromClient bool, text string) {
 // ehloReply adds STARTTLS and hides AUTH before TLS, like real submission
 // servers do.
 func (cs *connState) ehloReply(reply []byte) []byte {
+	reply = cs.hidePipelining(reply)
 	cs.mu.Lock()
 	isTLS := cs.tls
 	cs.mu.Unlock()

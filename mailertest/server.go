@@ -64,6 +64,8 @@ type options struct {
 	smtputf8        bool
 	maxMessageBytes int64
 	noEnhanced      bool
+	noPipelining    bool          // connections.go
+	idleTimeout     time.Duration // connections.go
 }
 
 // An Option configures a Server.
@@ -122,6 +124,7 @@ type Server struct {
 	messages   []Message
 	transcript []Line
 	counts     map[Step]int
+	countMu    sync.Mutex // guards open and maxOpen (connections.go)
 	open       int
 	maxOpen    int
 }
@@ -207,10 +210,8 @@ func (s *Server) acceptLoop() {
 			return
 		}
 		s.nextConn++
-		cs := &connState{id: s.nextConn, srv: s, front: c}
+		cs := &connState{id: s.nextConn, srv: s, front: s.track(c)}
 		s.conns[cs.id] = cs
-		s.open++
-		s.maxOpen = max(s.maxOpen, s.open)
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go func() {
@@ -218,7 +219,6 @@ func (s *Server) acceptLoop() {
 			cs.serve()
 			s.mu.Lock()
 			delete(s.conns, cs.id)
-			s.open--
 			s.mu.Unlock()
 		}()
 	}
@@ -365,8 +365,8 @@ func (s *Server) Connections() int {
 // MaxConcurrent returns the largest number of connections that were open at
 // the same time.
 func (s *Server) MaxConcurrent() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
 	return s.maxOpen
 }
 

@@ -1,0 +1,129 @@
+package mailertest
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// WithoutPipelining makes the server leave PIPELINING (RFC 2920) out of its
+// EHLO reply, as some older servers do, so that clients send one command
+// at a time.
+func WithoutPipelining() Option { return func(o *options) { o.noPipelining = true } }
+
+// WithIdleTimeout makes the server close a connection on which the client
+// sent no command for d, after a "421 4.4.2" reply, as Amazon SES and
+// Postfix do with idle connections.
+func WithIdleTimeout(d time.Duration) Option { return func(o *options) { o.idleTimeout = d } }
+
+// CloseConnections closes every open client connection at once, as a
+// server restart or a load balancer would, and returns how many it closed.
+// Clients see their connections end (EOF) on their next read. The server
+// goes on accepting new connections.
+func (s *Server) CloseConnections() int {
+	s.mu.Lock()
+	conns := make([]*connState, 0, len(s.conns))
+	for _, cs := range s.conns {
+		conns = append(conns, cs)
+	}
+	s.mu.Unlock()
+	for _, cs := range conns {
+		cs.closeAll()
+	}
+	return len(conns)
+}
+
+// Open returns how many client connections are open now.
+func (s *Server) Open() int {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	return s.open
+}
+
+// readCommand reads the client's next command line. With an idle timeout,
+// a client that stays silent for that long gets 421 and is disconnected.
+func (cs *connState) readCommand() (string, error) {
+	d := cs.srv.opts.idleTimeout
+	if d <= 0 {
+		return cs.cr.ReadString('\n')
+	}
+	cs.mu.Lock()
+	front := cs.front
+	cs.mu.Unlock()
+	_ = front.SetReadDeadline(time.Now().Add(d))
+	line, err := cs.cr.ReadString('\n')
+	if errors.Is(err, os.ErrDeadlineExceeded) && line == "" {
+		_ = front.SetWriteDeadline(time.Now().Add(time.Second))
+		_ = cs.reply([]byte("421 4.4.2 mailertest closing idle connection\r\n"))
+		return "", err
+	}
+	_ = front.SetReadDeadline(time.Time{})
+	return line, err
+}
+
+// hidePipelining removes PIPELINING from an EHLO reply when the server is
+// configured without it.
+func (cs *connState) hidePipelining(reply []byte) []byte {
+	if !cs.srv.opts.noPipelining || !bytes.HasPrefix(reply, []byte("250")) {
+		return reply
+	}
+	lines := strings.Split(strings.TrimRight(string(reply), "\r\n"), "\r\n")
+	var out []string
+	for _, l := range lines {
+		if len(l) >= 4 && strings.EqualFold(strings.TrimSpace(l[4:]), "PIPELINING") {
+			continue
+		}
+		out = append(out, l)
+	}
+	var b strings.Builder
+	for i, l := range out {
+		if len(l) >= 4 {
+			sep := "-"
+			if i == len(out)-1 {
+				sep = " "
+			}
+			l = l[:3] + sep + l[4:]
+		}
+		b.WriteString(l + "\r\n")
+	}
+	return []byte(b.String())
+}
+
+// track counts a client connection as open until it is closed. The count
+// drops before the client can see the connection end, so that a client
+// that waits for the end of one connection before it opens the next is
+// never counted twice.
+func (s *Server) track(c net.Conn) net.Conn {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	s.open++
+	s.maxOpen = max(s.maxOpen, s.open)
+	return &countedConn{Conn: c, srv: s}
+}
+
+type countedConn struct {
+	net.Conn
+	srv  *Server
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() {
+		c.srv.countMu.Lock()
+		c.srv.open--
+		c.srv.countMu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// SetLinger sets SO_LINGER on the TCP connection, for resets.
+func (c *countedConn) SetLinger(sec int) error {
+	if tcp, ok := c.Conn.(*net.TCPConn); ok {
+		return tcp.SetLinger(sec)
+	}
+	return nil
+}
