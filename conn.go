@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -35,6 +36,9 @@ type conn struct {
 	lastUsed   time.Time // when the last use ended
 	broken     bool      // the connection is in an unknown state: never reuse it
 	buf        []byte    // command buffer, reused
+	body       []byte    // rendered message, reused (wire.go)
+	stuff      stuffer
+	bw         *bufio.Writer
 	idleTimer  *time.Timer
 }
 

@@ -128,7 +128,7 @@ func (c *Client) SendAll(ctx context.Context, msgs ...*Message) ([]Receipt, erro
 	}
 	// One worker per connection keeps every connection busy; a few more
 	// keep them busy while some messages wait to be retried.
-	workers := min(len(msgs), 2*c.cfg.pool.size)
+	workers := min(len(msgs), 1*c.cfg.pool.size)
 	var wg sync.WaitGroup
 	for range workers - 1 {
 		wg.Add(1)

@@ -63,11 +63,11 @@ const checkTimeout = 10 * time.Second
 // transaction that the server may still hold open, transaction sends RSET;
 // a connection left in an unknown state is marked broken instead.
 func (cn *conn) transaction(m *Message, rcpts []string) txResult {
-	from, needUTF8 := envelopeAddress(m.from.Address)
+	from, needUTF8 := envelope(m.from.Address)
 	env := make([]string, len(rcpts))
 	for i, r := range rcpts {
 		var u bool
-		env[i], u = envelopeAddress(r)
+		env[i], u = envelope(r)
 		needUTF8 = needUTF8 || u
 	}
 	params := ""
@@ -141,7 +141,12 @@ func (cn *conn) sequential(m *Message, rcpts, env []string, from, params string)
 		res.err, res.deferred = cn.fail(StageData, err), nil
 		return res, !cn.broken
 	}
-	cn.data(m, accepted, &res)
+	var body []byte
+	var rerr error
+	if prerenderable(m) {
+		body, rerr = cn.render(m)
+	}
+	cn.data(m, body, rerr, accepted, &res)
 	return res, false
 }
 
@@ -173,8 +178,14 @@ func (cn *conn) pipelined(m *Message, rcpts, env []string, from, params string) 
 		res.err, res.stale = &SendError{Stage: StageMail, Err: ctxError(cn.ctx, err)}, true
 		return res, false
 	}
+	// Render the message while the server answers.
+	var body []byte
+	var rerr error
+	if prerenderable(m) {
+		body, rerr = cn.render(m)
+	}
 
-	if _, _, err = cn.reply(250); err != nil {
+	if err = cn.expectReply(250); err != nil {
 		res.err = cn.fail(StageMail, err)
 		if cn.broken {
 			res.stale = true
@@ -189,7 +200,7 @@ func (cn *conn) pipelined(m *Message, rcpts, env []string, from, params string) 
 	replies := make([]*SendError, len(env))
 	tooMany := false
 	for i := range env {
-		_, _, err = cn.reply(25)
+		err = cn.expectReply(25)
 		if err == nil {
 			accepted = append(accepted, rcpts[i])
 			continue
@@ -215,7 +226,7 @@ func (cn *conn) pipelined(m *Message, rcpts, env []string, from, params string) 
 		}
 	}
 
-	_, _, err = cn.reply(354)
+	err = cn.expectReply(354)
 	if len(accepted) == 0 {
 		// The server must refuse DATA without a recipient; if it took
 		// it, end the empty message at once.
@@ -230,7 +241,7 @@ func (cn *conn) pipelined(m *Message, rcpts, env []string, from, params string) 
 		res.err, res.deferred = cn.fail(StageData, err), nil
 		return res, !cn.broken
 	}
-	cn.data(m, accepted, &res)
+	cn.data(m, body, rerr, accepted, &res)
 	return res, false
 }
 
@@ -265,11 +276,25 @@ func (cn *conn) endEmpty() {
 }
 
 // data writes the message and reads the reply to its end, after DATA got
-// 354. Whatever happens, the transaction is over. A failure in the body or a
-// refusal at its end leaves the connection broken: a server that answers
-// before reading the whole message may take the rest of it for commands.
-func (cn *conn) data(m *Message, accepted []string, res *txResult) {
-	if se := cn.writeBody(m); se != nil {
+// 354: body is the message rendered ahead and rerr the error of rendering
+// it, or body is nil and the message is streamed. Whatever happens, the
+// transaction is over. A failure in the body or a refusal at its end leaves
+// the connection broken: a server that answers before reading the whole
+// message may take the rest of it for commands.
+func (cn *conn) data(m *Message, body []byte, rerr error, accepted []string, res *txResult) {
+	var se *SendError
+	switch {
+	case rerr != nil:
+		// Never the final dot after a message that could not be
+		// written whole: close the connection instead.
+		cn.abort()
+		se = &SendError{Stage: StageData, Err: &localError{err: rerr}}
+	case body != nil:
+		se = cn.writeRendered(body)
+	default:
+		se = cn.writeBody(m)
+	}
+	if se != nil {
 		res.err, res.deferred = se, nil
 		cn.broken = true
 		return
@@ -344,6 +369,26 @@ func (cn *conn) writeBody(m *Message) *SendError {
 		cn.abort()
 		return &SendError{Stage: StageData, Err: &localError{err: err}}
 	}
+	return cn.bodyFailed(err)
+}
+
+// writeRendered writes a message rendered ahead, final dot included, in
+// one write: if the write fails, the dot at its end was not sent.
+func (cn *conn) writeRendered(body []byte) *SendError {
+	cn.setDeadline(cn.cfg.timeouts.Command)
+	w := cn.client.Text.W
+	_, err := w.Write(body)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		return cn.bodyFailed(err)
+	}
+	return nil
+}
+
+// bodyFailed handles a network error while the message was written.
+func (cn *conn) bodyFailed(err error) *SendError {
 	// The server may have said why it stopped reading (552 message too
 	// big, 554 rejected): read its reply, briefly, before giving up.
 	cn.setDeadline(min(cn.cfg.timeouts.Command, time.Second))
