@@ -2,10 +2,7 @@ package mailer
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -86,60 +83,6 @@ func (c *Client) Send(ctx context.Context, m *Message) (Receipt, error) {
 	}
 	defer c.inflight.Done()
 	return c.send(ctx, m)
-}
-
-// SendAll delivers msgs concurrently over the Client's pool of connections
-// (see [WithPool]), each message as Send would, with its own retries. It
-// returns when every message is done or given up on.
-//
-// receipts[i] is the Receipt of msgs[i]: its MessageID is empty when msgs[i]
-// reached no recipient. err is nil when every message reached all of its
-// recipients; otherwise it joins ([errors.Join]), in the order of msgs, the
-// error of each message that failed for some recipient, a *SendError
-// naming the message's MessageID. Cancelling ctx gives up on the messages
-// not yet delivered.
-//
-//	receipts, err := c.SendAll(ctx, msgs...)
-//	for i, r := range receipts {
-//		if r.MessageID == "" {
-//			// msgs[i] was not delivered; err says why.
-//		}
-//	}
-func (c *Client) SendAll(ctx context.Context, msgs ...*Message) ([]Receipt, error) {
-	receipts := make([]Receipt, len(msgs))
-	if !c.acquire() {
-		return receipts, ErrClientClosed
-	}
-	defer c.inflight.Done()
-	errs := make([]error, len(msgs))
-	var next atomic.Int64
-	work := func() {
-		for {
-			i := int(next.Add(1)) - 1
-			if i >= len(msgs) {
-				return
-			}
-			if msgs[i] == nil {
-				errs[i] = fmt.Errorf("mailer: message %d: %w", i, ErrNilMessage)
-				continue
-			}
-			receipts[i], errs[i] = c.send(ctx, msgs[i])
-		}
-	}
-	// One worker per connection keeps every connection busy; a few more
-	// keep them busy while some messages wait to be retried.
-	workers := min(len(msgs), 1*c.cfg.pool.size)
-	var wg sync.WaitGroup
-	for range workers - 1 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			work()
-		}()
-	}
-	work()
-	wg.Wait()
-	return receipts, errors.Join(errs...)
 }
 
 // Close waits for the sends in flight to finish, then closes every pooled

@@ -57,10 +57,17 @@
 // # Limits
 //
 // [Limits] records the published limits of a provider (connections,
-// messages per connection, messages per minute, recipients per day) as
-// data only: a Client does not enforce them yet. Connection pooling and
-// rate limiting come with a later version of package mailer, which will
-// take its defaults from here.
+// messages per connection, messages per minute, recipients per day, how
+// long the server keeps an idle connection). The preset's options apply
+// them to the Client's connection pool and rate limit, as defaults that
+// later options override:
+//
+//	c, err := mailer.New(provider.Microsoft365(user, password), // 3 connections, 30 messages a minute
+//		mailer.WithRateLimit(20, time.Minute))                  // a tenant with a lower limit
+//
+// Providers that publish no numbers (QQ Mail and NetEase keep theirs
+// confidential and answer with throttling replies instead) get the
+// Client's defaults.
 //
 // # Presets
 //

@@ -126,8 +126,8 @@ func ExamplePreset_Option() {
 	// Output: mailer.Client(smtp.163.com:465 tls=implicit auth=PLAIN(alice@163.com, [REDACTED]))
 }
 
-// The published limits, for sizing worker pools until the Client enforces
-// them.
+// The published limits, which the presets apply to the Client's pool and
+// rate limit.
 func ExampleAll() {
 	for _, p := range provider.All() {
 		l := p.Limits

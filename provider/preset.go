@@ -74,13 +74,17 @@ type Preset struct {
 	userIsSecret bool
 }
 
-// Limits are the sending limits a provider publishes. They are data only for
-// now: a Client does not enforce them. Connection pooling and rate limiting
-// come with a later version of package mailer, which will take its defaults
-// from here; until then, use them to size your own worker pools.
+// Limits are the sending limits a provider publishes. [Preset.Option],
+// [Preset.OAuth2Option] and [Preset.Server] apply them as defaults of the
+// Client: MaxConnections as mailer.WithPool, MessagesPerConnection as
+// mailer.WithMessagesPerConnection, Messages and Per as
+// mailer.WithRateLimit, IdleTimeout as mailer.WithIdleTimeout. Options given
+// after the preset override them, as any option does. RecipientsPerDay is
+// information only: a daily quota is not a rate to spread messages over.
 //
 // A zero field means the provider publishes no number, or that the number
-// depends on the account (Amazon SES); Note then says what is known.
+// depends on the account (Amazon SES); the Client's default applies and
+// Note says what is known.
 type Limits struct {
 	// MaxConnections is the most connections one account may have open at
 	// the same time.
@@ -95,6 +99,8 @@ type Limits struct {
 	// rolling 24 hours. Past it, providers refuse mail until the window
 	// moves on.
 	RecipientsPerDay int
+	// IdleTimeout is how long the server keeps an idle connection open.
+	IdleTimeout time.Duration
 	// Note says what the numbers count and anything the fields cannot hold.
 	Note string
 }
@@ -163,6 +169,24 @@ func (p Preset) base() []mailer.Option {
 	}
 	if len(p.Rules) > 0 {
 		opts = append(opts, mailer.WithReplyRules(p.Rules...))
+	}
+	return append(opts, p.Limits.options()...)
+}
+
+// options returns the options that apply the limits the provider publishes.
+func (l Limits) options() []mailer.Option {
+	var opts []mailer.Option
+	if l.MaxConnections > 0 {
+		opts = append(opts, mailer.WithPool(l.MaxConnections))
+	}
+	if l.MessagesPerConnection > 0 {
+		opts = append(opts, mailer.WithMessagesPerConnection(l.MessagesPerConnection))
+	}
+	if l.Messages > 0 {
+		opts = append(opts, mailer.WithRateLimit(l.Messages, l.Per))
+	}
+	if l.IdleTimeout > 0 {
+		opts = append(opts, mailer.WithIdleTimeout(l.IdleTimeout))
 	}
 	return opts
 }

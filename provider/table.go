@@ -214,9 +214,10 @@ var table = []Preset{
 		Mechanism: mailer.MechanismPlain,
 		Notes: "Use SES(region, …) or Lookup(\"ses-<region>\") for another region. SMTP credentials are per region " +
 			"and are not IAM access keys. Also STARTTLS on 25, 587, 2587 and TLS on 2465; EC2 throttles port 25.",
-		Limits: Limits{Note: "Per account and region (GetSendQuota: MaxSendRate, Max24HourSend, counting recipients); " +
-			"the sandbox allows 1 message per second and 200 per 24 hours (docs.aws.amazon.com/ses/latest/dg/quotas.html). " +
-			"SES closes idle connections quickly (symfony/symfony#36301)."},
+		Limits: Limits{IdleTimeout: 10 * time.Second,
+			Note: "Per account and region (GetSendQuota: MaxSendRate, Max24HourSend, counting recipients); " +
+				"the sandbox allows 1 message per second and 200 per 24 hours (docs.aws.amazon.com/ses/latest/dg/quotas.html). " +
+				"SES closes connections idle for about 10 s (symfony/symfony#36301; notes)."},
 		Rules:   sesRules,
 		Sources: "NM SES, SES-*; docs docs.aws.amazon.com/ses/latest/dg/smtp-connect.html", Verified: verified,
 	},
