@@ -91,6 +91,10 @@ func dial(ctx context.Context, cfg *config, log *slog.Logger) (*conn, *SendError
 func (cn *conn) bind(ctx context.Context, log *slog.Logger) {
 	raw := cn.raw
 	cn.ctx, cn.log = ctx, log
+	if ctx.Done() == nil {
+		cn.stop = nil // a context that can never end needs no watcher
+		return
+	}
 	cn.stop = context.AfterFunc(ctx, func() { _ = raw.SetDeadline(aLongTimeAgo) })
 }
 
@@ -98,11 +102,11 @@ func (cn *conn) bind(ctx context.Context, log *slog.Logger) {
 // during the use: its watcher may have aborted a step, so the connection
 // must not be used again.
 func (cn *conn) unbind() bool {
-	if cn.stop == nil {
-		return true
+	ok := true
+	if cn.stop != nil {
+		ok = cn.stop()
+		cn.stop = nil
 	}
-	ok := cn.stop()
-	cn.stop = nil
 	cn.ctx = context.Background()
 	return ok
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -311,7 +312,7 @@ func (cn *conn) data(m *Message, body []byte, rerr error, accepted []string, res
 		return
 	}
 	res.delivered = accepted
-	res.response = fmt.Sprintf("%d %s", code, sanitizeReply(strings.ReplaceAll(msg, "\n", " ")))
+	res.response = strconv.Itoa(code) + " " + sanitizeReply(strings.ReplaceAll(msg, "\n", " "))
 }
 
 // reset sends RSET after a failed transaction. A connection whose RSET
