@@ -26,6 +26,7 @@ type options struct {
 	headers                list
 
 	timeout time.Duration
+	retries int
 	json    bool
 
 	set map[string]bool // flags given on the command line
@@ -83,6 +84,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Var(&o.inline, "inline", "")
 	fs.Var(&o.headers, "header", "")
 	fs.DurationVar(&o.timeout, "timeout", 0, "")
+	fs.IntVar(&o.retries, "retries", 0, "")
 	fs.BoolVar(&o.json, "json", false, "")
 	return fs
 }
@@ -117,6 +119,8 @@ func (o *options) applyEnv(env func(string) string) error {
 		return invalidf("give either -html or -html-file, not both")
 	case o.timeout < 0:
 		return invalidf("-timeout %v is negative", o.timeout)
+	case o.set["retries"] && (o.retries < 1 || o.retries > 100):
+		return invalidf("-retries %d: give the total number of attempts, 1 to 100", o.retries)
 	case len(o.to) == 0:
 		return invalidf("-to is required (see send -h)")
 	case o.subject == "" && o.text == "" && o.textFile == "" && o.html == "" && o.htmlFile == "":
@@ -218,6 +222,9 @@ Server:
                      system's (default $MAILER_CA_FILE)
   -timeout DURATION  give up after this long, such as 30s (default: no limit
                      beyond the timeout of each network step)
+  -retries N         attempts in all, the first included (default 3); a
+                     temporary failure (4xx reply, network error) is retried
+                     with exponential backoff, a permanent one (5xx) never
 
 Message:
   -from ADDR         the sender; "Name <addr>" allowed (default: the user name
@@ -241,8 +248,12 @@ Message:
 
 Output:
   -json              print the receipt as JSON: message_id, response,
-                     recipients, attempts, duration; with the test server it
-                     also holds "received", the message as the server got it
+                     recipients, attempts, duration, maybe_duplicate, and
+                     "events", the delivery's status events (pending,
+                     sending, retrying, sent or failed); with the test server
+                     it also holds "received", the message as the server got
+                     it. When sending fails, the JSON holds "error" and the
+                     events too.
   Without -json, send prints "sent <message-id> to <recipients>: <reply>", or
   with the test server the message as received. Errors go to stderr as one
   line that never shows a password or token.
