@@ -113,7 +113,11 @@ type tmplFile struct {
 // "locale" that returns the locale of the variant being rendered, such as
 // "zh-CN", for <html lang="{{locale}}">. Parse errors, including
 // html/template's escaping errors, are reported here as [*TemplateError]
-// values naming the file and line, joined with errors.Join.
+// values naming the file and line, joined with errors.Join. To run the
+// escaper now rather than on the first send, ParseTemplates executes each
+// HTML template once with nil data, discarding the output: a function from
+// opts.Funcs may be called then, before the template stops at its first
+// field.
 func ParseTemplates(fsys fs.FS, opts *TemplateOptions) (*TemplateSet, error) {
 	var o TemplateOptions
 	if opts != nil {
@@ -125,6 +129,9 @@ func ParseTemplates(fsys fs.FS, opts *TemplateOptions) (*TemplateSet, error) {
 		if def, ok = canonicalLocale(o.DefaultLocale); !ok {
 			return nil, &TemplateError{Err: fmt.Errorf("invalid DefaultLocale %q", o.DefaultLocale)}
 		}
+	}
+	if err := checkFuncs(o.Funcs); err != nil {
+		return nil, &TemplateError{Err: err}
 	}
 	files, errs := readTemplateFiles(fsys, def)
 	if len(errs) > 0 {
@@ -197,6 +204,18 @@ func ParseTemplates(fsys fs.FS, opts *TemplateOptions) (*TemplateSet, error) {
 		return nil, errors.Join(errs...)
 	}
 	return s, nil
+}
+
+// checkFuncs reports a value of funcs that the template packages would
+// refuse (they panic on it).
+func checkFuncs(funcs map[string]any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("TemplateOptions.Funcs: %v", r)
+		}
+	}()
+	texttemplate.New("").Funcs(funcs)
+	return nil
 }
 
 func duplicateFile(prev, f tmplFile) error {

@@ -215,6 +215,7 @@ func TestTemplateParseErrors(t *testing.T) {
 		{name: "subject partial", edit: func(f fstest.MapFS) { f["_x.subject.tmpl"] = &fstest.MapFile{} },
 			want: []string{"a partial is .txt.tmpl or .html.tmpl"}},
 		{name: "empty", edit: func(f fstest.MapFS) { clear(f) }, want: []string{"no .tmpl files found"}},
+		{name: "bad func", opts: &mailer.TemplateOptions{Funcs: map[string]any{"x": 42}}, want: []string{"TemplateOptions.Funcs: value for x not a function"}},
 		{name: "bad default locale", opts: &mailer.TemplateOptions{DefaultLocale: "english!"}, want: []string{`invalid DefaultLocale "english!"`}},
 	}
 	for _, tt := range tests {
