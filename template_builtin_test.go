@@ -211,3 +211,20 @@ func TestBuiltinEscaping(t *testing.T) {
 		})
 	}
 }
+
+// TestBuiltinLogo shows an embedded logo instead of the product name.
+func TestBuiltinLogo(t *testing.T) {
+	set := builtinSet(t)
+	m, err := NewMessage().From("Acme <noreply@acme.example>").To("bob@example.com").
+		Template(set, templates.NameVerification, "en", templates.Verification{
+			Brand: templates.Brand{Product: "Acme", LogoURL: "cid:logo"}, Code: "1234",
+		}).
+		Embed("logo", "logo.png", tinyPNG).Build()
+	require.NoError(t, err)
+	assert.Contains(t, m.HTML(), `<img src="cid:logo" alt="Acme" height="40"`)
+	assert.NotContains(t, m.HTML(), "expires in", "no Expires, no sentence about it")
+	d := readStdlib(t, writeMessage(t, m))
+	assert.Equal(t, "related(alternative(text/plain,text/html),image/png)", d.Tree)
+	assert.Contains(t, d.HTML, `src="cid:logo@acme.example"`)
+	assert.True(t, strings.HasPrefix(d.Text, "Hi,\r\n"), "no name, plain greeting")
+}
