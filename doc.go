@@ -72,6 +72,16 @@
 // The context given to [Client.Send] bounds the whole SMTP transaction, not
 // only the dial: cancelling it aborts a connection in the middle of DATA.
 //
+// # Templates
+//
+// [ParseTemplates] parses mail templates once from an fs.FS: per mail a
+// subject, an HTML body (html/template) and optionally a text body, with
+// shared layouts and locale variants ("zh-CN" falls back to "zh", then to
+// the default locale). [MessageBuilder.Template] renders one into a
+// message, with its CSS inlined; package templates holds built-in
+// verification, address-confirmation and password-reset mails in English
+// and Chinese.
+//
 // # Testing
 //
 // Package mailertest runs a real SMTP server in process, with TLS, AUTH,
