@@ -43,7 +43,7 @@ func ParseAddress(s string) (Address, error) {
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil {
-		return Address{}, fmt.Errorf("%w: %s", ErrInvalidAddress, strings.TrimPrefix(err.Error(), "mail: "))
+		return Address{}, fmt.Errorf("%w: %s", ErrInvalidAddress, parseReason(s, err))
 	}
 	// The display name may have been decoded from encoded words in s.
 	for _, r := range a.Name {
@@ -78,6 +78,27 @@ func checkSpecials(s string) error {
 		}
 	}
 	return nil
+}
+
+// parseReason words a net/mail parse error for a person: "missing '@' or
+// angle-addr" says little to someone who typed "bob@".
+func parseReason(s string, err error) string {
+	addr := strings.TrimSpace(s)
+	if i := strings.LastIndexByte(addr, '<'); i >= 0 {
+		addr = strings.TrimSuffix(addr[i+1:], ">")
+	}
+	switch at := strings.LastIndexByte(addr, '@'); {
+	case at < 0:
+		return "want local@domain, such as bob@example.com"
+	case at == len(addr)-1:
+		return "missing domain after @"
+	case at == 0:
+		return "missing name before @"
+	case !strings.Contains(s, "<") && strings.ContainsAny(addr, " \t"):
+		return "spaces are not allowed in an address; write a display name as Name <addr>"
+	}
+	msg := strings.TrimPrefix(err.Error(), "mail: ")
+	return strings.TrimSuffix(msg, ": mail: invalid string")
 }
 
 func checkAddrSpec(addr string) error {

@@ -11,8 +11,10 @@
 // The package follows RFC 5321 (SMTP), RFC 5322 (message format), RFC 2045
 // to 2047 and 2231 (MIME and encoded words), RFC 3207 (STARTTLS), RFC 8314
 // (implicit TLS for submission), RFC 4954 (SMTP AUTH), RFC 3463 (enhanced
-// status codes) and RFC 6531 (SMTPUTF8). The SMTP and MIME engine is
-// github.com/wneessen/go-mail; this package wraps it with safer defaults.
+// status codes), RFC 6531 (SMTPUTF8) and RFC 8058 (one-click unsubscribe).
+// The SMTP engine is the smtp package of github.com/wneessen/go-mail, driven
+// by this package so that each stage is classified exactly; MIME is written
+// by this package on the standard library, streaming attachments.
 //
 // # Getting started
 //
@@ -58,10 +60,27 @@
 // [*ConfigError]; sentinels such as [ErrInvalidAddress], [ErrTLSRequired]
 // and [ErrAuth] work with errors.Is.
 //
+// # Retries and events
+//
+// Send retries temporary failures and, by default, unknown outcomes, with
+// exponential backoff and jitter ([RetryPolicy], [WithRetry]); every attempt
+// carries the same Message-ID. Hooks ([WithHook]) observe each Send as
+// events: pending, sending, retrying, and exactly one sent or failed.
+//
 // # Cancellation
 //
 // The context given to [Client.Send] bounds the whole SMTP transaction, not
 // only the dial: cancelling it aborts a connection in the middle of DATA.
+//
+// # Templates
+//
+// [ParseTemplates] parses mail templates once from an fs.FS: per mail a
+// subject, an HTML body (html/template) and optionally a text body, with
+// shared layouts and locale variants ("zh-CN" falls back to "zh", then to
+// the default locale). [MessageBuilder.Template] renders one into a
+// message, with its CSS inlined; package templates holds built-in
+// verification, address-confirmation and password-reset mails in English
+// and Chinese.
 //
 // # Testing
 //

@@ -228,7 +228,13 @@ func TestFaultMatrix(t *testing.T) {
 		{name: "19 451 after the dot", server: []mailertest.Option{fault(mailertest.StepDataEnd, 1, "451 4.3.0 Queue file write error")},
 			attempts: 2, outcome: mailer.OutcomeDelivered, statuses: twoSends, stored: 1,
 			check: func(t *testing.T, srv *mailertest.Server, _ mailer.Receipt, _ error, _ *eventLog) {
-				assert.Equal(t, 2, count(srv, "DATA"))
+				var dataConns []int
+				for _, l := range srv.Transcript() {
+					if l.FromClient && l.Text == "DATA" {
+						dataConns = append(dataConns, l.Conn)
+					}
+				}
+				assert.Equal(t, []int{1, 2}, dataConns, "the retry uses a fresh connection")
 			}},
 		{name: "20 554 DT:SPM after the dot", server: []mailertest.Option{mailertest.WithUser(testUser, testPassword), fault(mailertest.StepDataEnd, 0, "554 DT:SPM 163 smtp3,GdxpCgA3 please see http://mail.163.com/help/help_spam_16.htm?ip=1")},
 			client:   []mailer.Option{provider.NetEase163(testUser, testPassword), mailer.WithAuth(mailer.PlainAuth(testUser, testPassword))},
@@ -356,4 +362,80 @@ func TestFaultMatrix(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Row 27: a batch against a server slow to answer the final dot; each
+// message gets its own deadline, so none times out.
+func TestFaultRow27SlowServerBatch(t *testing.T) {
+	srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, Delay: 40 * time.Millisecond}))
+	c := newClient(t, serverOnly(srv), mailer.WithTimeouts(mailer.Timeouts{DataEnd: 100 * time.Millisecond}))
+	for range 4 {
+		rcpt, err := c.Send(bg, testMessage(t))
+		require.NoError(t, err)
+		assert.Equal(t, 1, rcpt.Attempts)
+	}
+	assert.Len(t, srv.Messages(), 4)
+}
+
+// Row 43: a hook that panics and one that blocks change nothing about
+// delivery, and an observer still sees exactly one terminal event per Send.
+func TestFaultRow43Hooks(t *testing.T) {
+	srv := mailertest.NewServer(t)
+	release := make(chan struct{})
+	obs := &eventLog{}
+	c := newClient(t, serverOnly(srv),
+		mailer.WithHook(func(context.Context, mailer.Event) { panic("hook bug") }),
+		mailer.WithHook(func(context.Context, mailer.Event) { <-release }),
+		mailer.WithHook(obs.hook))
+	m := testMessage(t)
+	for range 3 {
+		_, err := c.Send(bg, m) // returns although the hook blocks
+		require.NoError(t, err)
+	}
+	assert.Len(t, srv.Messages(), 3)
+	close(release)
+	require.NoError(t, c.Close())
+	terminal := map[string]int{}
+	for _, e := range obs.all() {
+		if e.Status.Terminal() {
+			terminal[e.MessageID]++
+		}
+	}
+	assert.Len(t, terminal, 1, "one message sent three times")
+	for _, n := range terminal {
+		assert.Equal(t, 3, n)
+	}
+	assert.Equal(t, strings.Repeat("pending sending sent ", 3), obs.statuses()+" ")
+}
+
+// Row 44: cancelling during the wait before a retry returns at once with
+// the context error and the last reply's classification.
+func TestFaultRow44CancelMidRetry(t *testing.T) {
+	srv := mailertest.NewServer(t, fault(mailertest.StepMAIL, 0, "421 4.7.0 Try again later"))
+	retrying := make(chan struct{}, 1)
+	c := newClient(t, serverOnly(srv),
+		mailer.WithRetry(mailer.RetryPolicy{ThrottleWait: time.Hour}),
+		mailer.WithHook(func(_ context.Context, e mailer.Event) {
+			if e.Status == mailer.StatusRetrying {
+				retrying <- struct{}{}
+			}
+		}))
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Send(ctx, testMessage(t))
+		done <- err
+	}()
+	<-retrying
+	start := time.Now()
+	cancel()
+	err := <-done
+	assert.Less(t, time.Since(start), 100*time.Millisecond)
+	assert.ErrorIs(t, err, context.Canceled)
+	se := sendErr(t, err)
+	assert.Equal(t, 421, se.Code)
+	assert.Equal(t, mailer.OutcomeTemporary, mailer.Classify(err))
+	assert.Equal(t, 1, se.Attempts)
+	assert.Equal(t, 1, srv.Count(mailertest.StepMAIL))
 }

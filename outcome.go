@@ -64,9 +64,7 @@ func Classify(err error) Outcome {
 	}
 	var gse *gomail.SendError
 	if errors.As(err, &gse) {
-		if gse.Reason == gomail.ErrSMTPReset {
-			return OutcomeDelivered
-		}
+		return classifyGoMail(gse)
 	}
 	var tp *textproto.Error
 	if errors.As(err, &tp) {
@@ -103,6 +101,24 @@ func classifySendError(se *SendError) Outcome {
 		return OutcomePermanent
 	}
 	return classifyCause(se.Err)
+}
+
+// classifyGoMail classifies go-mail's SendError by its Reason and code,
+// never by IsTemp (which looks at the first character of the error text).
+func classifyGoMail(e *gomail.SendError) Outcome {
+	if msg := e.Msg(); msg != nil && msg.IsDelivered() || e.Reason == gomail.ErrSMTPReset {
+		return OutcomeDelivered // delivered; only the cleanup after it failed
+	}
+	if code := e.ErrorCode(); code > 0 {
+		return classifyCode(code)
+	}
+	switch e.Reason {
+	case gomail.ErrSMTPDataClose:
+		return OutcomeUnknown // no reply to the final dot
+	case gomail.ErrSMTPMailFrom, gomail.ErrSMTPRcptTo, gomail.ErrSMTPData, gomail.ErrWriteContent, gomail.ErrConnCheck:
+		return OutcomeTemporary // the connection failed before the final dot
+	}
+	return OutcomePermanent // ErrGetSender, ErrGetRcpts, ErrNoUnencoded, …
 }
 
 func classifyCode(code int) Outcome {

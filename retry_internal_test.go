@@ -2,14 +2,23 @@ package mailer
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	gomail "github.com/wneessen/go-mail"
 )
 
 // fakeClient returns a Client whose attempts are answered by results in
@@ -268,6 +277,17 @@ func TestClassify(t *testing.T) {
 		{&SendError{Rejections: []*SendError{{Code: 550}, {Stage: StageDataEnd, Err: ErrMaybeDelivered}}}, OutcomeUnknown},
 		{&SendError{Code: 550, outcome: OutcomeTemporary}, OutcomeTemporary},
 		{errors.New("something else"), OutcomePermanent},
+		{&textproto.Error{Code: 452, Msg: "4.2.2 mailbox full"}, OutcomeTemporary},
+		{fmt.Errorf("wrapped: %w", &textproto.Error{Code: 554, Msg: "5.7.1 spam"}), OutcomePermanent},
+		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, OutcomeTemporary},
+		{io.ErrUnexpectedEOF, OutcomeTemporary},
+		{&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}, OutcomePermanent},
+		{x509.HostnameError{Host: "x"}, OutcomePermanent},
+		{os.ErrDeadlineExceeded, OutcomeTemporary},
+		{&gomail.SendError{Reason: gomail.ErrSMTPReset}, OutcomeDelivered},
+		{&gomail.SendError{Reason: gomail.ErrSMTPDataClose}, OutcomeUnknown},
+		{&gomail.SendError{Reason: gomail.ErrSMTPMailFrom}, OutcomeTemporary},
+		{&gomail.SendError{Reason: gomail.ErrGetSender}, OutcomePermanent},
 	} {
 		assert.Equal(t, tc.want, Classify(tc.err), "%v", tc.err)
 	}

@@ -4,5 +4,6 @@
 //
 //	go test -run '^$' -bench . -benchmem ./bench
 //
-// Files are per concern (mime_test.go for message building and writing).
+// Files are per concern (mime_test.go for message building and writing,
+// template_test.go for rendering templates into messages).
 package bench

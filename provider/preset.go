@@ -264,6 +264,26 @@ func ForAddress(addr string) (Preset, bool) {
 	return Preset{}, false
 }
 
+// ForHost returns the preset whose server is host, such as QQ Mail for
+// "smtp.qq.com", or Amazon SES in eu-west-1 for
+// "email-smtp.eu-west-1.amazonaws.com". Tools that take a server URL use it
+// to give the provider's hints. Case and a final dot are ignored.
+func ForHost(host string) (Preset, bool) {
+	h := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(host)), ".")
+	if region, ok := strings.CutPrefix(h, "email-smtp."); ok {
+		if region, ok = strings.CutSuffix(region, ".amazonaws.com"); ok {
+			p, err := sesPreset(region)
+			return p, err == nil
+		}
+	}
+	for _, p := range table {
+		if p.Host == h {
+			return p.clone(), true
+		}
+	}
+	return Preset{}, false
+}
+
 // normalize folds a preset name for comparison.
 func normalize(name string) string {
 	return strings.Map(func(r rune) rune {

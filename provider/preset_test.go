@@ -363,3 +363,23 @@ func TestDocTable(t *testing.T) {
 		assert.True(t, names[m[1]], "doc.go lists %q, which is not in the table", m[1])
 	}
 }
+
+func TestForHost(t *testing.T) {
+	for host, want := range map[string]string{
+		"smtp.qq.com":                        "qq",
+		"SMTP.163.COM.":                      "163",
+		"smtp.office365.com":                 "microsoft365",
+		"email-smtp.eu-west-1.amazonaws.com": "ses-eu-west-1",
+		"email-smtp.us-east-1.amazonaws.com": "ses-us-east-1",
+		"email-smtp.nowhere.amazonaws.com":   "",
+		"mail.corp.example":                  "",
+		"":                                   "",
+	} {
+		p, ok := provider.ForHost(host)
+		assert.Equal(t, want != "", ok, host)
+		if want != "" {
+			assert.Equal(t, want, p.Name, host)
+			assert.Equal(t, strings.TrimSuffix(strings.ToLower(host), "."), p.Host)
+		}
+	}
+}

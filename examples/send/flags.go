@@ -25,7 +25,10 @@ type options struct {
 	attach, inline         list
 	headers                list
 
+	template, data, locale string // a built-in template, its JSON data and locale
+
 	timeout time.Duration
+	retries int
 	json    bool
 
 	set map[string]bool // flags given on the command line
@@ -82,7 +85,11 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Var(&o.attach, "attach", "")
 	fs.Var(&o.inline, "inline", "")
 	fs.Var(&o.headers, "header", "")
+	fs.StringVar(&o.template, "template", "", "")
+	fs.StringVar(&o.data, "data", "", "")
+	fs.StringVar(&o.locale, "locale", "", "")
 	fs.DurationVar(&o.timeout, "timeout", 0, "")
+	fs.IntVar(&o.retries, "retries", 0, "")
 	fs.BoolVar(&o.json, "json", false, "")
 	return fs
 }
@@ -117,9 +124,17 @@ func (o *options) applyEnv(env func(string) string) error {
 		return invalidf("give either -html or -html-file, not both")
 	case o.timeout < 0:
 		return invalidf("-timeout %v is negative", o.timeout)
+	case o.set["retries"] && (o.retries < 1 || o.retries > 100):
+		return invalidf("-retries %d: give the total number of attempts, 1 to 100", o.retries)
 	case len(o.to) == 0:
 		return invalidf("-to is required (see send -h)")
-	case o.subject == "" && o.text == "" && o.textFile == "" && o.html == "" && o.htmlFile == "":
+	case o.template != "" && (o.subject != "" || o.text != "" || o.textFile != "" || o.html != "" || o.htmlFile != ""):
+		return invalidf("-template makes the subject and bodies: drop -subject, -text and -html")
+	case o.template == "" && (o.data != "" || o.locale != ""):
+		return invalidf("-data and -locale need -template")
+	case o.template != "" && o.data == "":
+		return invalidf("-template %s needs -data, such as -data '{\"Product\":\"Acme\",\"Code\":\"123456\",\"Expires\":\"10m\"}'", o.template)
+	case o.template == "" && o.subject == "" && o.text == "" && o.textFile == "" && o.html == "" && o.htmlFile == "":
 		return invalidf("the message is empty: give -subject, -text or -html")
 	}
 	return nil
@@ -198,6 +213,10 @@ Examples:
   export MAILER_URL='smtps://alice%40example.com:app-password@smtp.example.com'
   send -to bob@example.com -subject Report -text-file report.txt -attach report.pdf
 
+  # A built-in template: a verification code in Chinese.
+  send -to you@example.com -template verification -locale zh-CN \
+    -data '{"Product":"Acme","Code":"493817","Expires":"10m"}'
+
   # A company relay whose certificate comes from an in-house CA.
   send -url smtp://relay.corp.example -ca /etc/ssl/corp-ca.pem \
     -from 'Build Bot <ci@corp.example>' -to team@corp.example -subject done -text ok
@@ -218,6 +237,9 @@ Server:
                      system's (default $MAILER_CA_FILE)
   -timeout DURATION  give up after this long, such as 30s (default: no limit
                      beyond the timeout of each network step)
+  -retries N         attempts in all, the first included (default 3); a
+                     temporary failure (4xx reply, network error) is retried
+                     with exponential backoff, a permanent one (5xx) never
 
 Message:
   -from ADDR         the sender; "Name <addr>" allowed (default: the user name
@@ -238,11 +260,22 @@ Message:
                      (repeatable)
   -header 'Name: value'
                      an extra header such as 'X-Campaign: spring' (repeatable)
+  -template NAME     make the subject and bodies from a built-in template:
+                     verification, confirm-address or password-reset
+  -data JSON         the template's data: Product (required), Name, Code
+                     (verification) or URL (the others), Expires such as
+                     "10m", SupportEmail, LogoURL
+  -locale LOCALE     the template's locale, such as en or zh-CN (default en;
+                     zh-TW and zh fall back to zh-CN, others to en)
 
 Output:
   -json              print the receipt as JSON: message_id, response,
-                     recipients, attempts, duration; with the test server it
-                     also holds "received", the message as the server got it
+                     recipients, attempts, duration, maybe_duplicate, and
+                     "events", the delivery's status events (pending,
+                     sending, retrying, sent or failed); with the test server
+                     it also holds "received", the message as the server got
+                     it. When sending fails, the JSON holds "error" and the
+                     events too.
   Without -json, send prints "sent <message-id> to <recipients>: <reply>", or
   with the test server the message as received. Errors go to stderr as one
   line that never shows a password or token.

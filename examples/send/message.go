@@ -32,7 +32,14 @@ func buildMessage(o *options, t *target) (*mailer.Message, error) {
 		return nil, invalidf("-inline needs -html or -html-file: the HTML shows the image with <img src=\"cid:CID\">")
 	}
 
-	b := mailer.NewMessage().From(from).To(o.to...).Subject(o.subject)
+	b := mailer.NewMessage().From(from).To(o.to...)
+	if o.template != "" {
+		if err := applyTemplate(b, o); err != nil {
+			return nil, err
+		}
+	} else {
+		b.Subject(o.subject)
+	}
 	if len(o.cc) > 0 {
 		b.Cc(o.cc...)
 	}

@@ -190,3 +190,16 @@ func firstLine(src, prefix string) string {
 	}
 	return ""
 }
+
+// TestReadmeFirstCommands checks the order a newcomer meets the commands
+// in: the verification example (which works with nothing configured, see
+// examples/verification's tests), then the tests.
+func TestReadmeFirstCommands(t *testing.T) {
+	blocks := regexp.MustCompile("(?s)\n```sh\n(.*?)\n```\n").FindAllStringSubmatch(readme(t), -1)
+	require.GreaterOrEqual(t, len(blocks), 2)
+	assert.Equal(t, "go run ./examples/verification", blocks[0][1])
+	assert.Equal(t, "go test ./...", blocks[1][1])
+	assert.Contains(t, readme(t), "MAILER_PROVIDER=qq ")
+	assert.Contains(t, readme(t), "MAILER_PROVIDER=163 ")
+	assert.Contains(t, readme(t), "MAILER_PROVIDER=gmail ")
+}

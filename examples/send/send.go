@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/postkit/mailer"
@@ -22,9 +23,14 @@ func execute(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	events := &eventLog{}
+	extra := []mailer.Option{mailer.WithHook(events.hook)}
+	if o.retries > 0 {
+		extra = append(extra, mailer.WithRetry(mailer.RetryPolicy{MaxAttempts: o.retries}))
+	}
 	var c *mailer.Client
 	if !t.local {
-		if c, err = mailer.New(t.options...); err != nil {
+		if c, err = mailer.New(append(t.options, extra...)...); err != nil {
 			return configProblem(t, o, err)
 		}
 		defer c.Close()
@@ -42,7 +48,7 @@ func execute(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 			return fmt.Errorf("starting the local test server: %w", err)
 		}
 		defer srv.Close()
-		if c, err = mailer.New(srv.Options()); err != nil {
+		if c, err = mailer.New(append([]mailer.Option{srv.Options()}, extra...)...); err != nil {
 			return fmt.Errorf("local test server: %w", err)
 		}
 		defer c.Close()
@@ -54,6 +60,7 @@ func execute(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		defer cancel()
 	}
 	receipt, sendErr := c.Send(ctx, msg)
+	_ = c.Close() // delivers the queued events to the hook
 	// The connection's deadline and the context's timer expire together;
 	// the clock says which came first.
 	deadline, hasDeadline := ctx.Deadline()
@@ -68,8 +75,9 @@ func execute(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		}
 		received = msgs[len(msgs)-1].Data
 	}
-	if delivered {
-		if err := printReceipt(stdout, o.json, receipt, received, t.local); err != nil {
+	if delivered || o.json {
+		out := sendResult{receipt: receipt, received: received, events: events.all(), err: sendErr}
+		if err := printResult(stdout, o.json, out, t.local); err != nil {
 			return fmt.Errorf("writing the result: %w", err)
 		}
 	}
@@ -85,36 +93,114 @@ func execute(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// sendResult is what send prints.
+type sendResult struct {
+	receipt  mailer.Receipt
+	received []byte // the message as the local test server got it
+	events   []mailer.Event
+	err      error
+}
+
 // receiptJSON is the -json output.
 type receiptJSON struct {
-	MessageID  string   `json:"message_id"`
-	Response   string   `json:"response"`
-	Recipients []string `json:"recipients"`
-	Attempts   int      `json:"attempts"`
-	Duration   string   `json:"duration"`
+	MessageID      string      `json:"message_id"`
+	Response       string      `json:"response,omitempty"`
+	Recipients     []string    `json:"recipients"`
+	Attempts       int         `json:"attempts"`
+	Duration       string      `json:"duration"`
+	MaybeDuplicate bool        `json:"maybe_duplicate"`
+	Error          string      `json:"error,omitempty"`
+	Events         []eventJSON `json:"events"`
 	// Received is the message as the local test server received it.
 	Received string `json:"received,omitempty"`
 }
 
-// printReceipt writes the result of a delivery.
-func printReceipt(w io.Writer, asJSON bool, r mailer.Receipt, received []byte, local bool) error {
+// eventJSON is one status event in the -json output.
+type eventJSON struct {
+	Status         string   `json:"status"`
+	Attempt        int      `json:"attempt"`
+	Time           string   `json:"time"`
+	Duration       string   `json:"duration,omitempty"`
+	Wait           string   `json:"wait,omitempty"`
+	Recipients     []string `json:"recipients,omitempty"`
+	Outcome        string   `json:"outcome,omitempty"`
+	Code           int      `json:"code,omitempty"`
+	EnhancedCode   string   `json:"enhanced_code,omitempty"`
+	Response       string   `json:"response,omitempty"`
+	MaybeDuplicate bool     `json:"maybe_duplicate,omitempty"`
+	Error          string   `json:"error,omitempty"`
+}
+
+// printResult writes the result of a delivery.
+func printResult(w io.Writer, asJSON bool, res sendResult, local bool) error {
+	r := res.receipt
 	if asJSON {
+		out := receiptJSON{
+			MessageID: r.MessageID, Response: r.Response, Recipients: r.Recipients,
+			Attempts: r.Attempts, Duration: r.Duration.Round(time.Microsecond).String(),
+			MaybeDuplicate: r.MaybeDuplicate, Received: string(res.received), Events: []eventJSON{},
+		}
+		var se *mailer.SendError
+		if errors.As(res.err, &se) {
+			out.MessageID, out.Attempts = se.MessageID, se.Attempts
+		}
+		if res.err != nil {
+			out.Error = strings.TrimPrefix(res.err.Error(), "mailer: ")
+		}
+		for _, e := range res.events {
+			ej := eventJSON{
+				Status: e.Status.String(), Attempt: e.Attempt, Time: e.Time.Format(time.RFC3339Nano),
+				Recipients: e.Recipients, Code: e.Code, EnhancedCode: e.EnhancedCode.String(),
+				Response: e.Response, MaybeDuplicate: e.MaybeDuplicate,
+			}
+			if e.Duration > 0 {
+				ej.Duration = e.Duration.Round(time.Microsecond).String()
+			}
+			if e.Wait > 0 {
+				ej.Wait = e.Wait.Round(time.Millisecond).String()
+			}
+			if e.Outcome != 0 {
+				ej.Outcome = e.Outcome.String()
+			}
+			if e.Err != nil {
+				ej.Error = strings.TrimPrefix(e.Err.Error(), "mailer: ")
+			}
+			out.Events = append(out.Events, ej)
+		}
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false)
 		enc.SetIndent("", "  ")
-		return enc.Encode(receiptJSON{
-			MessageID: r.MessageID, Response: r.Response, Recipients: r.Recipients,
-			Attempts: r.Attempts, Duration: r.Duration.Round(time.Microsecond).String(),
-			Received: string(received),
-		})
+		return enc.Encode(out)
 	}
 	if local {
-		_, err := w.Write(received)
+		_, err := w.Write(res.received)
 		return err
 	}
-	_, err := fmt.Fprintf(w, "sent %s to %s: %s (%s, %s)\n", r.MessageID, strings.Join(r.Recipients, ", "),
-		r.Response, plural(r.Attempts, "attempt"), r.Duration.Round(time.Millisecond))
+	dup := ""
+	if r.MaybeDuplicate {
+		dup = "; an earlier attempt may also have arrived (same Message-ID)"
+	}
+	_, err := fmt.Fprintf(w, "sent %s to %s: %s (%s, %s)%s\n", r.MessageID, strings.Join(r.Recipients, ", "),
+		r.Response, plural(r.Attempts, "attempt"), r.Duration.Round(time.Millisecond), dup)
 	return err
+}
+
+// eventLog collects the status events of the one Send.
+type eventLog struct {
+	mu     sync.Mutex
+	events []mailer.Event
+}
+
+func (l *eventLog) hook(_ context.Context, e mailer.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+}
+
+func (l *eventLog) all() []mailer.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]mailer.Event(nil), l.events...)
 }
 
 // describeSendError words an error from Client.Send: where it failed, the

@@ -104,10 +104,8 @@ func urlTarget(o *options) (*target, error) {
 // host, so that a URL for smtp.qq.com gets QQ Mail's hints (such as "use
 // the authorization code" for a 535) as -provider qq would.
 func providerRules(host string) []mailer.ReplyRule {
-	for _, p := range provider.All() {
-		if strings.EqualFold(p.Host, host) {
-			return p.Rules
-		}
+	if p, ok := provider.ForHost(host); ok {
+		return p.Rules
 	}
 	return nil
 }

@@ -1,0 +1,185 @@
+package mailertest_test
+
+import (
+	"crypto/tls"
+	"net/smtp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/postkit/mailer/mailertest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const body = "From: a@example.com\r\nTo: b@example.com\r\nSubject: hello\r\n\r\nbody line\r\n.dot line\r\n"
+
+// stdClient talks to srv with net/smtp, an independent client.
+func stdClient(t *testing.T, srv *mailertest.Server) *smtp.Client {
+	t.Helper()
+	c, err := smtp.Dial(srv.Addr())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestServerRecordsWhatItReceives(t *testing.T) {
+	srv := mailertest.NewServer(t, mailertest.WithUser("alice", "pw"))
+	c := stdClient(t, srv)
+	ok, _ := c.Extension("STARTTLS")
+	require.True(t, ok)
+	ok, _ = c.Extension("AUTH")
+	assert.False(t, ok, "no AUTH before TLS")
+	require.NoError(t, c.StartTLS(&tls.Config{ServerName: "127.0.0.1", RootCAs: srv.CertPool()}))
+	require.NoError(t, c.Auth(smtp.PlainAuth("", "alice", "pw", "127.0.0.1")))
+	require.NoError(t, c.Mail("a@example.com"))
+	require.NoError(t, c.Rcpt("b@example.com"))
+	require.NoError(t, c.Rcpt("c@example.com"))
+	w, err := c.Data()
+	require.NoError(t, err)
+	_, err = w.Write([]byte(body))
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	require.NoError(t, c.Quit())
+
+	msgs := srv.Messages()
+	require.Len(t, msgs, 1)
+	m := msgs[0]
+	assert.Equal(t, "a@example.com", m.From)
+	assert.Equal(t, []string{"b@example.com", "c@example.com"}, m.To)
+	assert.Equal(t, "hello", m.Header.Get("Subject"))
+	assert.Contains(t, string(m.Data), "\r\n.dot line\r\n", "dot-unstuffed")
+	assert.True(t, m.TLS)
+	assert.Equal(t, "PLAIN", m.AuthMechanism)
+	assert.Equal(t, "alice", m.AuthUser)
+	assert.Equal(t, 1, m.Conn)
+
+	cmds := srv.Commands()
+	assert.Contains(t, cmds, "STARTTLS")
+	assert.Contains(t, cmds, "AUTH PLAIN <redacted>")
+	assert.NotContains(t, strings.Join(cmds, "\n"), "cHc", "no AUTH payload in the transcript")
+	assert.Equal(t, 1, srv.Count(mailertest.StepDataEnd))
+	assert.Equal(t, 1, srv.Connections())
+	for _, l := range srv.Transcript() {
+		assert.Equal(t, 1, l.Conn)
+		assert.False(t, l.Time.IsZero())
+	}
+	assert.True(t, strings.HasPrefix(srv.Transcript()[0].String(), "S1: 220 "))
+}
+
+func TestAuthRequiredAndRefused(t *testing.T) {
+	srv := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSImplicit), mailertest.WithUser("alice", "pw"))
+	conn, err := tls.Dial("tcp", srv.Addr(), &tls.Config{RootCAs: srv.CertPool(), ServerName: "localhost"})
+	require.NoError(t, err)
+	c, err := smtp.NewClient(conn, "localhost")
+	require.NoError(t, err)
+	defer c.Close()
+	err = c.Mail("a@example.com")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "530")
+	err = c.Auth(smtp.PlainAuth("", "alice", "wrong", "localhost"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "535")
+}
+
+func TestFaultsByOccurrence(t *testing.T) {
+	srv := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSNone), mailertest.WithFaults(
+		mailertest.Fault{Step: mailertest.StepRCPT, On: 2, Reply: "450 4.2.1 busy"},
+		mailertest.Fault{Step: mailertest.StepDataEnd, On: 1, Reply: "451 4.3.0 later"},
+	))
+	c := stdClient(t, srv)
+	require.NoError(t, c.Mail("a@example.com"))
+	require.NoError(t, c.Rcpt("b@example.com"))
+	err := c.Rcpt("c@example.com")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "4.2.1 busy")
+	w, err := c.Data()
+	require.NoError(t, err)
+	_, _ = w.Write([]byte(body))
+	err = w.Close()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "451")
+	assert.Empty(t, srv.Messages(), "a message refused after the dot is not kept")
+
+	require.NoError(t, c.Mail("a@example.com"))
+	require.NoError(t, c.Rcpt("c@example.com"), "only the second RCPT was refused")
+	w, err = c.Data()
+	require.NoError(t, err)
+	_, _ = w.Write([]byte(body))
+	require.NoError(t, w.Close())
+	require.Len(t, srv.Messages(), 1)
+	assert.Equal(t, []string{"c@example.com"}, srv.Messages()[0].To)
+
+	srv.Reset()
+	assert.Empty(t, srv.Messages())
+	assert.Empty(t, srv.Transcript())
+	assert.Zero(t, srv.Count(mailertest.StepRCPT))
+}
+
+func TestFaultFuncAndMaxConcurrent(t *testing.T) {
+	var mu sync.Mutex
+	var seen []mailertest.Step
+	srv := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSNone), mailertest.WithFaultFunc(
+		func(step mailertest.Step, n int) *mailertest.Fault {
+			mu.Lock()
+			seen = append(seen, step)
+			mu.Unlock()
+			if step == mailertest.StepNOOP {
+				return &mailertest.Fault{Raw: []byte("garbage\r\n")}
+			}
+			return nil
+		}))
+	a, b := stdClient(t, srv), stdClient(t, srv)
+	require.NoError(t, a.Hello("a.example"))
+	require.NoError(t, b.Hello("b.example"))
+	assert.Equal(t, 2, srv.MaxConcurrent())
+	assert.Error(t, a.Noop(), "garbage is not a reply")
+	mu.Lock()
+	assert.Contains(t, seen, mailertest.StepGreeting)
+	assert.Contains(t, seen, mailertest.StepEHLO)
+	mu.Unlock()
+}
+
+func TestCloseInterruptsDelays(t *testing.T) {
+	reached := make(chan struct{})
+	srv, err := mailertest.Start(mailertest.WithTLS(mailertest.TLSNone),
+		mailertest.WithFaultFunc(func(step mailertest.Step, n int) *mailertest.Fault {
+			if step == mailertest.StepGreeting {
+				close(reached)
+				return &mailertest.Fault{Delay: time.Hour}
+			}
+			return nil
+		}))
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() {
+		c, err := smtp.Dial(srv.Addr())
+		if err == nil {
+			c.Close()
+		}
+		done <- err
+	}()
+	<-reached
+	require.NoError(t, srv.Close())
+	assert.Error(t, <-done, "the delayed greeting never came")
+	assert.NoError(t, srv.Close(), "Close twice")
+}
+
+func TestWithoutEnhancedStatusCodes(t *testing.T) {
+	srv := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSNone), mailertest.WithoutEnhancedStatusCodes())
+	c := stdClient(t, srv)
+	require.NoError(t, c.Hello("x.example"))
+	ok, _ := c.Extension("ENHANCEDSTATUSCODES")
+	assert.False(t, ok)
+	require.NoError(t, c.Mail("a@example.com"))
+	for _, l := range srv.Transcript() {
+		if !l.FromClient && strings.HasPrefix(l.Text, "250 ") {
+			assert.NotRegexp(t, `^250 \d\.\d+\.\d+ `, l.Text)
+		}
+	}
+}
