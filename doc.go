@@ -67,10 +67,23 @@
 // carries the same Message-ID. Hooks ([WithHook]) observe each Send as
 // events: pending, sending, retrying, and exactly one sent or failed.
 //
+// # Connections and throughput
+//
+// A Client keeps a pool of connections shared by all its goroutines
+// ([WithPool], 4 by default). It reuses each for up to 100 messages
+// ([WithMessagesPerConnection]), checks one that was idle with NOOP
+// ([WithIdleCheck]), replaces one the server closed without using up an
+// attempt, and pipelines MAIL, RCPT and DATA when the server offers
+// PIPELINING (RFC 2920). [Client.SendAll] sends a batch concurrently over
+// the pool; [WithRateLimit] spaces messages evenly for all goroutines;
+// provider presets set their published limits. [Client.Close] waits for the
+// sends in flight, then closes the connections.
+//
 // # Cancellation
 //
 // The context given to [Client.Send] bounds the whole SMTP transaction, not
-// only the dial: cancelling it aborts a connection in the middle of DATA.
+// only the dial: cancelling it aborts a connection in the middle of DATA. A
+// pooled connection obeys the context of each Send that uses it.
 //
 // # Templates
 //
