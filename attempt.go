@@ -63,9 +63,10 @@ func (c *Client) attempt(ctx context.Context, m *Message, rcpts []string) attemp
 		}
 		tr := cn.transaction(m, batch)
 		if tr.stale {
-			// The connection died while idle (the server closed it, or
-			// answered 421): nothing of the message was accepted, so
-			// the same transaction goes at once over a new connection.
+			// The pooled connection was dead (the server closed it
+			// while idle, answered 421 or garbage) before any of the
+			// message was sent: the same transaction goes at once over
+			// a new connection.
 			log.LogAttrs(ctx, slog.LevelDebug, "smtp pooled connection is gone, dialling again",
 				slog.String("error", tr.err.Error()))
 			if cn, serr = c.pool.replace(ctx, cn, log); serr != nil {

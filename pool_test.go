@@ -664,3 +664,37 @@ func TestSendAllRetryDoesNotStall(t *testing.T) {
 		"the other 19 went while the first waited")
 	assert.Equal(t, 1, srv.MaxConcurrent())
 }
+
+// TestQuirkyServersOnPooledConnections: QQ Mail and 163 send garbage after
+// a delivered message or instead of a reply to NOOP or RSET. A pooled
+// connection that did so is replaced; no message is sent twice, none uses
+// up an attempt.
+func TestQuirkyServersOnPooledConnections(t *testing.T) {
+	garbage := []byte("\x00\x00\x00\x1a\x00\x00\x00")
+	for name, tc := range map[string]struct {
+		fault     mailertest.Fault
+		idleCheck time.Duration
+	}{
+		"garbage after 250":        {fault: mailertest.Fault{Step: mailertest.StepDataEnd, On: 2, After: garbage}, idleCheck: time.Hour},
+		"garbage line after 250":   {fault: mailertest.Fault{Step: mailertest.StepDataEnd, On: 2, After: []byte("250 2.0.0 Ok\r\n")}, idleCheck: time.Hour},
+		"garbage to NOOP":          {fault: mailertest.Fault{Step: mailertest.StepNOOP, On: 1, Raw: garbage}, idleCheck: time.Nanosecond},
+		"garbage to NOOP, closing": {fault: mailertest.Fault{Step: mailertest.StepNOOP, On: 1, Raw: garbage, Close: true}, idleCheck: time.Nanosecond},
+		"502 to NOOP":              {fault: mailertest.Fault{Step: mailertest.StepNOOP, On: 1, Reply: "502 Unimplemented"}, idleCheck: time.Nanosecond},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := mailertest.NewServer(t, mailertest.WithFaults(tc.fault))
+			c := newClient(t, serverOnly(srv), mailer.WithPool(1), mailer.WithIdleCheck(tc.idleCheck),
+				mailer.WithTimeouts(mailer.Timeouts{Command: 300 * time.Millisecond}))
+			msgs := batch(t, 5)
+			for _, m := range msgs {
+				rcpt, err := c.Send(bg, m)
+				require.NoError(t, err)
+				assert.Equal(t, 1, rcpt.Attempts)
+				time.Sleep(time.Millisecond) // idle, for the NOOP cases
+			}
+			exactlyOnce(t, srv, msgs)
+			assert.Equal(t, 5, count(srv, "."), "one final dot per message: never a message twice")
+			assert.Equal(t, 2, srv.Connections(), "the quirky connection was replaced once")
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/textproto"
@@ -17,12 +18,16 @@ type txResult struct {
 	deferred  []string     // recipients left for another transaction (452 4.5.3)
 	err       *SendError   // transaction failure; nil if delivered or all refused
 
-	// stale is set when the connection turned out to be dead before the
-	// server accepted anything of the transaction: NOOP, RSET or MAIL
-	// failed with no reply, with garbage or with 421 on a connection that
-	// had carried an earlier transaction. The transaction may then be
-	// repeated at once on a new connection.
+	// stale is set when a connection that had carried an earlier
+	// transaction turned out to be dead before the server accepted
+	// anything: NOOP, RSET or MAIL got no reply, garbage or 421, or the
+	// replies were out of step (something the server sent while the
+	// connection was idle was read as a reply) before the message itself
+	// was sent. The transaction may be repeated at once on a new
+	// connection.
 	stale bool
+	// bodyStarted is set once the message itself was (being) written.
+	bodyStarted bool
 }
 
 // isTooManyRecipients reports a reply that limits the recipients of one
@@ -40,8 +45,7 @@ func isTooManyRecipients(e *SendError) bool {
 func (cn *conn) fail(stage Stage, err error) *SendError {
 	se := replyError(cn.ctx, stage, err)
 	if se.Code != 0 && se.Code < 400 {
-		se = &SendError{Stage: stage, Err: textproto.ProtocolError(
-			fmt.Sprintf("unexpected reply %d %s", se.Code, se.Message))}
+		se = &SendError{Stage: stage, Err: fmt.Errorf("%w: unexpected reply %d %s", errOutOfStep, se.Code, se.Message)}
 	}
 	if se.Code == 0 || se.Code == 421 {
 		cn.broken = true
@@ -49,14 +53,18 @@ func (cn *conn) fail(stage Stage, err error) *SendError {
 	return se
 }
 
-// errUnsolicited reports data the server sent on an idle connection.
-var errUnsolicited = textproto.ProtocolError("unsolicited data from the server on an idle connection")
+// errUnsolicited reports data the server sent on an idle connection;
+// errOutOfStep a positive reply where none was due.
+var (
+	errUnsolicited = textproto.ProtocolError("unsolicited data from the server on an idle connection")
+	errOutOfStep   = textproto.ProtocolError("replies out of step with the commands")
+)
 
 // checkTimeout bounds NOOP and RSET, which ask no work of the server: a live
 // server answers at once, and a connection that is silently gone, or
 // answered with garbage that never ends (QQ Mail, 163), should not hold a
 // Send for the full command timeout.
-const checkTimeout = 10 * time.Second
+const checkTimeout = 5 * time.Second
 
 // transaction sends MAIL, RCPT for each recipient, DATA and the message,
 // pipelined when the server offers PIPELINING. A connection idle for longer
@@ -100,7 +108,8 @@ func (cn *conn) transaction(m *Message, rcpts []string) txResult {
 	} else {
 		res, open = cn.sequential(m, rcpts, env, from, params)
 	}
-	res.stale = res.stale && reused && cn.ctx.Err() == nil
+	res.stale = reused && cn.broken && !res.bodyStarted && cn.ctx.Err() == nil && res.err != nil &&
+		(res.err.Stage == StageMail && (res.err.Code == 0 || res.err.Code == 421) || errors.Is(res.err.Err, errOutOfStep))
 	if open && !cn.broken {
 		cn.reset()
 	}
@@ -111,7 +120,6 @@ func (cn *conn) transaction(m *Message, rcpts []string) txResult {
 func (cn *conn) sequential(m *Message, rcpts, env []string, from, params string) (res txResult, open bool) {
 	if err := cn.cmd(250, "MAIL FROM:<%s>%s", from, params); err != nil {
 		res.err = cn.fail(StageMail, err)
-		res.stale = cn.broken
 		return res, false
 	}
 	var accepted []string
@@ -176,7 +184,7 @@ func (cn *conn) pipelined(m *Message, rcpts, env []string, from, params string) 
 	}
 	if err != nil {
 		cn.broken = true
-		res.err, res.stale = &SendError{Stage: StageMail, Err: ctxError(cn.ctx, err)}, true
+		res.err = &SendError{Stage: StageMail, Err: ctxError(cn.ctx, err)}
 		return res, false
 	}
 	// Render the message while the server answers.
@@ -189,7 +197,6 @@ func (cn *conn) pipelined(m *Message, rcpts, env []string, from, params string) 
 	if err = cn.expectReply(250); err != nil {
 		res.err = cn.fail(StageMail, err)
 		if cn.broken {
-			res.stale = true
 			return res, false
 		}
 		// MAIL refused: RCPT and DATA get "bad sequence" replies.
@@ -283,6 +290,7 @@ func (cn *conn) endEmpty() {
 // the connection broken: a server that answers before reading the whole
 // message may take the rest of it for commands.
 func (cn *conn) data(m *Message, body []byte, rerr error, accepted []string, res *txResult) {
+	res.bodyStarted = true
 	var se *SendError
 	switch {
 	case rerr != nil:
