@@ -122,6 +122,18 @@ func TestPipelinedRecipientReplies(t *testing.T) {
 		assert.Len(t, rcpt.Recipients, 3)
 		assert.Equal(t, 1, srv.Connections(), "the replies were read in step: the connection is reused")
 	})
+	t.Run("refused, then the connection drops", func(t *testing.T) {
+		srv := mailertest.NewServer(t, mailertest.WithFaults(
+			mailertest.Fault{Step: mailertest.StepRCPT, On: 1, Reply: "550 5.1.1 No such user"},
+			mailertest.Fault{Step: mailertest.StepRCPT, On: 2, Drop: true}))
+		c := newClient(t, serverOnly(srv))
+		_, err := c.Send(bg, three(t))
+		se := sendErr(t, err)
+		require.Len(t, se.Rejections, 2)
+		assert.Equal(t, 550, se.Rejections[0].Code, "bob keeps his own reply")
+		assert.Equal(t, []string{"bob@example.com"}, se.Rejections[0].Recipients)
+		assert.True(t, se.Rejections[1].Temporary(), "the drop is temporary for the others")
+	})
 	t.Run("421 at RCPT", func(t *testing.T) {
 		srv := mailertest.NewServer(t, mailertest.WithFaults(
 			mailertest.Fault{Step: mailertest.StepRCPT, On: 2, Reply: "421 4.7.0 Try again later, closing connection", Close: true}))

@@ -215,6 +215,13 @@ func (cn *conn) pipelined(m *Message, rcpts, env []string, from, params string) 
 		}
 		se := cn.fail(StageRcpt, err)
 		if cn.broken {
+			// Recipients refused before keep their own reply; the
+			// failure applies to the others.
+			for _, r := range replies[:i] {
+				if r != nil && !isTooManyRecipients(r) {
+					res.refused = append(res.refused, r)
+				}
+			}
 			res.err = se
 			return res, false
 		}
