@@ -19,7 +19,7 @@ import (
 func TestRateLimit(t *testing.T) {
 	srv := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSNone))
 	c := newClient(t, mailer.WithServer(srv.Host(), srv.Port()), mailer.WithTLS(mailer.TLSNone),
-		mailer.WithPool(4), mailer.WithRateLimit(50, time.Second))
+		mailer.WithPool(8), mailer.WithRateLimit(50, time.Second))
 	msgs := batch(t, 111)
 	var wg sync.WaitGroup
 	for part := range 3 { // SendAll and Send from other goroutines share the limit
