@@ -174,6 +174,10 @@ func (p *pool) get(ctx context.Context, log *slog.Logger) (*conn, *SendError) {
 			return nil, &SendError{Stage: StageDial, Err: ctx.Err()}
 		}
 	}
+	if err := ctx.Err(); err != nil { // do not spend an idle connection on it
+		<-p.slots
+		return nil, &SendError{Stage: StageDial, Err: err}
+	}
 	if cn := p.popIdle(); cn != nil {
 		cn.bind(ctx, log)
 		return cn, nil
