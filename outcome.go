@@ -157,6 +157,10 @@ func classifyCause(err error) Outcome {
 		return OutcomePermanent
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return OutcomeTemporary
+	case errors.As(err, new(textproto.ProtocolError)):
+		// Garbage instead of a reply before the end of data: nothing was
+		// accepted, and another connection may well behave.
+		return OutcomeTemporary
 	case isTimeout(err), isNetworkError(err):
 		return OutcomeTemporary
 	}

@@ -285,6 +285,8 @@ func TestClassify(t *testing.T) {
 		{x509.HostnameError{Host: "x"}, OutcomePermanent},
 		{os.ErrDeadlineExceeded, OutcomeTemporary},
 		{&gomail.SendError{Reason: gomail.ErrSMTPReset}, OutcomeDelivered},
+		{&SendError{Stage: StageMail, Err: textproto.ProtocolError("short response: \x00\x00")}, OutcomeTemporary},
+		{&SendError{Stage: StageDataEnd, Err: textproto.ProtocolError("short response")}, OutcomeUnknown},
 		{&gomail.SendError{Reason: gomail.ErrSMTPDataClose}, OutcomeUnknown},
 		{&gomail.SendError{Reason: gomail.ErrSMTPMailFrom}, OutcomeTemporary},
 		{&gomail.SendError{Reason: gomail.ErrGetSender}, OutcomePermanent},

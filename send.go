@@ -31,14 +31,14 @@ type delivery struct {
 func (c *Client) send(ctx context.Context, m *Message) (Receipt, error) {
 	d := &delivery{
 		c: c, ctx: ctx, m: m, policy: c.cfg.retry.withDefaults(), start: time.Now(),
-		log: c.cfg.logger.With(slog.String("message_id", m.messageID)),
+		log: c.cfg.logger,
 	}
 	pending := m.Recipients()
 	d.emit(Event{Status: StatusPending, Recipients: pending})
 	for {
 		d.attempt++
 		d.emit(Event{Status: StatusSending, Recipients: pending})
-		d.log.LogAttrs(ctx, slog.LevelDebug, "mailer attempt",
+		d.logAttrs(slog.LevelDebug, "mailer attempt",
 			slog.Int("attempt", d.attempt), slog.Int("recipients", len(pending)))
 		start := time.Now()
 		res := c.attemptFn(ctx, m, pending)
@@ -61,7 +61,7 @@ func (c *Client) send(ctx context.Context, m *Message) (Receipt, error) {
 		d.emit(attemptEvent(StatusRetrying, last, Event{
 			Recipients: retry, Wait: wait, Duration: elapsed, Outcome: d.policy.Classify(last),
 		}))
-		d.log.LogAttrs(ctx, slog.LevelWarn, "mailer retrying",
+		d.logAttrs(slog.LevelWarn, "mailer retrying",
 			slog.Int("attempt", d.attempt), slog.Duration("wait", wait),
 			slog.String("stage", last.Stage.String()), slog.Int("code", last.Code),
 			slog.String("outcome", d.policy.Classify(last).String()), slog.String("error", last.Error()))
@@ -147,7 +147,7 @@ func (d *delivery) finish(stopped *SendError) (Receipt, error) {
 		d.emit(attemptEvent(StatusFailed, err, Event{
 			Recipients: err.Recipients, Duration: total, Outcome: d.policy.Classify(err), MaybeDuplicate: d.maybeDup,
 		}))
-		d.log.LogAttrs(d.ctx, slog.LevelWarn, "mailer failed",
+		d.logAttrs(slog.LevelWarn, "mailer failed",
 			slog.Int("attempts", d.attempt), slog.String("stage", err.Stage.String()), slog.Int("code", err.Code),
 			slog.String("outcome", d.policy.Classify(err).String()), slog.Bool("maybe_duplicate", d.maybeDup),
 			slog.Duration("elapsed", total), slog.String("error", err.Error()))
@@ -171,11 +171,20 @@ func (d *delivery) finish(stopped *SendError) (Receipt, error) {
 		attrs = append(attrs, slog.String("refused", err.Error()))
 	}
 	d.emit(ev)
-	d.log.LogAttrs(d.ctx, slog.LevelInfo, "mailer sent", attrs...)
+	d.logAttrs(slog.LevelInfo, "mailer sent", attrs...)
 	if err != nil {
 		return rcpt, err
 	}
 	return rcpt, nil
+}
+
+// logAttrs writes one record with the message's ID. It costs nothing when
+// the level is off (the default logger discards everything).
+func (d *delivery) logAttrs(level slog.Level, msg string, attrs ...slog.Attr) {
+	if !d.log.Enabled(d.ctx, level) {
+		return
+	}
+	d.log.LogAttrs(d.ctx, level, msg, append([]slog.Attr{slog.String("message_id", d.m.messageID)}, attrs...)...)
 }
 
 func (d *delivery) emit(ev Event) {
