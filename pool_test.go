@@ -190,7 +190,13 @@ func TestKilledMidBatch(t *testing.T) {
 					retried++
 					assert.Equal(t, 2, r.Attempts)
 				}
-				assert.False(t, r.MaybeDuplicate, "the dot was never sent")
+				if f.Step != mailertest.StepBody {
+					assert.False(t, r.MaybeDuplicate, "the dot was never sent")
+				}
+				// A reset while the body is written may come after the whole
+				// small message and its dot sat in the socket buffer: the
+				// client cannot tell that the server never read them, so the
+				// outcome is unknown and the retry is marked maybe-duplicate.
 			}
 			assert.Equal(t, 1, retried, "only the message in flight is retried")
 			exactlyOnce(t, srv, msgs)
