@@ -36,23 +36,29 @@ const DefaultUserAgent = "postkit-mailer"
 // concurrently and by several Clients; sending never changes it, and every
 // attempt carries the same Message-ID.
 type Message struct {
-	from        Address
-	to          []Address
-	cc          []Address
-	bcc         []Address
-	replyTo     []Address
-	subject     string
-	text        string // the text/plain part: given, or derived from html
-	html        string // the HTML body as given
-	wireHTML    string // html with "cid:" references completed
-	headers     []header
-	attachments []attachment
-	messageID   string
-	date        time.Time
-	priority    Priority
-	unsubscribe []string // List-Unsubscribe URIs
-	oneClick    bool     // RFC 8058 List-Unsubscribe-Post
-	userAgent   string   // "" writes no User-Agent or X-Mailer
+	from    Address
+	to      []Address
+	cc      []Address
+	bcc     []Address
+	replyTo []Address
+	subject string
+	text    string   // the text/plain part: given, or derived from html
+	html    string   // the HTML body as given
+	rcpts   []string // envelope recipients: To, Cc and Bcc without duplicates
+
+	// The bodies as they are written, prepared once by Build: line breaks
+	// in canonical CRLF form, "cid:" references of the HTML completed, and
+	// the transfer encoding each one needs.
+	wireText, wireHTML string
+	textEnc, htmlEnc   transferEncoding
+	headers            []header
+	attachments        []attachment
+	messageID          string
+	date               time.Time
+	priority           Priority
+	unsubscribe        []string // List-Unsubscribe URIs
+	oneClick           bool     // RFC 8058 List-Unsubscribe-Post
+	userAgent          string   // "" writes no User-Agent or X-Mailer
 }
 
 type header struct{ name, value string }
@@ -116,10 +122,13 @@ func (m *Message) Header(name string) []string {
 
 // Recipients returns the envelope recipients: To, Cc and Bcc, without
 // display names and without duplicates.
-func (m *Message) Recipients() []string {
+func (m *Message) Recipients() []string { return slices.Clone(m.rcpts) }
+
+// envelopeRecipients returns the addresses of to, cc and bcc, each once.
+func envelopeRecipients(to, cc, bcc []Address) []string {
 	seen := make(map[string]bool)
 	var out []string
-	for _, list := range [][]Address{m.to, m.cc, m.bcc} {
+	for _, list := range [][]Address{to, cc, bcc} {
 		for _, a := range list {
 			key := strings.ToLower(a.Address)
 			if !seen[key] {
@@ -346,6 +355,13 @@ func (b *MessageBuilder) Build() (*Message, error) {
 	}
 	if m.messageID == "" {
 		m.messageID = newMessageID(m.from.Address)
+	}
+	m.rcpts = envelopeRecipients(m.to, m.cc, m.bcc)
+	m.wireText = canonicalCRLF(m.text)
+	m.textEnc = chooseEncoding(m.wireText)
+	if m.html != "" {
+		m.wireHTML = canonicalCRLF(m.wireHTML)
+		m.htmlEnc = chooseEncoding(m.wireHTML)
 	}
 	return &m, nil
 }

@@ -137,13 +137,11 @@ func (m *Message) writeHeaders(h *headerBlock) {
 
 // tree arranges the message's parts; see the comment at the top of the file.
 func (m *Message) tree() *part {
-	text := canonicalCRLF(m.text)
-	body := &part{ctype: "text/plain; charset=utf-8", text: text, enc: chooseEncoding(text)}
+	body := &part{ctype: "text/plain; charset=utf-8", text: m.wireText, enc: m.textEnc}
 	if m.html != "" {
-		html := canonicalCRLF(m.wireHTML)
 		body = &part{multipart: "alternative", children: []*part{
 			body,
-			{ctype: "text/html; charset=utf-8", text: html, enc: chooseEncoding(html)},
+			{ctype: "text/html; charset=utf-8", text: m.wireHTML, enc: m.htmlEnc},
 		}}
 	}
 	var inline, attached []*part

@@ -18,7 +18,7 @@ const maxPrerender = 32 << 10
 
 // prerenderable reports whether m is rendered ahead into memory.
 func prerenderable(m *Message) bool {
-	n := len(m.text) + len(m.wireHTML) + len(m.html)
+	n := len(m.wireText) + len(m.wireHTML)
 	for i := range m.attachments {
 		a := &m.attachments[i]
 		if a.data == nil {
