@@ -161,15 +161,37 @@ func asciiDomain(domain string) (string, error) {
 	return ascii, nil
 }
 
-// envelopeAddress returns addr for MAIL FROM or RCPT TO: the domain in
-// punycode, and whether the local part needs SMTPUTF8.
+// envelopeAddress returns addr, validated by ParseAddress, with its domain
+// in punycode, and whether its local part is non-ASCII (which needs
+// SMTPUTF8). It is on every transaction's path, so an address that is
+// plain ASCII with a lower-case LDH domain, which the conversion would
+// leave as it is, is returned without it.
 func envelopeAddress(addr string) (string, bool) {
 	at := strings.LastIndexByte(addr, '@')
 	local, domain := addr[:at], addr[at+1:]
+	asciiLocal := isASCII(local)
+	if asciiLocal && plainDomain(domain) {
+		return addr, false
+	}
 	if ascii, err := asciiDomain(domain); err == nil {
 		domain = ascii
 	}
-	return local + "@" + domain, !isASCII(local)
+	return local + "@" + domain, !asciiLocal
+}
+
+// plainDomain reports whether d is made only of lower-case letters,
+// digits, hyphens and dots.
+func plainDomain(d string) bool {
+	if d == "" {
+		return false
+	}
+	for i := 0; i < len(d); i++ {
+		c := d[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // isAtext reports whether c is an RFC 5322 atext character.
@@ -233,20 +255,18 @@ func addressTokens(a Address, first int) []string {
 	return append(toks, "<"+spec+">")
 }
 
-// headerAddrSpec returns addr as written in a header.
+// headerAddrSpec returns addr as written in a header: as in the envelope,
+// except that an address with a non-ASCII local part keeps its Unicode
+// domain (RFC 6532 headers).
 func headerAddrSpec(addr string) string {
-	at := strings.LastIndexByte(addr, '@')
-	if at < 0 {
+	if strings.IndexByte(addr, '@') < 0 {
 		return addr
 	}
-	local, domain := addr[:at], addr[at+1:]
-	if !isASCII(local) {
+	spec, utf8Local := envelopeAddress(addr)
+	if utf8Local {
 		return addr
 	}
-	if ascii, err := asciiDomain(domain); err == nil {
-		domain = ascii
-	}
-	return local + "@" + domain
+	return spec
 }
 
 // isAtomPhrase reports whether name can be written as a phrase of atoms

@@ -72,11 +72,11 @@ const checkTimeout = 5 * time.Second
 // transaction that the server may still hold open, transaction sends RSET;
 // a connection left in an unknown state is marked broken instead.
 func (cn *conn) transaction(m *Message, rcpts []string) txResult {
-	from, needUTF8 := envelope(m.from.Address)
+	from, needUTF8 := envelopeAddress(m.from.Address)
 	env := make([]string, len(rcpts))
 	for i, r := range rcpts {
 		var u bool
-		env[i], u = envelope(r)
+		env[i], u = envelopeAddress(r)
 		needUTF8 = needUTF8 || u
 	}
 	params := ""

@@ -3,7 +3,6 @@ package mailer
 import (
 	"bufio"
 	"bytes"
-	"strings"
 )
 
 // This file holds the hot path of a transaction: messages small enough are
@@ -142,28 +141,4 @@ func (cn *conn) expectReply(expect int) error {
 	}
 	_, _, err := cn.client.Text.ReadResponse(expect)
 	return err
-}
-
-// envelope is envelopeAddress without the IDNA conversion for an address
-// that is already plain ASCII with a lower-case LDH domain, which the
-// conversion would leave as it is.
-func envelope(addr string) (string, bool) {
-	at := strings.LastIndexByte(addr, '@')
-	if at > 0 && isASCII(addr[:at]) && plainDomain(addr[at+1:]) {
-		return addr, false
-	}
-	return envelopeAddress(addr)
-}
-
-func plainDomain(d string) bool {
-	if d == "" {
-		return false
-	}
-	for i := 0; i < len(d); i++ {
-		c := d[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
