@@ -12,8 +12,11 @@ type attemptResult struct {
 	// delivered lists the recipients the message was delivered to.
 	delivered []string
 	// response is the server's reply to the end of data ("250 2.0.0 OK …")
-	// of the first transaction that delivered the message.
+	// of the first transaction that delivered the message, with its code
+	// and enhanced code.
 	response string
+	code     int
+	enhanced EnhancedCode
 	// refused holds one error per recipient refused at RCPT TO.
 	refused []*SendError
 	// err is the failure of the transaction, which applies to every
@@ -80,7 +83,7 @@ func (c *Client) attempt(ctx context.Context, m *Message, rcpts []string) attemp
 		redialled = false
 		res.delivered = append(res.delivered, tr.delivered...)
 		if res.response == "" {
-			res.response = tr.response
+			res.response, res.code, res.enhanced = tr.response, tr.code, tr.enhanced
 		}
 		for _, r := range tr.refused {
 			res.refused = append(res.refused, c.finish(r))

@@ -183,6 +183,16 @@ func (e *SendError) Unwrap() error { return e.Err }
 // outcome (see [ErrMaybeDelivered]).
 func (e *SendError) Temporary() bool { return Classify(e) == OutcomeTemporary }
 
+// MinWait returns the least wait before a retry that a ReplyRule attached
+// to this error (163's "451 DT:SPM" asks for minutes), or 0.
+func (e *SendError) MinWait() time.Duration {
+	w := e.minWait
+	for _, r := range e.Rejections {
+		w = max(w, r.MinWait())
+	}
+	return w
+}
+
 // Timeout reports whether the attempt failed because a network deadline
 // expired.
 func (e *SendError) Timeout() bool { return isTimeout(e.Err) }

@@ -18,7 +18,7 @@ const maxReplyLen = 512
 func splitReply(code int, msg string) (EnhancedCode, string) {
 	var ec EnhancedCode
 	lines := strings.Split(msg, "\n")
-	if c, rest, ok := parseEnhancedCode(lines[0]); ok && c[0] == code/100 {
+	if c, rest, ok := leadingEnhancedCode(code, lines[0]); ok {
 		ec = c
 		lines[0] = rest
 		prefix := c.String() + " "
@@ -27,6 +27,17 @@ func splitReply(code int, msg string) (EnhancedCode, string) {
 		}
 	}
 	return ec, sanitizeReply(strings.Join(lines, " "))
+}
+
+// leadingEnhancedCode parses the enhanced code at the start of line, the
+// first line of a reply with the given code, if its class matches the
+// code's.
+func leadingEnhancedCode(code int, line string) (EnhancedCode, string, bool) {
+	c, rest, ok := parseEnhancedCode(line)
+	if !ok || c[0] != code/100 {
+		return EnhancedCode{}, line, false
+	}
+	return c, rest, true
 }
 
 // parseEnhancedCode parses "x.y.z rest" with x in 2, 4, 5.

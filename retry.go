@@ -21,8 +21,8 @@ const (
 // minWait and maxWait come from the RetryPolicy.
 type Backoff func(minWait, maxWait time.Duration, attempt int) time.Duration
 
-// ExponentialBackoff is the default Backoff: min doubled after each attempt,
-// capped at max, with ±50% random jitter so that many clients do not retry
+// ExponentialBackoff is the default Backoff: minWait doubled after each
+// attempt, capped at maxWait, with ±50% random jitter so that many clients do not retry
 // in step. It is computed by github.com/cenkalti/backoff/v4.
 func ExponentialBackoff(minWait, maxWait time.Duration, attempt int) time.Duration {
 	b := &backoff.ExponentialBackOff{
@@ -41,7 +41,7 @@ func ExponentialBackoff(minWait, maxWait time.Duration, attempt int) time.Durati
 	return clamp(d, minWait, maxWait)
 }
 
-// ConstantBackoff always waits min. It suits tests.
+// ConstantBackoff always waits minWait. It suits tests.
 func ConstantBackoff(minWait, maxWait time.Duration, attempt int) time.Duration { return minWait }
 
 // RetryPolicy controls how Send retries. The zero value means all defaults:
@@ -136,16 +136,6 @@ func isThrottling(e *SendError) bool {
 		}
 	}
 	return false
-}
-
-// MinWait returns the least wait before a retry that a ReplyRule attached
-// to this error (163's "451 DT:SPM" asks for minutes), or 0.
-func (e *SendError) MinWait() time.Duration {
-	w := e.minWait
-	for _, r := range e.Rejections {
-		w = max(w, r.MinWait())
-	}
-	return w
 }
 
 func clamp(d, lo, hi time.Duration) time.Duration {

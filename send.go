@@ -21,9 +21,10 @@ type delivery struct {
 
 	delivered []string     // recipients that got the message
 	response  string       // first reply to an end of data
+	code      int          // its code
+	enhanced  EnhancedCode // and enhanced code
 	final     []*SendError // recipients that failed for good, with why
 	maybeDup  bool         // an attempt ended with an unknown outcome and was retried
-	unknown   bool         // the last failure of some recipient was an unknown outcome
 }
 
 // send runs attempts until every recipient got the message or failed for
@@ -75,10 +76,10 @@ func (c *Client) send(ctx context.Context, m *Message) (Receipt, error) {
 // absorb records the result of an attempt. It returns the recipients to
 // try again and the error that made them fail.
 func (d *delivery) absorb(res attemptResult, pending []string) (retry []string, last *SendError) {
-	d.unknown = false
+	unknown := false
 	d.delivered = append(d.delivered, res.delivered...)
 	if d.response == "" {
-		d.response = res.response
+		d.response, d.code, d.enhanced = res.response, res.code, res.enhanced
 	}
 	var retryErrs []*SendError
 	for _, r := range res.refused {
@@ -96,7 +97,7 @@ func (d *delivery) absorb(res attemptResult, pending []string) (retry []string, 
 			retry = append(retry, failed...)
 			retryErrs = append(retryErrs, res.err)
 		case OutcomeUnknown:
-			d.unknown = true
+			unknown = true
 			if d.policy.AtMostOnce {
 				e := *res.err
 				e.Recipients = failed
@@ -121,7 +122,7 @@ func (d *delivery) absorb(res attemptResult, pending []string) (retry []string, 
 	default:
 		last = combine(retryErrs)
 	}
-	if len(retry) > 0 && d.unknown {
+	if len(retry) > 0 && unknown {
 		d.maybeDup = true
 	}
 	return retry, last
@@ -159,9 +160,8 @@ func (d *delivery) finish(stopped *SendError) (Receipt, error) {
 	}
 	ev := Event{
 		Status: StatusSent, Recipients: rcpt.Recipients, Duration: total, Outcome: OutcomeDelivered,
-		Response: d.response, MaybeDuplicate: d.maybeDup,
+		Code: d.code, EnhancedCode: d.enhanced, Response: d.response, MaybeDuplicate: d.maybeDup,
 	}
-	ev.Code, ev.EnhancedCode = parseResponseCode(d.response)
 	attrs := []slog.Attr{
 		slog.Int("attempts", d.attempt), slog.String("response", d.response),
 		slog.Bool("maybe_duplicate", d.maybeDup), slog.Duration("elapsed", total),
@@ -230,27 +230,4 @@ func combine(errs []*SendError) *SendError {
 	}
 	e.Err = errors.Join(all...)
 	return e
-}
-
-// parseResponseCode reads the code and enhanced code of "250 2.0.0 OK".
-func parseResponseCode(resp string) (int, EnhancedCode) {
-	var code int
-	if len(resp) < 3 {
-		return 0, EnhancedCode{}
-	}
-	for _, ch := range resp[:3] {
-		if ch < '0' || ch > '9' {
-			return 0, EnhancedCode{}
-		}
-		code = code*10 + int(ch-'0')
-	}
-	rest := ""
-	if len(resp) > 4 {
-		rest = resp[4:]
-	}
-	ec, _, ok := parseEnhancedCode(rest)
-	if !ok || ec[0] != code/100 {
-		ec = EnhancedCode{}
-	}
-	return code, ec
 }

@@ -14,6 +14,8 @@ import (
 type txResult struct {
 	delivered []string     // recipients that got the message
 	response  string       // reply to the end of data
+	code      int          // its code
+	enhanced  EnhancedCode // and enhanced code, if any
 	refused   []*SendError // one per recipient refused at RCPT
 	deferred  []string     // recipients left for another transaction (452 4.5.3)
 	err       *SendError   // transaction failure; nil if delivered or all refused
@@ -327,6 +329,9 @@ func (cn *conn) data(m *Message, body []byte, rerr error, accepted []string, res
 		return
 	}
 	res.delivered = accepted
+	res.code = code
+	first, _, _ := strings.Cut(msg, "\n")
+	res.enhanced, _, _ = leadingEnhancedCode(code, first)
 	res.response = strconv.Itoa(code) + " " + sanitizeReply(strings.ReplaceAll(msg, "\n", " "))
 }
 
