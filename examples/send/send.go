@@ -61,10 +61,9 @@ func execute(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	receipt, sendErr := c.Send(ctx, msg)
 	_ = c.Close() // delivers the queued events to the hook
-	// The connection's deadline and the context's timer expire together;
-	// the clock says which came first.
-	deadline, hasDeadline := ctx.Deadline()
-	timedOut := hasDeadline && !time.Now().Before(deadline)
+	// The library names the context's deadline as the cause even when the
+	// connection's own deadline fired a moment before it.
+	timedOut := errors.Is(sendErr, context.DeadlineExceeded)
 	delivered := len(receipt.Recipients) > 0
 
 	var received []byte

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/postkit/mailer"
+	"github.com/postkit/mailer/internal/exampleenv"
 	"github.com/postkit/mailer/provider"
 )
 
@@ -57,7 +58,7 @@ func providerTarget(o *options) (*target, error) {
 	t := &target{name: "-provider " + p.Name}
 	if p.Mechanism != "" && o.password == "" {
 		return nil, invalidf("-provider %s (%s) needs a password in $MAILER_PASSWORD (or -password): %s",
-			p.Name, p.Title, firstSentence(p.Notes))
+			p.Name, p.Title, exampleenv.FirstSentence(p.Notes))
 	}
 	t.options = append(t.options, p.Option(o.user, o.password))
 	if p.Mechanism == "" {
@@ -149,12 +150,4 @@ func configReason(err error) string {
 		return causeText(ce.Err)
 	}
 	return strings.TrimPrefix(err.Error(), "mailer: ")
-}
-
-// firstSentence returns s up to and including its first full stop.
-func firstSentence(s string) string {
-	if i := strings.Index(s, ". "); i >= 0 {
-		return s[:i+1]
-	}
-	return s
 }

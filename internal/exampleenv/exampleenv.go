@@ -92,7 +92,7 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 			return nil, fmt.Errorf("MAILER_PROVIDER: unknown preset %q (such as qq, 163, gmail, outlook)", name)
 		}
 		if p.Mechanism != "" && (user == "" || password == "") {
-			return nil, fmt.Errorf("MAILER_PROVIDER %s needs MAILER_USER and MAILER_PASSWORD: %s", p.Name, firstSentence(p.Notes))
+			return nil, fmt.Errorf("MAILER_PROVIDER %s needs MAILER_USER and MAILER_PASSWORD: %s", p.Name, FirstSentence(p.Notes))
 		}
 		c.Server, c.Options = "MAILER_PROVIDER "+p.Name, []mailer.Option{p.Option(user, password)}
 	default:
@@ -206,8 +206,9 @@ func sendLocal(ctx context.Context, cfg *Config, name string, msg *mailer.Messag
 	return nil
 }
 
-// firstSentence returns s up to and including its first full stop.
-func firstSentence(s string) string {
+// FirstSentence returns s up to and including its first full stop: the
+// gist of a preset's notes, for an error message.
+func FirstSentence(s string) string {
 	if i := strings.Index(s, ". "); i >= 0 {
 		return s[:i+1]
 	}
