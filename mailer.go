@@ -53,7 +53,8 @@ type Receipt struct {
 	Recipients []string
 	// Attempts is the number of attempts it took, including the first.
 	Attempts int
-	// Duration is the time Send took.
+	// Duration is the time the delivery took: all of Send, or for SendAll
+	// the time from this message's turn to its end.
 	Duration time.Duration
 	// MaybeDuplicate is set when an attempt ended with an unknown outcome
 	// (the connection was lost after the end of data) and a later attempt
