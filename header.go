@@ -162,7 +162,7 @@ func plainTokens(v string, nameLen int) ([]string, bool) {
 			line = 0
 		}
 		line += 1 + len(t)
-		if line > lineSoftMax+2 {
+		if line > lineSoftMax {
 			return nil, false
 		}
 	}
