@@ -205,12 +205,14 @@ Examples:
 
   # QQ Mail. The password is the authorization code (授权码) from QQ Mail's
   # settings, not the QQ password; keep it in the environment, not in a flag.
-  read -rs MAILER_PASSWORD && export MAILER_PASSWORD
+  read -rsp 'Authorization code (授权码): ' MAILER_PASSWORD && echo && export MAILER_PASSWORD
   send -provider qq -user alice@qq.com -to bob@example.com -subject 你好 -text 测试
 
   # Any server by URL: smtp:// is STARTTLS (port 587), smtps:// implicit TLS
-  # (port 465). Escape @ in the user name as %40.
-  export MAILER_URL='smtps://alice%40example.com:app-password@smtp.example.com'
+  # (port 465). The password comes from $MAILER_PASSWORD, read as above. A URL
+  # from a secret store may hold the account, with @ escaped as %40:
+  # smtps://alice%40example.com:PASSWORD@smtp.example.com
+  export MAILER_URL=smtps://smtp.example.com MAILER_USER=alice@example.com
   send -to bob@example.com -subject Report -text-file report.txt -attach report.pdf
 
   # A built-in template: a verification code in Chinese.

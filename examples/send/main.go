@@ -8,8 +8,8 @@
 //
 // With -provider, -url or $MAILER_URL it sends for real:
 //
-//	MAILER_PASSWORD=<授权码> go run ./examples/send -provider qq -user alice@qq.com \
-//		-to bob@example.com -subject 你好 -text 测试
+//	read -rsp 'Authorization code (授权码): ' MAILER_PASSWORD && echo && export MAILER_PASSWORD
+//	go run ./examples/send -provider qq -user alice@qq.com -to bob@example.com -subject 你好 -text 测试
 //
 // Run "send -h" for every flag. Exit status: 0 sent; 1 sending failed; 2
 // invalid flags or message (nothing sent). Errors go to stderr as one line

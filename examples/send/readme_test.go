@@ -26,6 +26,10 @@ import (
 
 const moduleRoot = "../.."
 
+// testCommand is the README's test command: the core module and the nested
+// modules of the workspace.
+const testCommand = "go test ./... ./outbox/... ./gateway/..."
+
 func readme(t *testing.T) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(moduleRoot, "README.md"))
@@ -119,12 +123,14 @@ func packageNames(t *testing.T, dir string) map[string]bool {
 func TestReadmeCommands(t *testing.T) {
 	text := readme(t)
 	assert.Contains(t, text, "\ngo run ./examples/send -to you@example.com -subject hi -text hello\n")
-	assert.Contains(t, text, "\ngo test ./...\n")
+	assert.Contains(t, text, "\n"+testCommand+"\n")
 
+	// CI runs the same patterns, with vet and the race detector.
 	ci, err := os.ReadFile(filepath.Join(moduleRoot, ".ci", "run"))
 	require.NoError(t, err)
-	assert.Contains(t, string(ci), "go vet ./...")
-	assert.Contains(t, string(ci), "go test -race ./...")
+	assert.Contains(t, string(ci), "PKGS=("+strings.TrimPrefix(testCommand, "go test ")+")")
+	assert.Contains(t, string(ci), `go vet "${PKGS[@]}"`)
+	assert.Contains(t, string(ci), `go test -race "${PKGS[@]}"`)
 
 	// The zero-config command works (TestBinary runs it as a binary).
 	got := runSend(t, nil, "-to", "you@example.com", "-subject", "hi", "-text", "hello")
@@ -192,14 +198,42 @@ func firstLine(src, prefix string) string {
 }
 
 // TestReadmeFirstCommands checks the order a newcomer meets the commands
-// in: the verification example (which works with nothing configured, see
-// examples/verification's tests), then the tests.
+// in: go get, the verification example (which works with nothing
+// configured, see examples/verification's tests), then the tests.
 func TestReadmeFirstCommands(t *testing.T) {
 	blocks := regexp.MustCompile("(?s)\n```sh\n(.*?)\n```\n").FindAllStringSubmatch(readme(t), -1)
-	require.GreaterOrEqual(t, len(blocks), 2)
-	assert.Equal(t, "go run ./examples/verification", blocks[0][1])
-	assert.Equal(t, "go test ./...", blocks[1][1])
+	require.GreaterOrEqual(t, len(blocks), 3)
+	assert.Equal(t, "go get github.com/postkit/mailer", blocks[0][1])
+	assert.Equal(t, "go run ./examples/verification", blocks[1][1])
+	assert.Equal(t, testCommand, blocks[2][1])
 	assert.Contains(t, readme(t), "MAILER_PROVIDER=qq ")
 	assert.Contains(t, readme(t), "MAILER_PROVIDER=163 ")
 	assert.Contains(t, readme(t), "MAILER_PROVIDER=gmail ")
+}
+
+// TestReadmeNoSecretOnCommandLine checks the shell lines of the README and
+// of send -h: after advising to keep the password out of shell history and
+// ps, none puts one in a URL or a variable on the command line, and every
+// `read` of a secret prompts for it without echo.
+func TestReadmeNoSecretOnCommandLine(t *testing.T) {
+	var lines []string
+	for _, b := range regexp.MustCompile("(?s)\n```sh\n(.*?)\n```\n").FindAllStringSubmatch(readme(t), -1) {
+		lines = append(lines, strings.Split(b[1], "\n")...)
+	}
+	help := runSend(t, nil, "-h")
+	lines = append(lines, strings.Split(help.stdout, "\n")...)
+	userinfo := regexp.MustCompile(`\w+://[^/\s@\[]*:[^/\s@\]]+@`)
+	reads := 0
+	for _, l := range lines {
+		if strings.HasPrefix(strings.TrimSpace(l), "#") {
+			continue
+		}
+		assert.NotRegexp(t, userinfo, l, "a password in a URL on the command line")
+		assert.NotRegexp(t, `(PASSWORD|SECRET|TOKEN|KEY)=\S`, l, "a secret in a variable on the command line")
+		if strings.Contains(l, "read -") {
+			reads++
+			assert.Regexp(t, `read -rsp '[^']+: ' MAILER_PASSWORD && echo && export MAILER_PASSWORD`, l)
+		}
+	}
+	assert.GreaterOrEqual(t, reads, 3)
 }

@@ -10,9 +10,10 @@
 //
 // Send for real through a provider or any server:
 //
-//	MAILER_PROVIDER=qq MAILER_USER=alice@qq.com MAILER_PASSWORD=<授权码> \
-//		MAILER_TO=bob@example.com go run ./examples/verification
-//	MAILER_URL='smtps://alice%40163.com:<授权码>@smtp.163.com' MAILER_TO=bob@example.com \
+//	read -rsp 'Authorization code (授权码): ' MAILER_PASSWORD && echo && export MAILER_PASSWORD
+//	MAILER_PROVIDER=qq MAILER_USER=alice@qq.com MAILER_TO=bob@example.com \
+//		go run ./examples/verification
+//	MAILER_URL=smtps://smtp.163.com MAILER_USER=alice@163.com MAILER_TO=bob@example.com \
 //		go run ./examples/verification
 //
 // Other variables: MAILER_CA_FILE, MAILER_FROM, MAILER_LOCALE,
