@@ -163,15 +163,18 @@ func TestGolden(t *testing.T) {
 // TestGoldenReaders parses every golden message with three independent
 // readers and compares what they decode with the input.
 func TestGoldenReaders(t *testing.T) {
-	readers := []struct {
-		name string
-		read func(testing.TB, []byte) decoded
-	}{{"stdlib", readStdlib}, {"go-message", readGoMessage}, {"python", readPython}}
-	for _, c := range goldenCases {
+	msgs := make([]*Message, len(goldenCases))
+	raws := make([][]byte, len(goldenCases))
+	for i, c := range goldenCases {
+		msgs[i] = c.build(t)
+		raws[i] = writeMessage(t, msgs[i])
+	}
+	readers := readersFor(t, raws)
+	for i, c := range goldenCases {
 		for _, r := range readers {
 			t.Run(c.name+"/"+r.name, func(t *testing.T) {
-				m := c.build(t)
-				d := r.read(t, writeMessage(t, m))
+				m := msgs[i]
+				d := r.read(t, raws[i])
 				assert.Equal(t, c.subject, d.Subject)
 				assert.Equal(t, c.wantTree, d.Tree)
 				assert.Equal(t, normalizeAddrs(t, c.from), d.From)

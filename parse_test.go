@@ -192,54 +192,86 @@ func walkGoMessage(t testing.TB, d *decoded, e *gomessage.Entity) string {
 }
 
 // pythonReader is a Python 3 program that prints what the email package
-// (policy.default, the modern parser) finds in the message on stdin.
+// (policy.default, the modern parser) finds in each message it reads: the
+// input is a JSON array of base64-encoded messages, the output a JSON
+// array of results, so that one interpreter reads them all.
 const pythonReader = `
 import sys, json, base64, email
 from email import policy
-msg = email.message_from_bytes(sys.stdin.buffer.read(), policy=policy.default)
-out = {"Subject": str(msg["Subject"] or ""), "From": [], "To": [], "Cc": [], "ReplyTo": [],
-       "Text": "", "HTML": "", "Files": []}
-for key, name in (("From", "From"), ("To", "To"), ("Cc", "Cc"), ("ReplyTo", "Reply-To")):
-    h = msg[name]
-    if h is None or str(h) == "undisclosed-recipients:;":
-        continue
-    for a in h.addresses:
-        addr = a.username + "@" + a.domain
-        out[key].append(a.display_name + " <" + addr + ">" if a.display_name else addr)
-def walk(p):
-    if p.is_multipart():
-        return p.get_content_subtype() + "(" + ",".join(walk(c) for c in p.iter_parts()) + ")"
-    ct = p.get_content_type()
-    disp = p.get_content_disposition()
-    if disp is None and ct in ("text/plain", "text/html"):
-        text = p.get_payload(decode=True).decode("utf-8")
-        out["Text" if ct == "text/plain" else "HTML"] = text
+def read(raw):
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    out = {"Subject": str(msg["Subject"] or ""), "From": [], "To": [], "Cc": [], "ReplyTo": [],
+           "Text": "", "HTML": "", "Files": []}
+    for key, name in (("From", "From"), ("To", "To"), ("Cc", "Cc"), ("ReplyTo", "Reply-To")):
+        h = msg[name]
+        if h is None or str(h) == "undisclosed-recipients:;":
+            continue
+        for a in h.addresses:
+            addr = a.username + "@" + a.domain
+            out[key].append(a.display_name + " <" + addr + ">" if a.display_name else addr)
+    def walk(p):
+        if p.is_multipart():
+            return p.get_content_subtype() + "(" + ",".join(walk(c) for c in p.iter_parts()) + ")"
+        ct = p.get_content_type()
+        disp = p.get_content_disposition()
+        if disp is None and ct in ("text/plain", "text/html"):
+            text = p.get_payload(decode=True).decode("utf-8")
+            out["Text" if ct == "text/plain" else "HTML"] = text
+            return ct
+        out["Files"].append({"Name": p.get_filename() or "", "TypeName": p.get_param("name", header="content-type") or "",
+            "ContentType": ct, "ContentID": str(p["Content-ID"] or ""), "Inline": disp == "inline",
+            "Data": base64.b64encode(p.get_payload(decode=True)).decode()})
         return ct
-    out["Files"].append({"Name": p.get_filename() or "", "TypeName": p.get_param("name", header="content-type") or "",
-        "ContentType": ct, "ContentID": str(p["Content-ID"] or ""), "Inline": disp == "inline",
-        "Data": base64.b64encode(p.get_payload(decode=True)).decode()})
-    return ct
-out["Tree"] = walk(msg)
-json.dump(out, sys.stdout)
+    out["Tree"] = walk(msg)
+    return out
+json.dump([read(base64.b64decode(m)) for m in json.load(sys.stdin)], sys.stdout)
 `
 
-// readPython decodes raw with Python's email package. It skips the test
-// when python3 is not installed.
-func readPython(t testing.TB, raw []byte) decoded {
+// readPythonAll decodes every message of raws with Python's email package,
+// in one run of the interpreter (starting one per message made the
+// cross-parser tests take seconds). It skips the test when python3 is not
+// installed.
+func readPythonAll(t testing.TB, raws [][]byte) []decoded {
 	t.Helper()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not installed: skipping the Python email reader")
 	}
+	in, err := json.Marshal(raws) // []byte marshals as base64
+	require.NoError(t, err)
 	cmd := exec.Command(py, "-c", pythonReader)
-	cmd.Stdin = bytes.NewReader(raw)
+	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	require.NoError(t, err, stderr.String())
-	var d decoded
+	var d []decoded
 	require.NoError(t, json.Unmarshal(out, &d), string(out))
+	require.Len(t, d, len(raws))
 	return d
+}
+
+// readersFor returns the three independent readers for the messages of
+// raws, which are read at once by Python: stdlib and go-message read the
+// message they are given, python returns its result for the same message.
+func readersFor(t *testing.T, raws [][]byte) []struct {
+	name string
+	read func(testing.TB, []byte) decoded
+} {
+	t.Helper()
+	py := readPythonAll(t, raws)
+	byRaw := make(map[string]decoded, len(raws))
+	for i, raw := range raws {
+		byRaw[string(raw)] = py[i]
+	}
+	return []struct {
+		name string
+		read func(testing.TB, []byte) decoded
+	}{{"stdlib", readStdlib}, {"go-message", readGoMessage}, {"python", func(t testing.TB, raw []byte) decoded {
+		d, ok := byRaw[string(raw)]
+		require.True(t, ok, "message not given to readersFor")
+		return d
+	}}}
 }
 
 // crlf writes s with CRLF line breaks, as a text part is sent.

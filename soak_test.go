@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -20,8 +21,8 @@ import (
 // terminal state, and a message arrives more than once only when an
 // attempt's outcome was unknown, always with the same Message-ID.
 func TestSoak(t *testing.T) {
-	if testing.Short() {
-		t.Skip("soak test: skipped with -short")
+	if os.Getenv("MAILER_TEST_LONG") == "" {
+		t.Skip("soak test (10,000 messages): set MAILER_TEST_LONG=1 to run it, as .ci/run does")
 	}
 	const (
 		messages = 10_000

@@ -124,18 +124,20 @@ func TestBuiltinGolden(t *testing.T) {
 // the golden files.
 func TestBuiltinReaders(t *testing.T) {
 	set := builtinSet(t)
-	readers := []struct {
-		name string
-		read func(testing.TB, []byte) decoded
-	}{{"stdlib", readStdlib}, {"go-message", readGoMessage}, {"python", readPython}}
-	for _, c := range builtinCases("", "") {
+	cases := builtinCases("", "")
+	raws := make([][]byte, len(cases))
+	for i, c := range cases {
+		raws[i] = writeMessage(t, c.build(t, set))
+	}
+	readers := readersFor(t, raws)
+	for i, c := range cases {
 		txt, err := os.ReadFile(filepath.Join("testdata", "templates", c.id()+".txt"))
 		require.NoError(t, err)
 		subject, text, ok := strings.Cut(string(txt), "\n\n")
 		require.True(t, ok)
 		html, err := os.ReadFile(filepath.Join("testdata", "templates", c.id()+".html"))
 		require.NoError(t, err)
-		raw := writeMessage(t, c.build(t, set))
+		raw := raws[i]
 		for _, r := range readers {
 			t.Run(c.id()+"/"+r.name, func(t *testing.T) {
 				d := r.read(t, raw)
