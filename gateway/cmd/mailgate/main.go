@@ -1,0 +1,191 @@
+// Command mailgate is the intranet mail gateway: one SMTP submission
+// endpoint for internal applications, with tenants, sender rules, limits,
+// routing to provider accounts and a hash-chained audit log.
+//
+//	mailgate -config /etc/mailgate/mailgate.yaml    run
+//	mailgate -dev                                   try it: loopback, capture, one tenant
+//	mailgate check -config FILE                     validate, print the tenant table
+//	mailgate token new TENANT                       a new token and its hash
+//	mailgate audit verify FILE                      check an audit log's hash chain
+//
+// Signals: SIGHUP reloads the configuration (a bad file keeps the old one),
+// SIGTERM and SIGINT drain and exit 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/postkit/mailer/gateway"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "check":
+			return check(args[1:], stdout, stderr)
+		case "token":
+			return token(args[1:], stdout, stderr)
+		case "audit":
+			return audit(args[1:], stdout, stderr)
+		}
+	}
+	fs := flag.NewFlagSet("mailgate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (YAML)")
+	dev := fs.Bool("dev", false, "start on loopback with a generated certificate, one tenant and an in-process capture server")
+	checkOnly := fs.Bool("check", false, "validate the configuration, print the tenant table and exit")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *checkOnly {
+		return check([]string{"-config", *cfgPath}, stdout, stderr)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	var (
+		cfg     *gateway.Config
+		cleanup func()
+		err     error
+	)
+	switch {
+	case *dev:
+		cfg, cleanup, err = devConfig(stdout)
+	case *cfgPath != "":
+		cfg, err = gateway.LoadConfig(*cfgPath)
+	default:
+		fmt.Fprintln(stderr, "mailgate: give -config FILE or -dev")
+		fs.Usage()
+		return 2
+	}
+	if cleanup != nil {
+		defer cleanup()
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "mailgate:", err)
+		return 1
+	}
+	g, err := gateway.New(cfg, gateway.WithLogger(log))
+	if err != nil {
+		fmt.Fprintln(stderr, "mailgate:", err)
+		return 1
+	}
+	// Signals first, so a SIGTERM right after start drains too.
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	if err := g.Start(); err != nil {
+		fmt.Fprintln(stderr, "mailgate:", err)
+		g.Shutdown(context.Background())
+		return 1
+	}
+	for _, l := range cfg.Server.Listeners {
+		log.Info("listening", "listener", l.Name, "addr", g.Addr(l.Name), "tls", l.TLS)
+	}
+	if h := g.HealthAddr(); h != "" {
+		log.Info("health", "addr", "http://"+h+"/readyz")
+	}
+	if *dev {
+		printDev(stdout, g, cfg)
+	}
+	for s := range sig {
+		if s == syscall.SIGHUP {
+			if *dev {
+				log.Warn("reload: nothing to reload in -dev mode")
+				continue
+			}
+			next, err := gateway.LoadConfig(*cfgPath)
+			if err == nil {
+				err = g.Reload(next)
+			}
+			if err != nil {
+				log.Error("reload failed; the running configuration stays", "err", err)
+			} else {
+				log.Info("configuration reloaded")
+			}
+			continue
+		}
+		log.Info("draining", "signal", s.String())
+		if err := g.Shutdown(context.Background()); err != nil {
+			log.Error("drain timeout: connections closed", "err", err)
+		}
+		log.Info("stopped")
+		return 0
+	}
+	return 0
+}
+
+func check(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("mailgate check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *cfgPath == "" {
+		fmt.Fprintln(stderr, "mailgate check: -config FILE is needed")
+		return 2
+	}
+	cfg, err := gateway.LoadConfig(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	table, err := gateway.Compile(cfg)
+	if err != nil {
+		var ce *gateway.ConfigError
+		if errors.As(err, &ce) {
+			for _, e := range ce.Errors {
+				fmt.Fprintf(stderr, "%s: %s: %s\n", *cfgPath, e.Path, e.Reason)
+			}
+		} else {
+			fmt.Fprintln(stderr, err)
+		}
+		return 1
+	}
+	table.WriteTo(stdout)
+	return 0
+}
+
+func token(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 2 || args[0] != "new" {
+		fmt.Fprintln(stderr, "usage: mailgate token new TENANT")
+		return 2
+	}
+	tok, hash := gateway.NewToken()
+	fmt.Fprintf(stdout, "token:        %s\n", tok)
+	fmt.Fprintf(stdout, "token_sha256: %s\n\n", hash)
+	fmt.Fprintf(stdout, "Give the token to the application (it is its AUTH password) and keep only the hash:\n")
+	fmt.Fprintf(stdout, "tenants:\n  %s:\n    credentials:\n      - {username: %s-app, token_sha256: %q}\n", args[1], args[1], hash)
+	return 0
+}
+
+func audit(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 2 || args[0] != "verify" {
+		fmt.Fprintln(stderr, "usage: mailgate audit verify FILE")
+		return 2
+	}
+	f, err := os.Open(args[1])
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer f.Close()
+	n, err := gateway.VerifyAudit(f)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: chain broken: %v\n", args[1], err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: %d lines, chain intact\n", args[1], n)
+	return 0
+}

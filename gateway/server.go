@@ -1,0 +1,346 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Gateway is a running mailgate: SMTP listeners, tenants, upstreams, audit
+// and the health listener. Make one with New, start it with Start, change
+// its configuration with Reload and stop it with Shutdown.
+type Gateway struct {
+	log   *slog.Logger
+	now   func() time.Time
+	snap  atomic.Pointer[snapshot]
+	ups   *upstreams
+	audit *auditLog
+	auth  *verifier
+	fails *authLimiter
+	rates *rates
+
+	delivery map[string]Delivery
+
+	ctx    context.Context // ends when the drain timeout is over
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	conns    map[*guardConn]struct{}
+	perIP    map[string]int
+	draining bool
+	servers  []*listenerServer
+	health   *http.Server
+	healthLn net.Listener
+	reloadMu sync.Mutex
+	rejects  sync.WaitGroup
+	started  bool
+}
+
+type listenerServer struct {
+	cfg ListenerConfig
+	srv *smtp.Server
+	ln  net.Listener
+	err chan error
+}
+
+// An Option configures a Gateway.
+type Option func(*Gateway)
+
+// WithLogger sets the operational logger (the audit log is separate).
+// The default discards.
+func WithLogger(l *slog.Logger) Option { return func(g *Gateway) { g.log = l } }
+
+// WithClock sets the clock used for rate windows, bans and expiry; tests
+// use it to move time forward.
+func WithClock(now func() time.Time) Option { return func(g *Gateway) { g.now = now } }
+
+// WithDelivery replaces the delivery for a route mode ("sync", "capture",
+// and later "queue").
+func WithDelivery(mode string, d Delivery) Option {
+	return func(g *Gateway) { g.delivery[mode] = d }
+}
+
+// New compiles cfg and opens the audit log; it does not listen yet.
+func New(cfg *Config, opts ...Option) (*Gateway, error) {
+	s, err := compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		log:   slog.New(slog.DiscardHandler),
+		now:   time.Now,
+		auth:  newVerifier(),
+		fails: newAuthLimiter(),
+		rates: newRates(),
+		conns: map[*guardConn]struct{}{},
+		perIP: map[string]int{},
+	}
+	g.delivery = map[string]Delivery{}
+	for _, o := range opts {
+		o(g)
+	}
+	if _, ok := g.delivery["sync"]; !ok {
+		g.delivery["sync"] = &relay{g: g, mode: "sync"}
+	}
+	if _, ok := g.delivery["capture"]; !ok {
+		g.delivery["capture"] = &relay{g: g, mode: "capture"}
+	}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	if g.audit, err = openAudit(s.audit, s.auditKey); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	g.ups = newUpstreams(g)
+	if err := g.ups.apply(s); err != nil {
+		g.audit.close()
+		return nil, err
+	}
+	g.snap.Store(s)
+	return g, nil
+}
+
+// Start binds every listener and serves in the background. Listener
+// addresses with port 0 get a free port; Addr tells which.
+func (g *Gateway) Start() error {
+	s := g.snap.Load()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.started {
+		return errors.New("gateway: already started")
+	}
+	g.started = true
+	for _, lc := range s.listeners {
+		ln, err := net.Listen("tcp", lc.Addr)
+		if err != nil {
+			g.closeListenersLocked()
+			return fmt.Errorf("listener %s: %w", lc.Name, err)
+		}
+		srv := g.newSMTPServer(s, lc)
+		var l net.Listener = &guardListener{Listener: ln, g: g, name: lc.Name, implicit: lc.TLS == "implicit"}
+		if lc.TLS == "implicit" {
+			l = tls.NewListener(l, srv.TLSConfig)
+		}
+		g.servers = append(g.servers, &listenerServer{cfg: lc, srv: srv, ln: l, err: make(chan error, 1)})
+	}
+	if s.health != "" {
+		ln, err := net.Listen("tcp", s.health)
+		if err != nil {
+			g.closeListenersLocked()
+			return fmt.Errorf("health listener: %w", err)
+		}
+		g.healthLn = ln
+		g.health = &http.Server{Handler: g.healthHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go g.health.Serve(ln)
+	}
+	for _, ls := range g.servers {
+		go func() { ls.err <- ls.srv.Serve(ls.ln) }()
+	}
+	return nil
+}
+
+func (g *Gateway) closeListenersLocked() {
+	for _, ls := range g.servers {
+		ls.ln.Close()
+	}
+	g.servers = nil
+	if g.healthLn != nil {
+		g.healthLn.Close()
+	}
+}
+
+func (g *Gateway) newSMTPServer(s *snapshot, lc ListenerConfig) *smtp.Server {
+	srv := smtp.NewServer(&backend{g: g, listener: lc.Name})
+	srv.Domain = s.hostname
+	srv.ReadTimeout = s.limits.CommandTimeout
+	srv.WriteTimeout = s.limits.WriteTimeout
+	srv.MaxMessageBytes = s.limits.MaxMessageBytes
+	srv.MaxRecipients = s.limits.MaxRecipients
+	srv.EnableSMTPUTF8 = true
+	srv.AllowInsecureAuth = false
+	// go-smtp's Debug would copy AUTH payloads; it stays nil. Its error
+	// log goes to our logger.
+	srv.ErrorLog = log.New(slogWriter{g.log}, "", 0)
+	if lc.TLS != "none" {
+		srv.TLSConfig = &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+				cur := g.snap.Load()
+				return &tls.Config{
+					MinVersion:   cur.minTLS,
+					Certificates: []tls.Certificate{*cur.cert},
+					ClientCAs:    cur.clientCAs,
+					ClientAuth:   cur.clientAuth,
+				}, nil
+			},
+		}
+	}
+	return srv
+}
+
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn("smtp server", "msg", string(p))
+	return len(p), nil
+}
+
+// Addr returns the address the listener called name is bound to, or "".
+func (g *Gateway) Addr(name string) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, ls := range g.servers {
+		if ls.cfg.Name == name {
+			return ls.ln.Addr().String()
+		}
+	}
+	return ""
+}
+
+// HealthAddr returns the address of the /livez and /readyz listener, or "".
+func (g *Gateway) HealthAddr() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.healthLn == nil {
+		return ""
+	}
+	return g.healthLn.Addr().String()
+}
+
+// Reload validates cfg completely and then swaps it in atomically: new
+// sessions use it at once, open sessions at their next MAIL. On error the
+// running configuration stays and the error says why. Listener addresses
+// and server-wide limits need a restart.
+func (g *Gateway) Reload(cfg *Config) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	s, err := compile(cfg)
+	if err == nil {
+		err = g.ups.apply(s)
+	}
+	if err != nil {
+		g.audit.write(&auditRecord{Event: "reload", Result: "error", Error: err.Error()}, g.now())
+		return err
+	}
+	g.snap.Store(s)
+	g.audit.write(&auditRecord{Event: "reload", Result: "ok", Tenants: len(s.tenants)}, g.now())
+	return nil
+}
+
+// admit decides whether a new connection may start a session.
+func (g *Gateway) admit(c net.Conn, listener string) (*guardConn, string) {
+	s := g.snap.Load()
+	ip := remoteIP(c)
+	now := g.now()
+	if g.fails.banned(ip, now) {
+		return nil, "banned"
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.draining:
+		return nil, "draining"
+	case len(g.conns) >= s.limits.MaxConnections:
+		return nil, "limit"
+	case g.perIP[ip] >= s.limits.MaxConnectionsPerIP:
+		return nil, "limit"
+	}
+	gc := &guardConn{Conn: c, g: g, ip: ip, listener: listener, opened: now}
+	gc.info.id = newID()
+	g.conns[gc] = struct{}{}
+	g.perIP[ip]++
+	return gc, ""
+}
+
+// reject answers a refused connection with 421 (in clear text; on an
+// implicit TLS listener it only closes) and closes it.
+func (g *Gateway) reject(c net.Conn, reason string, implicit bool) {
+	g.audit.write(&auditRecord{Event: "session", Client: c.RemoteAddr().String(), Result: "refused:" + reason}, g.now())
+	g.rejects.Add(1)
+	go func() {
+		defer g.rejects.Done()
+		if !implicit {
+			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, "421 4.7.0 Too many connections or banned, try again later\r\n")
+		}
+		c.Close()
+	}()
+}
+
+// forget is called once when a connection closes.
+func (g *Gateway) forget(c *guardConn) {
+	g.mu.Lock()
+	delete(g.conns, c)
+	if g.perIP[c.ip]--; g.perIP[c.ip] <= 0 {
+		delete(g.perIP, c.ip)
+	}
+	g.mu.Unlock()
+	c.mu.Lock()
+	info := c.info
+	c.mu.Unlock()
+	if info.tenant != "" {
+		g.rates.closeConn(info.tenant)
+	}
+	now := g.now()
+	g.audit.write(&auditRecord{Event: "session", Session: info.id, Listener: c.listener, Client: c.RemoteAddr().String(),
+		TLS: info.tls, User: info.user, Tenant: info.tenant, Messages: info.messages, AuthFailures: info.authFail,
+		Result: "closed", DurationMS: now.Sub(c.opened).Milliseconds()}, now)
+}
+
+// Shutdown stops accepting, closes idle sessions (go-smtp answers them
+// 421), lets messages in DATA or in delivery finish until ctx ends, then
+// closes everything, the upstream clients and the audit log. A ctx
+// without a deadline gets the configured drain_timeout.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, g.snap.Load().drain)
+		defer cancel()
+	}
+	g.mu.Lock()
+	g.draining = true
+	servers := g.servers
+	for c := range g.conns {
+		c.drain()
+	}
+	g.mu.Unlock()
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(servers))
+	for i, ls := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = ls.srv.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	err := errors.Join(errs...)
+	if err != nil {
+		// The drain timeout is over: cut deliveries and connections.
+		g.cancel()
+		for _, ls := range servers {
+			ls.srv.Close()
+		}
+	}
+	for _, ls := range servers {
+		<-ls.err
+	}
+	g.cancel()
+	if g.health != nil {
+		g.health.Close()
+	}
+	g.rejects.Wait()
+	g.ups.close()
+	g.audit.close()
+	return err
+}

@@ -1,0 +1,446 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/postkit/mailer/gateway/internal/sasllogin"
+)
+
+type backend struct {
+	g        *Gateway
+	listener string
+}
+
+// identity is who a session authenticated as.
+type identity struct {
+	tenant string
+	credID string
+	user   string
+	mech   string
+	cert   string // sha256 fingerprint of a client certificate
+}
+
+// session is one go-smtp session. go-smtp makes a new one at EHLO and
+// again after STARTTLS.
+type session struct {
+	g     *Gateway
+	conn  *smtp.Conn
+	gc    *guardConn
+	tls   bool
+	ident *identity
+	tx    *txState
+}
+
+// txState is one mail transaction, from MAIL to the end of DATA.
+type txState struct {
+	id         string
+	snap       *snapshot
+	t          *tenant
+	from       string
+	utf8       bool
+	chain      []string
+	rcpts      []string
+	denied     []string
+	reservedAt time.Time
+	start      time.Time
+}
+
+func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	gc := underlying(c.Conn())
+	if gc == nil {
+		return nil, errInternal("conn")
+	}
+	s := &session{g: b.g, conn: c, gc: gc}
+	st, isTLS := c.TLSConnectionState()
+	if !isTLS {
+		return s, nil
+	}
+	s.tls = true
+	gc.mu.Lock()
+	gc.info.tls = tls.VersionName(st.Version)
+	gc.mu.Unlock()
+	if len(st.VerifiedChains) > 0 && len(st.PeerCertificates) > 0 {
+		cert := st.PeerCertificates[0]
+		sum := sha256.Sum256(cert.Raw)
+		fp := hex.EncodeToString(sum[:])
+		snap := b.g.snap.Load()
+		for _, cr := range snap.certs {
+			if certMatches(cr.cert, cert.Subject.CommonName, cert.DNSNames, fp) {
+				if err := s.authenticated(snap, cr, "", "EXTERNAL", fp); err != nil {
+					return nil, err
+				}
+				break
+			}
+		}
+		if s.ident == nil {
+			b.g.audit.write(&auditRecord{Event: "auth", Session: gc.info.id, Client: gc.RemoteAddr().String(),
+				Mech: "EXTERNAL", ClientCert: "sha256:" + fp, Result: "fail", Reason: "unknown_client_cert"}, b.g.now())
+		}
+	}
+	return s, nil
+}
+
+func certMatches(c ClientCertConfig, cn string, dns []string, fp string) bool {
+	if c.SHA256 != "" && c.SHA256 != fp {
+		return false
+	}
+	if c.CommonName != "" && c.CommonName != cn {
+		return false
+	}
+	if c.SANDNS != "" {
+		found := false
+		for _, d := range dns {
+			if strings.EqualFold(d, c.SANDNS) {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// authenticated binds the session to cred's tenant.
+func (s *session) authenticated(snap *snapshot, cred *credential, user, mech, certFP string) error {
+	t := snap.tenants[cred.tenant]
+	gc := s.gc
+	gc.mu.Lock()
+	first := gc.info.tenant == ""
+	gc.mu.Unlock()
+	if first && !s.g.rates.openConn(t, s.g.now()) {
+		s.g.audit.write(&auditRecord{Event: "auth", Session: gc.info.id, Client: gc.RemoteAddr().String(), Mech: mech,
+			User: user, Tenant: t.name, Result: "refused", Reason: "tenant_connections"}, s.g.now())
+		gc.kill()
+		return errTenantConns
+	}
+	s.ident = &identity{tenant: cred.tenant, credID: cred.id(), user: user, mech: mech, cert: certFP}
+	gc.mu.Lock()
+	gc.info.tenant, gc.info.user = cred.tenant, user
+	gc.mu.Unlock()
+	rec := &auditRecord{Event: "auth", Session: gc.info.id, Client: gc.RemoteAddr().String(), Mech: mech, User: user,
+		Tenant: cred.tenant, Result: "ok"}
+	if certFP != "" {
+		rec.ClientCert = "sha256:" + certFP
+	}
+	s.g.audit.write(rec, s.g.now())
+	return nil
+}
+
+func (s *session) AuthMechanisms() []string {
+	if !s.tls {
+		return nil
+	}
+	return []string{sasl.Plain, sasl.Login}
+}
+
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	if s.ident != nil {
+		return nil, reply(503, 5, 5, 1, "Already authenticated")
+	}
+	if !s.tls {
+		return nil, reply(523, 5, 7, 10, "TLS is required")
+	}
+	switch mech {
+	case sasl.Plain:
+		return &saslGuard{s: s, inner: sasl.NewPlainServer(func(identity, user, pass string) error {
+			if identity != "" && identity != user {
+				return s.login(mech, user, "\x00") // an authorization identity is not supported
+			}
+			return s.login(mech, user, pass)
+		})}, nil
+	case sasl.Login:
+		return &saslGuard{s: s, inner: sasllogin.NewServer(func(user, pass string) error {
+			return s.login(mech, user, pass)
+		})}, nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+// saslGuard turns go-sasl's parse errors (which go-smtp would answer 454
+// with go-sasl's text) into 501 5.5.2, counted as a failure.
+type saslGuard struct {
+	s     *session
+	inner sasl.Server
+}
+
+func (g *saslGuard) Next(resp []byte) ([]byte, bool, error) {
+	ch, done, err := g.inner.Next(resp)
+	if err != nil {
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) {
+			g.s.failed("", "malformed")
+			return nil, true, errAuthMalformed
+		}
+		return nil, true, se
+	}
+	return ch, done, nil
+}
+
+// login checks a user name and password.
+func (s *session) login(mech, user, pass string) error {
+	g := s.g
+	now := g.now()
+	snap := g.snap.Load()
+	cred := snap.users[user]
+	reason := ""
+	switch {
+	case cred == nil:
+		reason = "unknown_user"
+		TokenHash(pass) // the same work as for a known token user
+	case cred.expired(now):
+		reason = "expired"
+	case !g.auth.check(cred, pass, now):
+		reason = "bad_password"
+	}
+	if reason != "" {
+		return s.failedLogin(mech, user, reason)
+	}
+	g.fails.success(user)
+	return s.authenticated(snap, cred, user, mech, "")
+}
+
+func (s *session) failedLogin(mech, user, reason string) error {
+	g := s.g
+	delay, ban := s.failed(user, reason)
+	g.audit.write(&auditRecord{Event: "auth", Session: s.gc.info.id, Client: s.gc.RemoteAddr().String(), Mech: mech,
+		User: cleanText(user, 64), Result: "fail", Reason: reason, Banned: ban}, g.now())
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-g.ctx.Done():
+			t.Stop()
+		}
+	}
+	if ban {
+		s.gc.kill()
+	}
+	return errAuthInvalid
+}
+
+func (s *session) failed(user, reason string) (time.Duration, bool) {
+	s.gc.mu.Lock()
+	s.gc.info.authFail++
+	s.gc.mu.Unlock()
+	return s.g.fails.fail(s.gc.ip, user, s.g.now(), s.g.snap.Load().authFail)
+}
+
+// revalidate checks, with the current configuration, that the session's
+// credential still exists and has not expired (reload revokes).
+func (s *session) revalidate(snap *snapshot) *tenant {
+	id := s.ident
+	t := snap.tenants[id.tenant]
+	if t == nil {
+		return nil
+	}
+	if id.user != "" {
+		c := snap.users[id.user]
+		if c == nil || c.id() != id.credID || c.expired(s.g.now()) {
+			return nil
+		}
+		return t
+	}
+	for _, c := range snap.certs {
+		if c.id() == id.credID {
+			return t
+		}
+	}
+	return nil
+}
+
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	s.Reset()
+	if s.ident == nil {
+		return errAuthRequired
+	}
+	g := s.g
+	g.mu.Lock()
+	draining := g.draining
+	g.mu.Unlock()
+	if draining {
+		return errShuttingDown
+	}
+	snap := g.snap.Load()
+	t := s.revalidate(snap)
+	if t == nil {
+		g.audit.write(&auditRecord{Event: "auth", Session: s.gc.info.id, Client: s.gc.RemoteAddr().String(),
+			User: s.ident.user, Tenant: s.ident.tenant, Result: "revoked"}, g.now())
+		s.ident = nil
+		return errAuthRequired
+	}
+	now := g.now()
+	tx := &txState{id: newID(), snap: snap, t: t, from: from, start: now}
+	if opts != nil {
+		tx.utf8 = opts.UTF8
+	}
+	if !t.mayFrom(from) {
+		return s.rejectTx(tx, "sender_not_allowed", errSender)
+	}
+	for _, name := range t.chain {
+		if t.mode != "sync" || snap.upstreams[name].canSendAs(from) {
+			tx.chain = append(tx.chain, name)
+		}
+	}
+	if len(tx.chain) == 0 {
+		return s.rejectTx(tx, "sender_not_on_route", errSenderRoute)
+	}
+	if opts != nil && opts.Size > t.maxBytes {
+		return s.rejectTx(tx, "too_large", errTooLarge)
+	}
+	if !g.rates.reserve(t, now) {
+		return s.rejectTx(tx, "rate_limited", errRate)
+	}
+	tx.reservedAt = now
+	s.tx = tx
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if s.ident == nil {
+		return errAuthRequired
+	}
+	tx := s.tx
+	if tx == nil {
+		return reply(503, 5, 5, 1, "MAIL first")
+	}
+	if len(tx.rcpts) >= tx.t.maxRcpt {
+		return errTooManyRcpts
+	}
+	if !tx.t.mayTo(to) {
+		tx.denied = append(tx.denied, to)
+		return errRecipient
+	}
+	tx.rcpts = append(tx.rcpts, to)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	tx := s.tx
+	if s.ident == nil || tx == nil {
+		io.Copy(io.Discard, r)
+		return errAuthRequired
+	}
+	s.tx = nil
+	g := s.g
+	lim := tx.snap.limits
+	s.gc.beginData(lim.DataIdleTimeout, lim.DataMaxDuration)
+	buf := getBuffer()
+	defer putBuffer(buf)
+	received := s.receivedLine(tx)
+	buf.WriteString(received)
+	lr := &io.LimitedReader{R: r, N: tx.t.maxBytes + 1}
+	_, err := buf.ReadFrom(lr)
+	if err == nil && lr.N == 0 {
+		_, err = io.Copy(io.Discard, r)
+		if err == nil {
+			s.gc.endData()
+			return s.rejectTx(tx, "too_large", errTooLarge)
+		}
+	}
+	timedOut := s.gc.endData()
+	if err != nil {
+		var se *smtp.SMTPError
+		switch {
+		case timedOut || os.IsTimeout(err):
+			s.gc.kill()
+			return s.rejectTx(tx, "timeout", errDataTimeout)
+		case errors.As(err, &se) && se.Code == 552:
+			return s.rejectTx(tx, "too_large", errTooLarge)
+		}
+		s.gc.kill()
+		return s.rejectTx(tx, "client_error", errInternal(tx.id))
+	}
+	msg := buf.Bytes()
+	body := msg[len(received):]
+	if hasBareCRLF(body) {
+		return s.rejectTx(tx, "bare_lf", errBareLF)
+	}
+	h, ok := scanHeader(body)
+	if !ok {
+		return s.rejectTx(tx, "malformed_header", errMalformedHeader)
+	}
+	if h.received >= lim.MaxReceivedHeaders {
+		return s.rejectTx(tx, "loop", errLoop)
+	}
+	if tx.t.checkHeader && !headerSendersAllowed(tx.t, h) {
+		return s.rejectTx(tx, "header_from", errHeaderFrom)
+	}
+
+	ctx, cancel := context.WithTimeout(g.ctx, lim.RelayTimeout)
+	defer cancel()
+	d := g.delivery[tx.t.mode]
+	accept := g.now()
+	res := d.Deliver(ctx, &Transaction{ID: tx.id, Tenant: tx.t.name, From: tx.from, To: tx.rcpts, SMTPUTF8: tx.utf8,
+		Message: msg, MessageID: h.messageID, Upstreams: tx.chain})
+	if res.Reply == nil {
+		res.Reply = errInternal(tx.id)
+	}
+	now := g.now()
+	if res.Reply.Code/100 != 2 {
+		g.rates.release(tx.t.name, tx.reservedAt, now)
+	} else {
+		s.gc.mu.Lock()
+		s.gc.info.messages++
+		s.gc.mu.Unlock()
+	}
+	rec := s.txRecord(tx, res.Outcome, res.Reply)
+	rec.MessageID = h.messageID
+	rec.Size = len(body)
+	rec.Mode = tx.t.mode
+	rec.Upstream = res.Upstream
+	rec.Attempts = res.Attempts
+	rec.RcptFailed = g.audit.rcpts(res.FailedRecipients)
+	rec.AcceptMS = now.Sub(accept).Milliseconds()
+	g.audit.write(rec, now)
+	return res.Reply
+}
+
+// rejectTx ends a transaction with a refusal, releases its rate
+// reservation and writes the audit line.
+func (s *session) rejectTx(tx *txState, reason string, r *smtp.SMTPError) error {
+	now := s.g.now()
+	if !tx.reservedAt.IsZero() {
+		s.g.rates.release(tx.t.name, tx.reservedAt, now)
+	}
+	s.tx = nil
+	s.g.audit.write(s.txRecord(tx, "rejected:"+reason, r), now)
+	return r
+}
+
+func (s *session) txRecord(tx *txState, outcome string, r *smtp.SMTPError) *auditRecord {
+	from := tx.from
+	a := s.g.audit
+	rec := &auditRecord{Event: "message", ID: tx.id, Session: s.gc.info.id, Listener: s.gc.listener,
+		Client: s.gc.RemoteAddr().String(), HELO: cleanText(s.conn.Hostname(), 64), TLS: s.gc.info.tls,
+		Mech: s.ident.mech, User: s.ident.user, Tenant: tx.t.name, MailFrom: &from,
+		RcptCount: len(tx.rcpts), Rcpt: a.rcpts(tx.rcpts), RcptDenied: a.rcpts(tx.denied),
+		Outcome: outcome, Reply: replyString(r), DurationMS: s.g.now().Sub(tx.start).Milliseconds()}
+	if s.ident.cert != "" {
+		rec.ClientCert = "sha256:" + s.ident.cert
+	}
+	return rec
+}
+
+func (s *session) Reset() {
+	if tx := s.tx; tx != nil {
+		s.g.rates.release(tx.t.name, tx.reservedAt, s.g.now())
+		s.tx = nil
+	}
+}
+
+func (s *session) Logout() error {
+	s.Reset()
+	return nil
+}
