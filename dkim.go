@@ -1,0 +1,451 @@
+package mailer
+
+import (
+	"bufio"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/mail"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DKIM configures DKIM signing (RFC 6376, with Ed25519 keys from RFC 8463):
+// the Client signs every message with it through [WithDKIM], and a
+// [DKIMSigner] made by [NewDKIMSigner] signs messages already rendered to
+// bytes. Domain, Selector and Key are required.
+type DKIM struct {
+	// Domain is the signing domain (d=). It must align with the domain of
+	// each message's From address: the same domain, or one a subdomain of
+	// the other (what DMARC's relaxed alignment accepts for the usual
+	// "mail.example.com" and "example.com"). A message whose From does not
+	// align is not sent; the error wraps [ErrDKIMAlignment].
+	Domain string
+	// Selector names the key (s=): its public half is published in DNS as
+	// a TXT record at "<Selector>._domainkey.<Domain>"; see
+	// [DKIMSigner.DNSRecord].
+	Selector string
+	// Key signs: an *rsa.PrivateKey of 2048 bits or more, an
+	// ed25519.PrivateKey, or any crypto.Signer whose public key is one of
+	// those (a key held in a KMS). [ParseDKIMKey] reads one from PEM.
+	Key crypto.Signer
+	// Headers lists the header fields to sign. Empty means From, Subject,
+	// Date, Message-ID, To, Cc, Reply-To, MIME-Version, Content-Type,
+	// List-Unsubscribe and List-Unsubscribe-Post. Each field present is
+	// signed, and From is oversigned (listed once more than it occurs) so
+	// that a From added on the way breaks the signature. From is always
+	// signed, even if Headers leaves it out.
+	Headers []string
+	// Canonicalization is "relaxed/relaxed" (the default: survives the
+	// re-folding and whitespace changes of relays), "relaxed/simple",
+	// "simple/relaxed" or "simple/simple". The first half applies to the
+	// header, the second to the body.
+	Canonicalization string
+	// Expiration, if positive, sets the signature to expire (x=) this long
+	// after signing. Zero means no expiry.
+	Expiration time.Duration
+}
+
+// defaultDKIMHeaders is the header list of DKIM.Headers when it is empty.
+var defaultDKIMHeaders = []string{
+	"From", "Subject", "Date", "Message-ID", "To", "Cc", "Reply-To", "MIME-Version",
+	"Content-Type", "List-Unsubscribe", "List-Unsubscribe-Post",
+}
+
+// ErrDKIMAlignment means a message's From domain does not align with the
+// DKIM signing domain, or the message has no single From address to check.
+// Nothing was sent.
+var ErrDKIMAlignment = errors.New("mailer: DKIM domain does not align with the From domain")
+
+// DKIMAlignmentError reports a message that cannot be signed for its From
+// domain. It matches [ErrDKIMAlignment] with errors.Is.
+type DKIMAlignmentError struct {
+	// Domain is the signing domain (d=).
+	Domain string
+	// From is the From header's address ("" if there is none).
+	From string
+}
+
+// Error says which domains differ.
+func (e *DKIMAlignmentError) Error() string {
+	if e.From == "" {
+		return "mailer: DKIM: the message has no single From address to align with d=" + e.Domain
+	}
+	return fmt.Sprintf("mailer: DKIM: From domain %q does not align with the signing domain %q (d=): "+
+		"sign with a key of the From domain, or send from an address of %s", domainOf(e.From), e.Domain, e.Domain)
+}
+
+// Is reports whether target is ErrDKIMAlignment.
+func (e *DKIMAlignmentError) Is(target error) bool { return target == ErrDKIMAlignment }
+
+// A DKIMSigner signs messages with one key. Make it with [NewDKIMSigner]; it
+// is safe for concurrent use. The Client's [WithDKIM] uses one, and code
+// that holds a rendered message (a gateway relaying what it received) calls
+// [DKIMSigner.Sign] or [DKIMSigner.Signature] on the bytes.
+type DKIMSigner struct {
+	domain, selector string
+	key              crypto.Signer
+	algo             string // "rsa-sha256" or "ed25519-sha256"
+	headers          []string
+	relaxedHeader    bool
+	relaxedBody      bool
+	expiration       time.Duration
+	now              func() time.Time
+}
+
+// NewDKIMSigner checks d and returns a signer. It fails with a
+// *ConfigError naming the field that is missing or invalid: an RSA key
+// shorter than 2048 bits, a key of another type, an unknown
+// canonicalization, a selector or domain that is not a DNS name.
+func NewDKIMSigner(d DKIM) (*DKIMSigner, error) {
+	bad := func(field, format string, args ...any) error {
+		return configError("DKIM."+field, format, args...)
+	}
+	s := &DKIMSigner{selector: d.Selector, key: d.Key, expiration: d.Expiration, now: time.Now}
+	if d.Domain == "" {
+		return nil, bad("Domain", "empty")
+	}
+	domain, err := asciiDomain(strings.TrimSuffix(d.Domain, "."))
+	if err != nil || !strings.Contains(domain, ".") {
+		return nil, bad("Domain", "%q is not a domain name", d.Domain)
+	}
+	s.domain = strings.ToLower(domain)
+	if d.Selector == "" {
+		return nil, bad("Selector", "empty")
+	}
+	if _, err := asciiDomain(d.Selector); err != nil || !isASCII(d.Selector) {
+		return nil, bad("Selector", "%q is not a DNS name", d.Selector)
+	}
+	if d.Key == nil {
+		return nil, bad("Key", "nil (use ParseDKIMKey to read a PEM key)")
+	}
+	switch pub := d.Key.Public().(type) {
+	case *rsa.PublicKey:
+		if pub.N.BitLen() < 2048 {
+			return nil, bad("Key", "RSA key of %d bits; DKIM needs 2048 or more (RFC 8301)", pub.N.BitLen())
+		}
+		s.algo = "rsa-sha256"
+	case ed25519.PublicKey:
+		s.algo = "ed25519-sha256"
+	default:
+		return nil, bad("Key", "unsupported key type %T (RSA or Ed25519)", pub)
+	}
+	if d.Expiration < 0 {
+		return nil, bad("Expiration", "negative")
+	}
+	switch c := d.Canonicalization; c {
+	case "", "relaxed/relaxed", "relaxed":
+		s.relaxedHeader, s.relaxedBody = true, true
+	case "relaxed/simple":
+		s.relaxedHeader = true
+	case "simple/relaxed":
+		s.relaxedBody = true
+	case "simple/simple", "simple":
+	default:
+		return nil, bad("Canonicalization", "%q (relaxed/relaxed, relaxed/simple, simple/relaxed or simple/simple)", c)
+	}
+	list := d.Headers
+	if len(list) == 0 {
+		list = defaultDKIMHeaders
+	}
+	for _, h := range list {
+		if checkFieldName(h) != nil {
+			return nil, bad("Headers", "%q is not a header field name", h)
+		}
+		if !slices.ContainsFunc(s.headers, func(x string) bool { return strings.EqualFold(x, h) }) {
+			s.headers = append(s.headers, h)
+		}
+	}
+	if !slices.ContainsFunc(s.headers, func(x string) bool { return strings.EqualFold(x, "From") }) {
+		s.headers = append([]string{"From"}, s.headers...)
+	}
+	return s, nil
+}
+
+// Domain returns the signing domain (d=).
+func (s *DKIMSigner) Domain() string { return s.domain }
+
+// Selector returns the selector (s=).
+func (s *DKIMSigner) Selector() string { return s.selector }
+
+// Signature returns the DKIM-Signature header field for msg, a whole RFC
+// 5322 message (CRLF or LF line ends), to be put in front of it: name,
+// folded value and final CRLF. msg is read once and not copied. It fails
+// with a *DKIMAlignmentError when msg's From does not align with the
+// signing domain.
+func (s *DKIMSigner) Signature(msg []byte) (string, error) {
+	p := s.newPass()
+	_, _ = p.Write(msg)
+	return s.finish(p)
+}
+
+// SignatureFor is Signature for a message read from r, which is streamed:
+// only the header section is held in memory.
+func (s *DKIMSigner) SignatureFor(r io.Reader) (string, error) {
+	p := s.newPass()
+	if _, err := io.Copy(p, r); err != nil {
+		return "", err
+	}
+	return s.finish(p)
+}
+
+// Sign returns msg with a DKIM-Signature header field in front, in a new
+// slice. See Signature to avoid the copy.
+func (s *DKIMSigner) Sign(msg []byte) ([]byte, error) {
+	sig, err := s.Signature(msg)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(sig)+len(msg))
+	return append(append(out, sig...), msg...), nil
+}
+
+func (s *DKIMSigner) newPass() *dkimPass {
+	return &dkimPass{relaxed: s.relaxedBody, h: sha256.New(), header: make([]byte, 0, 2048)}
+}
+
+// finish checks alignment and signs the header section p collected.
+func (s *DKIMSigner) finish(p *dkimPass) (string, error) {
+	if p.err != nil {
+		return "", p.err
+	}
+	bh := p.sum()
+	fields := splitHeader(p.header)
+	if err := s.aligned(fields); err != nil {
+		return "", err
+	}
+
+	// The signed fields, each instance from the bottom up (RFC 6376
+	// section 5.4.2), and From once more than it occurs.
+	var names []string
+	var signed []string
+	for _, name := range s.headers {
+		var found []string
+		for _, f := range fields {
+			if strings.EqualFold(f.name, name) {
+				found = append(found, f.raw)
+			}
+		}
+		for i := len(found) - 1; i >= 0; i-- {
+			names = append(names, name)
+			signed = append(signed, found[i])
+		}
+		if strings.EqualFold(name, "From") {
+			names = append(names, name) // oversigned: an empty instance
+		}
+	}
+
+	now := s.now()
+	tags := []string{
+		"v=1", "a=" + s.algo, "c=" + canonName(s.relaxedHeader) + "/" + canonName(s.relaxedBody),
+		"d=" + s.domain, "s=" + s.selector, "t=" + strconv.FormatInt(now.Unix(), 10),
+	}
+	if s.expiration > 0 {
+		tags = append(tags, "x="+strconv.FormatInt(now.Add(s.expiration).Unix(), 10))
+	}
+	tags = append(tags, "h="+strings.Join(names, ":"), "bh="+base64.StdEncoding.EncodeToString(bh))
+	unsigned := foldSignature(tags) // ends with "b="
+
+	h := sha256.New()
+	for _, raw := range signed {
+		_, _ = io.WriteString(h, canonHeader(raw, s.relaxedHeader))
+	}
+	self := canonHeader(unsigned, s.relaxedHeader)
+	_, _ = io.WriteString(h, strings.TrimSuffix(self, "\r\n"))
+	digest := h.Sum(nil)
+
+	opts := crypto.SignerOpts(crypto.SHA256)
+	if s.algo == "ed25519-sha256" {
+		opts = crypto.Hash(0) // RFC 8463: Ed25519 signs the SHA-256 digest itself
+	}
+	sig, err := s.key.Sign(rand.Reader, digest, opts)
+	if err != nil {
+		return "", fmt.Errorf("mailer: DKIM: signing: %w", err)
+	}
+	return unsigned + foldBase64(base64.StdEncoding.EncodeToString(sig), lastLineLen(unsigned)) + "\r\n", nil
+}
+
+// aligned checks that the message has one From address, of a domain that
+// aligns with the signing domain.
+func (s *DKIMSigner) aligned(fields []headerField) error {
+	var from []string
+	for _, f := range fields {
+		if strings.EqualFold(f.name, "From") {
+			_, v, _ := strings.Cut(f.raw, ":")
+			from = append(from, v)
+		}
+	}
+	if len(from) != 1 {
+		return &DKIMAlignmentError{Domain: s.domain}
+	}
+	unfolded := strings.TrimSpace(strings.NewReplacer("\r\n", "", "\n", "").Replace(from[0]))
+	list, err := (&mail.AddressParser{WordDecoder: anyCharset}).ParseList(unfolded)
+	if err != nil || len(list) != 1 {
+		return &DKIMAlignmentError{Domain: s.domain}
+	}
+	addr := list[0].Address
+	if !strings.Contains(addr, "@") || !domainsAlign(domainOf(addr), s.domain) {
+		return &DKIMAlignmentError{Domain: s.domain, From: addr}
+	}
+	return nil
+}
+
+// domainsAlign reports whether a and b are the same domain or one is a
+// subdomain of the other.
+func domainsAlign(a, b string) bool {
+	a, b = strings.ToLower(strings.TrimSuffix(a, ".")), strings.ToLower(strings.TrimSuffix(b, "."))
+	return a == b || strings.HasSuffix(a, "."+b) || strings.HasSuffix(b, "."+a) && strings.Contains(a, ".")
+}
+
+// domainOf returns the domain of addr in lower-case ASCII (punycode).
+func domainOf(addr string) string {
+	d := addr[strings.LastIndexByte(addr, '@')+1:]
+	if ascii, err := asciiDomain(d); err == nil {
+		d = ascii
+	}
+	return strings.ToLower(d)
+}
+
+// anyCharset lets the From header's display name be in any charset: only
+// the address is needed.
+var anyCharset = &mime.WordDecoder{CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil }}
+
+func canonName(relaxed bool) string {
+	if relaxed {
+		return "relaxed"
+	}
+	return "simple"
+}
+
+// foldSignature writes "DKIM-Signature: " and tags folded to lines of at
+// most 76 octets, ending with " b=" (the value is appended after signing).
+// Long tag values (h=, bh=) are folded at their colons or in the base64.
+func foldSignature(tags []string) string {
+	var b strings.Builder
+	b.WriteString("DKIM-Signature:")
+	line := b.Len()
+	for _, t := range append(tags, "b=") {
+		piece := t
+		if t != "b=" {
+			piece += ";"
+		}
+		if line+1+len(piece) > 76 && line > 1 {
+			b.WriteString("\r\n")
+			line = 0
+		}
+		b.WriteByte(' ')
+		line++
+		for line+len(piece) > 76 {
+			// Fold inside the value: after a colon in h=, anywhere in bh=.
+			cut := 76 - line
+			if strings.HasPrefix(t, "h=") {
+				if i := strings.LastIndexByte(piece[:cut], ':'); i > 0 {
+					cut = i + 1
+				}
+			}
+			if cut <= 2 {
+				break
+			}
+			b.WriteString(piece[:cut])
+			b.WriteString("\r\n ")
+			piece = piece[cut:]
+			line = 1
+		}
+		b.WriteString(piece)
+		line += len(piece)
+	}
+	return b.String()
+}
+
+// foldBase64 folds the b= value: lines of at most 76 octets, the first
+// continuing a line of col octets.
+func foldBase64(v string, col int) string {
+	var b strings.Builder
+	for len(v) > 0 {
+		n := min(76-col, len(v))
+		if n <= 0 {
+			b.WriteString("\r\n ")
+			col = 1
+			continue
+		}
+		b.WriteString(v[:n])
+		v = v[n:]
+		col += n
+	}
+	return b.String()
+}
+
+func lastLineLen(s string) int {
+	return len(s) - strings.LastIndex(s, "\n") - 1
+}
+
+// DNSRecord returns the TXT record that publishes the signer's public key.
+func (s *DKIMSigner) DNSRecord() DKIMRecord {
+	return DKIMRecordFor(s.selector, s.domain, s.key.Public())
+}
+
+// A DKIMRecord is the DNS TXT record that publishes a DKIM public key.
+type DKIMRecord struct {
+	// Name is the owner name: "<selector>._domainkey.<domain>".
+	Name string
+	// Value is the record's text: "v=DKIM1; k=rsa; p=…" or
+	// "v=DKIM1; k=ed25519; p=…".
+	Value string
+}
+
+// DKIMRecordFor returns the TXT record for pub (an *rsa.PublicKey or an
+// ed25519.PublicKey) under selector and domain. The Value is empty for any
+// other key type.
+func DKIMRecordFor(selector, domain string, pub crypto.PublicKey) DKIMRecord {
+	r := DKIMRecord{Name: selector + "._domainkey." + strings.TrimSuffix(domain, ".")}
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		der, err := x509.MarshalPKIXPublicKey(k)
+		if err == nil {
+			r.Value = "v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(der)
+		}
+	case ed25519.PublicKey:
+		r.Value = "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(k)
+	}
+	return r
+}
+
+// String returns the record as a zone-file line, with the text split into
+// quoted strings of at most 255 octets as DNS requires:
+//
+//	s1._domainkey.example.com. IN TXT ("v=DKIM1; k=rsa; p=MIIB…" "…")
+func (r DKIMRecord) String() string {
+	var parts []string
+	for v := r.Value; len(v) > 0; {
+		n := min(255, len(v))
+		parts = append(parts, strconv.Quote(v[:n]))
+		v = v[n:]
+	}
+	return r.Name + ". IN TXT ( " + strings.Join(parts, " ") + " )"
+}
+
+// signMessage renders m once into a DKIM pass and returns its signature
+// header field. The message is streamed: attachments are read, encoded and
+// hashed, never held.
+func (s *DKIMSigner) signMessage(m *Message) (string, error) {
+	p := s.newPass()
+	bw := bufio.NewWriterSize(p, 4096)
+	err := m.write(bw)
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return "", err
+	}
+	return s.finish(p)
+}

@@ -1,0 +1,253 @@
+package mailer
+
+import (
+	"bytes"
+	"errors"
+	"hash"
+	"strings"
+)
+
+// This file holds DKIM canonicalization (RFC 6376 section 3.4) and the
+// streaming pass that hashes a message's body while collecting its header.
+// It allocates nothing per byte of the body: a 20 MiB attachment goes
+// through a fixed scratch buffer into SHA-256.
+
+// maxDKIMHeader bounds the header section kept in memory while signing.
+const maxDKIMHeader = 1 << 20
+
+// errDKIMHeaderTooLarge reports a header section past maxDKIMHeader.
+var errDKIMHeaderTooLarge = errors.New("mailer: DKIM: header section larger than 1 MiB")
+
+// dkimPass receives a whole message (CRLF or bare LF line ends, not
+// dot-stuffed). It keeps the header section and hashes the canonical body.
+type dkimPass struct {
+	header  []byte // the header section, without the empty line that ends it
+	inBody  bool
+	relaxed bool // relaxed body canonicalization; simple otherwise
+	h       hash.Hash
+	err     error
+
+	// Body canonicalization state.
+	cr      bool // a CR was seen and not yet written
+	wsp     bool // relaxed: whitespace was seen on this line and not yet written
+	empty   int  // empty lines held back: they are dropped at the end of the body
+	lineLen int  // bytes written on the current line
+	any     bool // some body line was written
+	n       int  // bytes in scratch
+	scratch [4096]byte
+}
+
+func (p *dkimPass) Write(b []byte) (int, error) {
+	if p.err != nil {
+		return 0, p.err
+	}
+	n := len(b)
+	if !p.inBody {
+		start := max(len(p.header)-3, 0)
+		p.header = append(p.header, b...)
+		end, bodyAt := headerEnd(p.header, start)
+		if bodyAt < 0 {
+			if len(p.header) > maxDKIMHeader {
+				p.err = errDKIMHeaderTooLarge
+				return 0, p.err
+			}
+			return n, nil
+		}
+		rest := p.header[bodyAt:]
+		p.header = p.header[:end]
+		p.inBody = true
+		p.body(rest)
+		return n, nil
+	}
+	p.body(b)
+	return n, nil
+}
+
+// headerEnd finds the empty line that ends the header section in b,
+// searching from start. It returns the end of the header section (after the
+// last header line's line break) and the start of the body, or -1.
+func headerEnd(b []byte, start int) (end, body int) {
+	if start == 0 {
+		// A message without header fields starts with the empty line.
+		if bytes.HasPrefix(b, []byte("\r\n")) {
+			return 0, 2
+		}
+		if bytes.HasPrefix(b, []byte("\n")) {
+			return 0, 1
+		}
+	}
+	for i := start; i < len(b); i++ {
+		if b[i] != '\n' {
+			continue
+		}
+		switch {
+		case i+1 < len(b) && b[i+1] == '\n':
+			return i + 1, i + 2
+		case i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n':
+			return i + 1, i + 3
+		}
+	}
+	return 0, -1
+}
+
+// body canonicalizes b into the hash.
+func (p *dkimPass) body(b []byte) {
+	for _, c := range b {
+		if p.cr {
+			p.cr = false
+			if c == '\n' {
+				p.endLine()
+				continue
+			}
+			p.content('\r')
+		}
+		switch c {
+		case '\r':
+			p.cr = true
+		case '\n':
+			p.endLine()
+		case ' ', '\t':
+			if p.relaxed {
+				p.wsp = true
+			} else {
+				p.content(c)
+			}
+		default:
+			p.content(c)
+		}
+	}
+}
+
+// content writes a byte that is not a line break, with what was held back.
+func (p *dkimPass) content(c byte) {
+	if p.empty > 0 {
+		for range p.empty {
+			p.put('\r')
+			p.put('\n')
+		}
+		p.empty = 0
+	}
+	if p.wsp {
+		p.wsp = false
+		p.put(' ') // relaxed: a run of whitespace, leading too, is one space
+	}
+	p.put(c)
+	p.lineLen++
+}
+
+// endLine ends a line: an empty line is held back until content follows.
+func (p *dkimPass) endLine() {
+	p.wsp = false // relaxed: trailing whitespace is dropped
+	if p.lineLen == 0 {
+		p.empty++
+		return
+	}
+	p.put('\r')
+	p.put('\n')
+	p.lineLen = 0
+	p.any = true
+}
+
+func (p *dkimPass) put(c byte) {
+	if p.n == len(p.scratch) {
+		p.h.Write(p.scratch[:])
+		p.n = 0
+	}
+	p.scratch[p.n] = c
+	p.n++
+}
+
+// sum ends the body and returns its hash.
+func (p *dkimPass) sum() []byte {
+	if !p.inBody {
+		// No empty line: the whole message is header (RFC 5322 allows
+		// a message without a body).
+		p.header = bytes.TrimRight(p.header, "\r\n")
+		if len(p.header) > 0 {
+			p.header = append(p.header, "\r\n"...)
+		}
+		p.inBody = true
+	}
+	if p.cr {
+		p.cr = false
+		p.content('\r')
+	}
+	if p.lineLen > 0 {
+		// A last line without a line break gets one.
+		p.endLine()
+	}
+	if !p.relaxed && !p.any {
+		// Simple: an empty body is a single CRLF (RFC 6376 section 3.4.3).
+		p.put('\r')
+		p.put('\n')
+	}
+	p.h.Write(p.scratch[:p.n])
+	p.n = 0
+	return p.h.Sum(nil)
+}
+
+// headerField is one field of a header section: its name and the whole
+// field as written, folded lines and final CRLF included.
+type headerField struct {
+	name string
+	raw  string
+}
+
+// splitHeader splits a header section into fields. Bare LF line ends are
+// read as CRLF, as they are sent.
+func splitHeader(b []byte) []headerField {
+	s := string(b)
+	if strings.Contains(s, "\n") && strings.Count(s, "\r\n") != strings.Count(s, "\n") {
+		s = strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\n", "\r\n")
+	}
+	var fields []headerField
+	for len(s) > 0 {
+		end := 0
+		for {
+			i := strings.Index(s[end:], "\r\n")
+			if i < 0 {
+				end = len(s)
+				break
+			}
+			end += i + 2
+			if end >= len(s) || (s[end] != ' ' && s[end] != '\t') {
+				break
+			}
+		}
+		raw := s[:end]
+		s = s[end:]
+		name, _, ok := strings.Cut(raw, ":")
+		if !ok {
+			continue // not a field; verifiers skip it too
+		}
+		fields = append(fields, headerField{name: strings.TrimRight(name, " \t"), raw: raw})
+	}
+	return fields
+}
+
+// canonHeader returns a header field in the given canonical form, ending
+// with CRLF.
+func canonHeader(raw string, relaxed bool) string {
+	if !relaxed {
+		if !strings.HasSuffix(raw, "\r\n") {
+			raw += "\r\n"
+		}
+		return raw
+	}
+	name, value, _ := strings.Cut(raw, ":")
+	var b strings.Builder
+	b.Grow(len(raw))
+	b.WriteString(strings.ToLower(strings.TrimRight(name, " \t")))
+	b.WriteByte(':')
+	b.WriteString(relaxValue(value))
+	b.WriteString("\r\n")
+	return b.String()
+}
+
+// relaxValue unfolds a header value, reduces runs of whitespace to one
+// space and removes the whitespace at both ends.
+func relaxValue(v string) string {
+	return strings.Join(strings.FieldsFunc(v, func(r rune) bool {
+		return r == ' ' || r == '\t' || r == '\r' || r == '\n'
+	}), " ")
+}
