@@ -210,7 +210,7 @@ func (a Auth) saslClient(ctx context.Context, mech Mechanism, host string) (smtp
 		if tok == "" || strings.ContainsAny(tok, "\x00\x01\r\n ") {
 			return nil, fmt.Errorf("%w: token source returned an empty or malformed token", ErrAuth)
 		}
-		return smtp.XOAuth2Auth(a.user, tok), nil
+		return xoauth2SASL(a.user, tok), nil
 	}
 	return nil, fmt.Errorf("%w: unknown mechanism %q", ErrAuth, mech)
 }

@@ -157,14 +157,19 @@ func (cn *conn) handshake() *SendError {
 	}
 	sasl, err := cfg.auth.saslClient(cn.ctx, mech, cfg.host)
 	if err != nil {
-		return &SendError{Stage: StageAuth, Err: err}
+		return &SendError{Stage: StageAuth, Err: err, Hint: authHint(err)}
 	}
 	cn.setDeadline(cfg.timeouts.Command)
-	if err := cn.client.Auth(sasl); err != nil {
+	err = cn.client.Auth(sasl)
+	if x, ok := sasl.(*xoauth2); ok && err != nil {
+		err = cn.refreshRefused(err, x.token) // a refused token is refreshed once
+	}
+	if err != nil {
 		se := replyError(cn.ctx, StageAuth, err)
-		if se.Code != 0 {
+		if se.Code != 0 && !errors.Is(se.Err, ErrAuth) {
 			se.Err = fmt.Errorf("%w: %w", ErrAuth, se.Err)
 		}
+		se.Hint = authHint(err)
 		return se
 	}
 	cn.log.LogAttrs(cn.ctx, slog.LevelDebug, "smtp authenticated",

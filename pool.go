@@ -207,6 +207,18 @@ func (p *pool) popIdle() *conn {
 
 // dial opens a new connection and does its handshake.
 func (p *pool) dial(ctx context.Context, log *slog.Logger) (*conn, *SendError) {
+	cn, serr := p.dialOnce(ctx, log)
+	if serr != nil && errors.Is(serr.Err, errTokenRefreshed) {
+		// The server refused an OAuth 2.0 token, which was then
+		// refreshed: authenticate again, on a new connection since
+		// go-mail's client quits after a failed AUTH (oauth2.go).
+		cn, serr = p.dialOnce(withTokenRefreshed(ctx), log)
+	}
+	return cn, serr
+}
+
+// dialOnce connects, says EHLO, upgrades to TLS and authenticates.
+func (p *pool) dialOnce(ctx context.Context, log *slog.Logger) (*conn, *SendError) {
 	cn, serr := dial(ctx, p.cfg, log)
 	if serr != nil {
 		return nil, serr

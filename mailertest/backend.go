@@ -123,6 +123,14 @@ func lookup(creds []credential, user string) (string, bool) {
 }
 
 func check(creds []credential, user, secret string) error {
+	for _, c := range creds {
+		if c.user == user && c.valid != nil {
+			if !c.valid(secret) {
+				return smtp.ErrAuthFailed
+			}
+			return nil
+		}
+	}
 	want, ok := lookup(creds, user)
 	if !ok || subtle.ConstantTimeCompare([]byte(want), []byte(secret)) != 1 {
 		return smtp.ErrAuthFailed

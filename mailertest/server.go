@@ -52,7 +52,10 @@ func (m TLSMode) String() string {
 	return [...]string{"starttls", "implicit", "none"}[m]
 }
 
-type credential struct{ user, secret string }
+type credential struct {
+	user, secret string
+	valid        func(secret string) bool // WithTokenFunc: decides instead of secret
+}
 
 type options struct {
 	tls             TLSMode
@@ -77,12 +80,19 @@ func WithTLS(mode TLSMode) Option { return func(o *options) { o.tls = mode } }
 // WithUser adds an account for AUTH PLAIN, LOGIN and CRAM-MD5. Once any
 // account exists, MAIL is refused (530) until the client authenticates.
 func WithUser(user, password string) Option {
-	return func(o *options) { o.users = append(o.users, credential{user, password}) }
+	return func(o *options) { o.users = append(o.users, credential{user: user, secret: password}) }
 }
 
 // WithToken adds an account for AUTH XOAUTH2 with an access token.
 func WithToken(user, token string) Option {
-	return func(o *options) { o.tokens = append(o.tokens, credential{user, token}) }
+	return func(o *options) { o.tokens = append(o.tokens, credential{user: user, secret: token}) }
+}
+
+// WithTokenFunc adds an account for AUTH XOAUTH2 whose access tokens
+// valid decides, for tokens that expire or are revoked while the server
+// runs. It is called from the connections' goroutines.
+func WithTokenFunc(user string, valid func(token string) bool) Option {
+	return func(o *options) { o.tokens = append(o.tokens, credential{user: user, valid: valid}) }
 }
 
 // WithMechanisms sets the AUTH mechanisms the server advertises and

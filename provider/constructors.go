@@ -16,7 +16,10 @@ import "github.com/postkit/mailer"
 func Gmail(user, appPassword string) mailer.Option { return preset("gmail").Option(user, appPassword) }
 
 // GmailOAuth2 configures Gmail with XOAUTH2, taking access tokens (scope
-// https://mail.google.com/) from src once per connection.
+// https://mail.google.com/) from src once per connection. It is the
+// default way to send through Gmail: src is usually
+// mailer.OAuth2Config(ctx, GmailOAuth2Config(…), token), which refreshes
+// the tokens itself (see oauth2.go).
 func GmailOAuth2(user string, src mailer.TokenSource) mailer.Option {
 	return preset("gmail").OAuth2Option(user, src)
 }
@@ -54,7 +57,10 @@ func Microsoft365(user, password string) mailer.Option {
 }
 
 // Microsoft365OAuth2 configures Microsoft 365 with XOAUTH2, taking access
-// tokens from src once per connection. A token for a signed-in user needs
+// tokens from src once per connection. It is the default way to send
+// through Microsoft 365: src is usually mailer.OAuth2Config(ctx,
+// Microsoft365OAuth2Config(…), token), which refreshes the tokens itself.
+// A token for a signed-in user needs
 // the scope https://outlook.office.com/SMTP.Send; for an application
 // without a user, see Microsoft's guide "Authenticate an IMAP, POP or SMTP
 // connection using OAuth". SMTP AUTH must still be enabled for the mailbox.

@@ -6,6 +6,8 @@ import (
 	"log"
 	"os"
 
+	"golang.org/x/oauth2"
+
 	"github.com/postkit/mailer"
 	"github.com/postkit/mailer/provider"
 )
@@ -141,4 +143,35 @@ func ExampleAll() {
 	// gmail: connections 0, messages/connection 0, rate 0 per 0s, recipients/day 500
 	// microsoft365: connections 3, messages/connection 0, rate 30 per 1m0s, recipients/day 10000
 	// sendgrid: connections 0, messages/connection 5000, rate 0 per 0s, recipients/day 0
+}
+
+// The default path to Gmail: OAuth 2.0 with a refresh token stored after
+// the account owner signed in once. The Client refreshes access tokens
+// itself.
+func ExampleGmailOAuth2Config() {
+	ctx := context.Background()
+	conf := provider.GmailOAuth2Config(os.Getenv("GOOGLE_CLIENT_ID"), os.Getenv("GOOGLE_CLIENT_SECRET"), "http://127.0.0.1:8085/callback")
+	tok := &oauth2.Token{RefreshToken: os.Getenv("GMAIL_REFRESH_TOKEN")} // stored after conf.Exchange
+	c, err := mailer.New(provider.GmailOAuth2("alice@gmail.com", mailer.OAuth2Config(ctx, conf, tok)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Println(c.Auth().Mechanism())
+	// Output: XOAUTH2
+}
+
+// Microsoft 365 with OAuth 2.0, the path Microsoft requires once basic
+// authentication is off for the tenant.
+func ExampleMicrosoft365OAuth2Config() {
+	ctx := context.Background()
+	conf := provider.Microsoft365OAuth2Config("contoso.onmicrosoft.com", "app-id", os.Getenv("MS_CLIENT_SECRET"), "http://localhost:8085/callback")
+	tok := &oauth2.Token{RefreshToken: os.Getenv("MS_REFRESH_TOKEN")}
+	c, err := mailer.New(provider.Microsoft365OAuth2("alice@contoso.com", mailer.OAuth2Config(ctx, conf, tok)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Println(c.Addr(), conf.Scopes)
+	// Output: smtp.office365.com:587 [https://outlook.office.com/SMTP.Send offline_access]
 }
