@@ -170,4 +170,3 @@ func TestOAuth2RevokedGrant(t *testing.T) {
 	require.ErrorIs(t, err, mailer.ErrOAuth2Grant)
 	assert.Contains(t, sendErr(t, err).Hint, "sign in again")
 }
-
