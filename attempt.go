@@ -39,15 +39,15 @@ func (r attemptResult) failed(rcpts []string) []string {
 	return out
 }
 
-// attempt delivers m to rcpts over a connection from the pool and
+// attempt delivers p to rcpts over a connection from the pool and
 // classifies what happened. It never retries, but it does split the
 // recipients over several transactions when the server limits their number
 // (452 4.5.3), and it replaces a pooled connection found dead before the
 // server accepted anything of the message, without counting an attempt.
-func (c *Client) attempt(ctx context.Context, m *Message, rcpts []string) attemptResult {
+func (c *Client) attempt(ctx context.Context, p *payload, rcpts []string) attemptResult {
 	log := c.cfg.logger
 	if log.Enabled(ctx, slog.LevelError) {
-		log = log.With(slog.String("message_id", m.messageID))
+		log = log.With(slog.String("message_id", p.messageID))
 	}
 	cn, serr := c.pool.get(ctx, log)
 	if serr != nil {
@@ -64,7 +64,7 @@ func (c *Client) attempt(ctx context.Context, m *Message, rcpts []string) attemp
 				break
 			}
 		}
-		tr := cn.transaction(m, batch)
+		tr := cn.transaction(p, batch)
 		if tr.stale {
 			// The pooled connection was dead (the server closed it
 			// while idle, answered 421 or garbage) before any of the

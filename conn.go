@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +33,9 @@ type conn struct {
 
 	pipelining bool      // the server offers PIPELINING (RFC 2920)
 	smtputf8   bool      // the server offers SMTPUTF8 (RFC 6531)
+	size       bool      // the server offers SIZE (RFC 1870)
+	maxSize    int64     // and its limit; 0 for none
+	dsn        bool      // the server offers DSN (RFC 3461)
 	uses       int       // transactions started on this connection
 	lastUsed   time.Time // when the last use ended
 	broken     bool      // the connection is in an unknown state: never reuse it
@@ -182,6 +186,12 @@ func (cn *conn) handshake() *SendError {
 func (cn *conn) learn() {
 	cn.pipelining, _ = cn.client.Extension("PIPELINING")
 	cn.smtputf8, _ = cn.client.Extension("SMTPUTF8")
+	cn.dsn, _ = cn.client.Extension("DSN")
+	var limit string
+	if cn.size, limit = cn.client.Extension("SIZE"); cn.size {
+		cn.maxSize, _ = strconv.ParseInt(strings.TrimSpace(limit), 10, 64)
+		cn.maxSize = max(cn.maxSize, 0)
+	}
 }
 
 // quitTimeout bounds QUIT: nothing depends on its reply.

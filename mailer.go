@@ -16,7 +16,7 @@ type Client struct {
 	pool   *pool
 
 	// attemptFn performs one attempt; tests replace it.
-	attemptFn func(ctx context.Context, m *Message, rcpts []string) attemptResult
+	attemptFn func(ctx context.Context, p *payload, rcpts []string) attemptResult
 
 	mu        sync.Mutex
 	closed    bool
@@ -83,7 +83,7 @@ func (c *Client) Send(ctx context.Context, m *Message) (Receipt, error) {
 		return Receipt{}, ErrClientClosed
 	}
 	defer c.inflight.Done()
-	return c.send(ctx, m)
+	return c.send(ctx, payloadOf(m))
 }
 
 // Close waits for the sends in flight to finish, then closes every pooled

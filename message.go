@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -59,6 +60,10 @@ type Message struct {
 	unsubscribe        []string // List-Unsubscribe URIs
 	oneClick           bool     // RFC 8058 List-Unsubscribe-Post
 	userAgent          string   // "" writes no User-Agent or X-Mailer
+	envFrom            string   // envelope sender, if not From (envelope.go)
+	dsn                DSN      // DSN parameters (envelope.go)
+	seed               [16]byte // makes the MIME boundaries, the same on every write
+	partsSize          int64    // encoded size of the bodies and attachments in memory
 }
 
 type header struct{ name, value string }
@@ -363,6 +368,8 @@ func (b *MessageBuilder) Build() (*Message, error) {
 		m.wireHTML = canonicalCRLF(m.wireHTML)
 		m.htmlEnc = chooseEncoding(m.wireHTML)
 	}
+	_, _ = rand.Read(m.seed[:]) // crypto/rand.Read never fails (Go 1.24+)
+	m.partsSize = m.fixedPartsSize() + m.headerSize()
 	return &m, nil
 }
 

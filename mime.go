@@ -2,7 +2,7 @@ package mailer
 
 import (
 	"bufio"
-	"crypto/rand"
+	"bytes"
 	"encoding/base32"
 	"fmt"
 	"io"
@@ -33,8 +33,9 @@ import (
 
 // WriteTo writes the message in RFC 5322 form, exactly as it is sent
 // (without the SMTP dot-stuffing), for previews and .eml files. Lines end
-// with CRLF and are at most 998 octets; headers are folded at 76. Each call
-// chooses new MIME boundaries; the Message-ID and Date stay the same.
+// with CRLF and are at most 998 octets; headers are folded at 76. Every
+// call writes the same bytes (Message-ID, Date and MIME boundaries are
+// chosen once, by Build), as long as attached files do not change.
 // Attachment files are read while they are written; WriteTo fails if one
 // can no longer be read.
 func (m *Message) WriteTo(w io.Writer) (int64, error) {
@@ -45,6 +46,26 @@ func (m *Message) WriteTo(w io.Writer) (int64, error) {
 		err = ferr
 	}
 	return cw.n, err
+}
+
+// Bytes returns the message in RFC 5322 form, exactly as [Message.WriteTo]
+// writes it and [Client.Send] sends it: the same bytes on every call, with
+// Bcc addresses in no header (they are in [Message.Envelope] only). With
+// the envelope, the bytes are what an outbox stores or a DKIM signer
+// signs; [Client.SendRaw] sends them as Send would have sent m. It fails
+// only when an attached file can no longer be read.
+func (m *Message) Bytes() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(int(m.partsSize) + 2048)
+	bw := bufio.NewWriterSize(&buf, 4096)
+	err := m.write(bw)
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 type countWriter struct {
@@ -166,25 +187,29 @@ func (m *Message) tree() *part {
 	if len(attached) > 0 {
 		body = &part{multipart: "mixed", children: append([]*part{body}, attached...)}
 	}
-	body.setBoundaries()
+	n := 0
+	body.setBoundaries(&m.seed, &n)
 	return body
 }
 
-// setBoundaries gives every container a fresh random boundary that occurs
-// in none of the 7bit text below it. Quoted-printable and base64 output
-// cannot contain "=_", which every boundary starts with.
-func (p *part) setBoundaries() {
+// setBoundaries gives every container a boundary that occurs in none of
+// the 7bit text below it. Quoted-printable and base64 output cannot
+// contain "=_", which every boundary starts with. The boundaries come from
+// the message's random seed, so that every write of a message gives the
+// same bytes; n counts the boundaries made.
+func (p *part) setBoundaries(seed *[16]byte, n *int) {
 	if p.multipart == "" {
 		return
 	}
 	for {
-		p.boundary = newBoundary()
+		p.boundary = newBoundary(seed, *n)
+		*n++
 		if !p.contains7bit(p.boundary) {
 			break
 		}
 	}
 	for _, c := range p.children {
-		c.setBoundaries()
+		c.setBoundaries(seed, n)
 	}
 }
 
@@ -200,10 +225,17 @@ func (p *part) contains7bit(s string) bool {
 	return false
 }
 
-// newBoundary returns "=_" and 26 random base32 characters (130 bits).
-func newBoundary() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+// newBoundary returns "=_" and 26 base32 characters: the message's random
+// seed (128 bits) with n added to it, so that boundaries of one message
+// differ, and have the same length, which makes none a prefix of another.
+func newBoundary(seed *[16]byte, n int) string {
+	b := *seed
+	carry := uint(n)
+	for i := len(b) - 1; i >= 0 && carry > 0; i-- {
+		sum := uint(b[i]) + carry&0xff
+		b[i] = byte(sum)
+		carry = carry>>8 + sum>>8
+	}
 	return "=_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 

@@ -92,7 +92,9 @@ func TestSMTPUTF8LocalPart(t *testing.T) {
 		_, err := mimeClient(t, srv).Send(t.Context(), m)
 		require.NoError(t, err)
 		cmds := srv.Commands()
-		assert.Contains(t, cmds, "MAIL FROM:<noreply@example.com> SMTPUTF8")
+		assert.True(t, slices.ContainsFunc(cmds, func(c string) bool {
+			return strings.HasPrefix(c, "MAIL FROM:<noreply@example.com> SMTPUTF8")
+		}), "%q", cmds)
 		assert.Contains(t, cmds, "RCPT TO:<用户@xn--fsqu00a.xn--fiqs8s>")
 		msgs := srv.Messages()
 		require.Len(t, msgs, 1)
@@ -112,7 +114,9 @@ func TestIDNDomainPunycode(t *testing.T) {
 	require.NoError(t, err)
 	cmds := srv.Commands()
 	assert.True(t, slices.Contains(cmds, "RCPT TO:<user@xn--fsqu00a.xn--fiqs8s>"), "%q", cmds)
-	assert.True(t, slices.Contains(cmds, "MAIL FROM:<info@xn--bcher-kva.example>"), "%q", cmds)
+	assert.True(t, slices.ContainsFunc(cmds, func(c string) bool {
+		return strings.HasPrefix(c, "MAIL FROM:<info@xn--bcher-kva.example> ")
+	}), "%q", cmds)
 	msgs := srv.Messages()
 	require.Len(t, msgs, 1)
 	require.NoError(t, eml.CheckStructure(msgs[0].Data, false))

@@ -40,7 +40,7 @@ func fakeClient(t *testing.T, results []attemptResult, opts ...Option) (*Client,
 	c, err := New(opts...)
 	require.NoError(t, err)
 	n := 0
-	c.attemptFn = func(ctx context.Context, m *Message, r []string) attemptResult {
+	c.attemptFn = func(ctx context.Context, p *payload, r []string) attemptResult {
 		times = append(times, time.Now())
 		rcpts = append(rcpts, r)
 		res := results[min(n, len(results)-1)]
@@ -236,7 +236,7 @@ func TestHookPanicsAndSlowHooks(t *testing.T) {
 				mu.Unlock()
 			}))
 		require.NoError(t, err)
-		c.attemptFn = func(context.Context, *Message, []string) attemptResult { return delivered("b@example.com") }
+		c.attemptFn = func(context.Context, *payload, []string) attemptResult { return delivered("b@example.com") }
 		_, err = c.Send(t.Context(), msg(t))
 		require.NoError(t, err)
 

@@ -13,7 +13,7 @@ import (
 type delivery struct {
 	c       *Client
 	ctx     context.Context
-	m       *Message
+	p       payload
 	policy  RetryPolicy
 	start   time.Time
 	log     *slog.Logger
@@ -29,12 +29,16 @@ type delivery struct {
 
 // send runs attempts until every recipient got the message or failed for
 // good, or the policy or the context says stop.
-func (c *Client) send(ctx context.Context, m *Message) (Receipt, error) {
+func (c *Client) send(ctx context.Context, p payload) (Receipt, error) {
+	policy, err := c.retryPolicy(ctx)
+	if err != nil {
+		return Receipt{}, err
+	}
 	d := &delivery{
-		c: c, ctx: ctx, m: m, policy: c.cfg.retry.withDefaults(), start: time.Now(),
+		c: c, ctx: ctx, p: p, policy: policy, start: time.Now(),
 		log: c.cfg.logger,
 	}
-	pending := m.Recipients()
+	pending := slices.Clone(p.rcpts)
 	d.emit(Event{Status: StatusPending, Recipients: pending})
 	for {
 		d.attempt++
@@ -42,7 +46,7 @@ func (c *Client) send(ctx context.Context, m *Message) (Receipt, error) {
 		d.logAttrs(slog.LevelDebug, "mailer attempt",
 			slog.Int("attempt", d.attempt), slog.Int("recipients", len(pending)))
 		start := time.Now()
-		res := c.attemptFn(ctx, m, pending)
+		res := c.attemptFn(ctx, &d.p, pending)
 		elapsed := time.Since(start)
 
 		retry, last := d.absorb(res, pending)
@@ -139,11 +143,11 @@ func (d *delivery) finish(stopped *SendError) (Receipt, error) {
 	if len(d.final) > 0 {
 		err = combine(d.final)
 		err.Attempts = d.attempt
-		err.MessageID = d.m.messageID
+		err.MessageID = d.p.messageID
 	}
 	if len(d.delivered) == 0 {
 		if err == nil { // cannot happen: a recipient is either delivered or failed
-			err = &SendError{Stage: StageNone, Attempts: d.attempt, MessageID: d.m.messageID, Err: errors.New("no recipient got the message")}
+			err = &SendError{Stage: StageNone, Attempts: d.attempt, MessageID: d.p.messageID, Err: errors.New("no recipient got the message")}
 		}
 		d.emit(attemptEvent(StatusFailed, err, Event{
 			Recipients: err.Recipients, Duration: total, Outcome: d.policy.Classify(err), MaybeDuplicate: d.maybeDup,
@@ -155,7 +159,7 @@ func (d *delivery) finish(stopped *SendError) (Receipt, error) {
 		return Receipt{}, err
 	}
 	rcpt := Receipt{
-		MessageID: d.m.messageID, Response: d.response, Recipients: slices.Clone(d.delivered),
+		MessageID: d.p.messageID, Response: d.response, Recipients: slices.Clone(d.delivered),
 		Attempts: d.attempt, Duration: total, MaybeDuplicate: d.maybeDup,
 	}
 	ev := Event{
@@ -184,11 +188,11 @@ func (d *delivery) logAttrs(level slog.Level, msg string, attrs ...slog.Attr) {
 	if !d.log.Enabled(d.ctx, level) {
 		return
 	}
-	d.log.LogAttrs(d.ctx, level, msg, append([]slog.Attr{slog.String("message_id", d.m.messageID)}, attrs...)...)
+	d.log.LogAttrs(d.ctx, level, msg, append([]slog.Attr{slog.String("message_id", d.p.messageID)}, attrs...)...)
 }
 
 func (d *delivery) emit(ev Event) {
-	ev.MessageID = d.m.messageID
+	ev.MessageID = d.p.messageID
 	if ev.Attempt == 0 && ev.Status != StatusPending {
 		ev.Attempt = d.attempt
 	}

@@ -49,7 +49,7 @@ func (c *Client) SendAll(ctx context.Context, msgs ...*Message) ([]Receipt, erro
 					errs[i] = fmt.Errorf("mailer: message %d: %w", i, ErrNilMessage)
 					continue
 				}
-				receipts[i], errs[i] = c.send(ctx, msgs[i])
+				receipts[i], errs[i] = c.send(ctx, payloadOf(msgs[i]))
 			}
 		})
 	}

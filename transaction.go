@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -73,20 +74,32 @@ const checkTimeout = 5 * time.Second
 // than the pool's idle check is first checked with NOOP. After a failed
 // transaction that the server may still hold open, transaction sends RSET;
 // a connection left in an unknown state is marked broken instead.
-func (cn *conn) transaction(m *Message, rcpts []string) txResult {
-	from, needUTF8 := envelopeAddress(m.from.Address)
+func (cn *conn) transaction(p *payload, rcpts []string) txResult {
+	from, needUTF8 := "", p.smtputf8
+	if p.from != "" {
+		var u bool
+		from, u = envelopeAddress(p.from)
+		needUTF8 = needUTF8 || u
+	}
 	env := make([]string, len(rcpts))
 	for i, r := range rcpts {
 		var u bool
 		env[i], u = envelopeAddress(r)
 		needUTF8 = needUTF8 || u
 	}
-	params := ""
-	if needUTF8 {
-		if !cn.smtputf8 {
-			return txResult{err: &SendError{Stage: StageMail, Err: ErrSMTPUTF8Required}}
-		}
-		params = " SMTPUTF8"
+	if needUTF8 && !cn.smtputf8 {
+		return txResult{err: &SendError{Stage: StageMail, Err: ErrSMTPUTF8Required}}
+	}
+	if cn.maxSize > 0 && p.size > cn.maxSize {
+		// Refused before a byte of it is sent: the server said it
+		// would not take it.
+		return txResult{err: &SendError{Stage: StageMail, Err: &SizeError{Size: p.size, Limit: cn.maxSize}}}
+	}
+	rparams := ""
+	if cn.dsn {
+		rparams = p.dsn.rcptParams()
+	} else if !p.dsn.IsZero() && cn.log.Enabled(cn.ctx, slog.LevelDebug) {
+		cn.log.LogAttrs(cn.ctx, slog.LevelDebug, "smtp server does not offer DSN: DSN parameters left out")
 	}
 	reused := cn.uses > 0
 	if reused && cn.client.Text.R.Buffered() > 0 {
@@ -106,9 +119,9 @@ func (cn *conn) transaction(m *Message, rcpts []string) txResult {
 	var res txResult
 	var open bool // MAIL was accepted and the transaction did not end
 	if cn.pipelining {
-		res, open = cn.pipelined(m, rcpts, env, from, params)
+		res, open = cn.pipelined(p, rcpts, env, from, needUTF8, rparams)
 	} else {
-		res, open = cn.sequential(m, rcpts, env, from, params)
+		res, open = cn.sequential(p, rcpts, env, from, needUTF8, rparams)
 	}
 	res.stale = reused && cn.broken && !res.bodyStarted && cn.ctx.Err() == nil && res.err != nil &&
 		(res.err.Stage == StageMail && (res.err.Code == 0 || res.err.Code == 421) || errors.Is(res.err.Err, errOutOfStep))
@@ -118,15 +131,31 @@ func (cn *conn) transaction(m *Message, rcpts []string) txResult {
 	return res
 }
 
+// appendMailParams appends the parameters of MAIL FROM, each with a
+// leading space.
+func (cn *conn) appendMailParams(b []byte, p *payload, utf8 bool) []byte {
+	if utf8 {
+		b = append(b, " SMTPUTF8"...)
+	}
+	if cn.size && p.size > 0 {
+		b = append(b, " SIZE="...)
+		b = strconv.AppendInt(b, p.size, 10)
+	}
+	if cn.dsn && !p.dsn.IsZero() {
+		b = append(b, p.dsn.mailParams()...)
+	}
+	return b
+}
+
 // sequential runs the transaction one command at a time.
-func (cn *conn) sequential(m *Message, rcpts, env []string, from, params string) (res txResult, open bool) {
-	if err := cn.cmd(250, "MAIL FROM:<%s>%s", from, params); err != nil {
+func (cn *conn) sequential(p *payload, rcpts, env []string, from string, utf8 bool, rparams string) (res txResult, open bool) {
+	if err := cn.cmd(250, "MAIL FROM:<%s>%s", from, cn.appendMailParams(nil, p, utf8)); err != nil {
 		res.err = cn.fail(StageMail, err)
 		return res, false
 	}
 	var accepted []string
 	for i, r := range env {
-		err := cn.cmd(25, "RCPT TO:<%s>", r)
+		err := cn.cmd(25, "RCPT TO:<%s>%s", r, rparams)
 		if err == nil {
 			accepted = append(accepted, rcpts[i])
 			continue
@@ -152,29 +181,27 @@ func (cn *conn) sequential(m *Message, rcpts, env []string, from, params string)
 		res.err, res.deferred = cn.fail(StageData, err), nil
 		return res, !cn.broken
 	}
-	var body []byte
-	var rerr error
-	if prerenderable(m) {
-		body, rerr = cn.render(m)
-	}
-	cn.data(m, body, rerr, accepted, &res)
+	body, rerr := cn.prerender(p)
+	cn.data(p, body, rerr, accepted, &res)
 	return res, false
 }
 
 // pipelined runs the transaction as RFC 2920 allows: MAIL, every RCPT and
 // DATA in one write, then their replies in order. Only the message itself
 // waits for the reply to DATA.
-func (cn *conn) pipelined(m *Message, rcpts, env []string, from, params string) (res txResult, open bool) {
+func (cn *conn) pipelined(p *payload, rcpts, env []string, from string, utf8 bool, rparams string) (res txResult, open bool) {
 	b := cn.buf[:0]
 	b = append(b, "MAIL FROM:<"...)
 	b = append(b, from...)
 	b = append(b, '>')
-	b = append(b, params...)
+	b = cn.appendMailParams(b, p, utf8)
 	b = append(b, "\r\n"...)
 	for _, r := range env {
 		b = append(b, "RCPT TO:<"...)
 		b = append(b, r...)
-		b = append(b, ">\r\n"...)
+		b = append(b, '>')
+		b = append(b, rparams...)
+		b = append(b, "\r\n"...)
 	}
 	b = append(b, "DATA\r\n"...)
 	cn.buf = b
@@ -190,11 +217,7 @@ func (cn *conn) pipelined(m *Message, rcpts, env []string, from, params string) 
 		return res, false
 	}
 	// Render the message while the server answers.
-	var body []byte
-	var rerr error
-	if prerenderable(m) {
-		body, rerr = cn.render(m)
-	}
+	body, rerr := cn.prerender(p)
 
 	if err = cn.expectReply(250); err != nil {
 		res.err = cn.fail(StageMail, err)
@@ -258,7 +281,7 @@ func (cn *conn) pipelined(m *Message, rcpts, env []string, from, params string) 
 		res.err, res.deferred = cn.fail(StageData, err), nil
 		return res, !cn.broken
 	}
-	cn.data(m, body, rerr, accepted, &res)
+	cn.data(p, body, rerr, accepted, &res)
 	return res, false
 }
 
@@ -298,7 +321,7 @@ func (cn *conn) endEmpty() {
 // transaction is over. A failure in the body or a refusal at its end leaves
 // the connection broken: a server that answers before reading the whole
 // message may take the rest of it for commands.
-func (cn *conn) data(m *Message, body []byte, rerr error, accepted []string, res *txResult) {
+func (cn *conn) data(p *payload, body []byte, rerr error, accepted []string, res *txResult) {
 	res.bodyStarted = true
 	var se *SendError
 	switch {
@@ -309,8 +332,10 @@ func (cn *conn) data(m *Message, body []byte, rerr error, accepted []string, res
 		se = &SendError{Stage: StageData, Err: &localError{err: rerr}}
 	case body != nil:
 		se = cn.writeRendered(body)
+	case p.msg == nil:
+		se = cn.writeRaw(p.raw)
 	default:
-		se = cn.writeBody(m)
+		se = cn.writeBody(p.msg)
 	}
 	if se != nil {
 		res.err, res.deferred = se, nil

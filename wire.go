@@ -28,6 +28,58 @@ func prerenderable(m *Message) bool {
 	return n <= maxPrerender
 }
 
+// prerender renders p ahead into the connection's body buffer, dot-stuffed
+// and followed by the final dot, when it is small enough; it returns nil
+// and no error for a message streamed after the 354 reply.
+func (cn *conn) prerender(p *payload) ([]byte, error) {
+	if p.msg != nil {
+		if !prerenderable(p.msg) {
+			return nil, nil
+		}
+		return cn.render(p.msg)
+	}
+	if len(p.raw) > maxPrerender {
+		return nil, nil
+	}
+	cn.stuff.reset(cn.body[:0])
+	cn.stuff.writeRaw(p.raw)
+	cn.body = cn.stuff.close()
+	return cn.body, nil
+}
+
+// rawChunk is how much of a raw message is dot-stuffed and written at a
+// time: the message is never copied whole.
+const rawChunk = 32 << 10
+
+// writeRaw writes a raw message larger than maxPrerender, dot-stuffed a
+// piece at a time through the connection's body buffer, and the final dot
+// with its last piece. After a failed write it sends no more, and never
+// the dot.
+func (cn *conn) writeRaw(raw []byte) *SendError {
+	w := &deadlineWriter{w: cn.client.Text.W, cn: cn}
+	cn.stuff.reset(cn.body[:0])
+	for len(raw) > rawChunk {
+		cn.stuff.writeRaw(raw[:rawChunk])
+		raw = raw[rawChunk:]
+		if _, err := w.Write(cn.stuff.buf); err != nil {
+			return cn.bodyFailed(err)
+		}
+		cn.stuff.buf = cn.stuff.buf[:0]
+	}
+	cn.stuff.writeRaw(raw)
+	end := cn.stuff.close()
+	cn.body = end[:0]
+	_, err := w.Write(end)
+	if err == nil {
+		cn.setDeadline(cn.cfg.timeouts.Command)
+		err = cn.client.Text.W.Flush()
+	}
+	if err != nil {
+		return cn.bodyFailed(err)
+	}
+	return nil
+}
+
 // render writes m, dot-stuffed and followed by the final dot, into the
 // connection's body buffer and returns it. The buffer is reused by the
 // next message.
@@ -83,6 +135,34 @@ func (s *stuffer) Write(p []byte) (int, error) {
 		p = p[i+1:]
 	}
 	return n, nil
+}
+
+// writeRaw is Write for a message given as bytes, which may hold bare
+// CRs: a CR not followed by LF also ends a line and is written CRLF, so
+// that no bare CR reaches the server (the "\r.\r" SMTP smuggling).
+func (s *stuffer) writeRaw(p []byte) {
+	if s.cr && len(p) > 0 && p[0] != '\n' {
+		// The CR that ended the previous piece was bare.
+		s.buf = append(s.buf, '\n')
+		s.lineStart, s.cr = true, false
+	}
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\r')
+		if i < 0 || i == len(p)-1 {
+			// A CR at the end is decided by the next piece, or close.
+			_, _ = s.Write(p)
+			return
+		}
+		if p[i+1] == '\n' {
+			_, _ = s.Write(p[:i+2])
+			p = p[i+2:]
+			continue
+		}
+		_, _ = s.Write(p[:i+1])
+		s.buf = append(s.buf, '\n')
+		s.lineStart, s.cr = true, false
+		p = p[i+1:]
+	}
 }
 
 // close ends the data with CRLF if needed and the final dot.

@@ -65,6 +65,7 @@ type options struct {
 	faults          []Fault
 	faultFunc       FaultFunc
 	smtputf8        bool
+	dsn             bool
 	maxMessageBytes int64
 	noEnhanced      bool
 	noPipelining    bool          // connections.go
@@ -104,6 +105,10 @@ func WithMechanisms(mechs ...string) Option {
 
 // WithSMTPUTF8 makes the server advertise SMTPUTF8 (RFC 6531).
 func WithSMTPUTF8() Option { return func(o *options) { o.smtputf8 = true } }
+
+// WithDSN makes the server advertise DSN (RFC 3461) and accept its
+// parameters (NOTIFY, ORCPT, RET, ENVID), which the transcript shows.
+func WithDSN() Option { return func(o *options) { o.dsn = true } }
 
 // WithoutEnhancedStatusCodes makes the server leave RFC 3463 codes out of
 // its replies and not advertise ENHANCEDSTATUSCODES, as older servers do.
@@ -189,6 +194,7 @@ func Start(opts ...Option) (*Server, error) {
 	s.smtpd.Domain = "mailertest.local"
 	s.smtpd.AllowInsecureAuth = true // the front end enforces the TLS policy
 	s.smtpd.EnableSMTPUTF8 = s.opts.smtputf8
+	s.smtpd.EnableDSN = s.opts.dsn
 	s.smtpd.MaxMessageBytes = s.opts.maxMessageBytes
 	s.smtpd.ReadTimeout = 5 * time.Minute
 	s.smtpd.WriteTimeout = 5 * time.Minute
