@@ -13,18 +13,51 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// Message is a message the server accepted.
+// Message is a message the server accepted: the envelope and the raw
+// data as received, and the header fields and parts decoded as a mail
+// client shows them, so that a test can look for a reset link in a
+// Chinese, base64-encoded body with strings.Contains.
+//
+// The decoded fields (Subject to DecodeError) come from an independent
+// MIME parser, github.com/emersion/go-message, never from package
+// mailer's own writer. They are filled when the message is first read
+// through [Server.Messages] or one of the finders, not while the client
+// is sending.
 type Message struct {
 	// Conn numbers the connection that carried it, from 1.
 	Conn int
-	// From is the envelope sender (MAIL FROM).
+	// From is the envelope sender (MAIL FROM); the header's From is
+	// HeaderFrom.
 	From string
-	// To lists the envelope recipients (RCPT TO).
+	// To lists the envelope recipients (RCPT TO), Bcc included; the
+	// header's To is HeaderTo.
 	To []string
 	// Data is the message as received, after the SMTP dot-unstuffing.
 	Data []byte
-	// Header is the parsed header, or nil if it did not parse.
+	// Header is the parsed header, or nil if it did not parse. Its values
+	// are as sent (RFC 2047 encoded words stay encoded); the fields below
+	// are decoded.
 	Header mail.Header
+
+	// Subject is the Subject header, decoded (RFC 2047), such as "重置您的密码".
+	Subject string
+	// HeaderFrom, HeaderTo, Cc and ReplyTo are the addresses of the From,
+	// To, Cc and Reply-To header fields, display names decoded.
+	HeaderFrom, HeaderTo, Cc, ReplyTo []*mail.Address
+	// Text and HTML are the text/plain and text/html bodies, transfer
+	// encoding removed, converted to UTF-8, with "\n" line breaks; "" when
+	// the message has no such body.
+	Text, HTML string
+	// Attachments are the parts with Content-Disposition "attachment", in
+	// order.
+	Attachments []Part
+	// Inline are the other parts that are not the text or HTML body, such
+	// as images the HTML shows with "cid:" (see Part.ContentID), in order.
+	Inline []Part
+	// DecodeError reports a message that could not be decoded in full; the
+	// fields above then hold what could be read.
+	DecodeError error
+	decoded     bool
 	// TLS reports whether the connection was encrypted.
 	TLS bool
 	// AuthMechanism and AuthUser say how the client authenticated; both
@@ -174,9 +207,7 @@ func (ss *session) Data(r io.Reader) error {
 	if pm, err := mail.ReadMessage(bytes.NewReader(data)); err == nil {
 		m.Header = pm.Header
 	}
-	ss.s.mu.Lock()
-	ss.s.messages = append(ss.s.messages, m)
-	ss.s.mu.Unlock()
+	ss.s.addMessage(m)
 	return nil
 }
 

@@ -137,6 +137,7 @@ type Server struct {
 	conns      map[int]*connState
 	byBackAddr map[string]*connState
 	messages   []Message
+	arrived    chan struct{} // closed and replaced when a message arrives (find.go)
 	transcript []Line
 	counts     map[Step]int
 	countMu    sync.Mutex // guards open and maxOpen (connections.go)
@@ -332,13 +333,6 @@ func (s *Server) URL() string {
 		u.User = url.UserPassword(s.opts.users[0].user, s.opts.users[0].secret)
 	}
 	return u.String()
-}
-
-// Messages returns the messages accepted so far, in order of acceptance.
-func (s *Server) Messages() []Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Message(nil), s.messages...)
 }
 
 // Transcript returns every command and reply seen so far, in order.
