@@ -192,9 +192,9 @@ func (a Auth) choose(offered []string) (Mechanism, error) {
 }
 
 // saslClient returns go-mail's implementation of mech. host must be the
-// name the smtp.Client was created with; the TLS policy has been enforced
-// by the caller already.
-func (a Auth) saslClient(ctx context.Context, mech Mechanism, host string) (smtp.Auth, error) {
+// name of the server; the TLS policy has been enforced by the caller
+// already. A token fetched for XOAUTH2 is added to secrets.
+func (a Auth) saslClient(ctx context.Context, mech Mechanism, host string, secrets *scrubber) (smtp.Auth, error) {
 	switch mech {
 	case MechanismPlain:
 		return smtp.PlainAuth("", a.user, a.secret(), host, true), nil
@@ -210,6 +210,7 @@ func (a Auth) saslClient(ctx context.Context, mech Mechanism, host string) (smtp
 		if tok == "" || strings.ContainsAny(tok, "\x00\x01\r\n ") {
 			return nil, fmt.Errorf("%w: token source returned an empty or malformed token", ErrAuth)
 		}
+		secrets.addToken(a.user, tok)
 		return xoauth2SASL(a.user, tok), nil
 	}
 	return nil, fmt.Errorf("%w: unknown mechanism %q", ErrAuth, mech)

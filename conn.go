@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/wneessen/go-mail/smtp"
 )
 
 // aLongTimeAgo is a deadline in the past: setting it aborts blocked I/O.
@@ -26,7 +24,7 @@ type conn struct {
 	cfg    *config
 	ctx    context.Context // the context of the current use
 	raw    net.Conn        // the TCP connection: deadlines are set here
-	client *smtp.Client
+	client *session
 	log    *slog.Logger
 	tls    bool
 	stop   func() bool // releases the context watcher of the current use
@@ -77,7 +75,7 @@ func dial(ctx context.Context, cfg *config, log *slog.Logger) (*conn, *SendError
 		}
 		nc, cn.tls = tc, true
 	}
-	client, err := smtp.NewClient(nc, cfg.host)
+	client, err := newSession(nc, newScrubber(cfg.auth))
 	if err != nil {
 		cn.close()
 		return nil, replyError(ctx, StageDial, err)
@@ -128,7 +126,7 @@ func (cn *conn) setDeadline(d time.Duration) {
 func (cn *conn) handshake() *SendError {
 	cfg := cn.cfg
 	cn.setDeadline(cfg.timeouts.Command)
-	if err := cn.client.Hello(cfg.helo); err != nil {
+	if err := cn.client.hello(cfg.helo); err != nil {
 		return replyError(cn.ctx, StageDial, err)
 	}
 	if cfg.tlsMode == TLSStartTLS || cfg.tlsMode == TLSOpportunistic {
@@ -136,7 +134,7 @@ func (cn *conn) handshake() *SendError {
 		switch {
 		case offered:
 			cn.setDeadline(cfg.timeouts.Command)
-			if err := cn.client.StartTLS(cfg.tlsClientConfig()); err != nil {
+			if err := cn.client.startTLS(cfg.tlsClientConfig(), cfg.helo); err != nil {
 				return replyError(cn.ctx, StageTLS, err)
 			}
 			cn.tls = true
@@ -159,12 +157,12 @@ func (cn *conn) handshake() *SendError {
 	if err != nil {
 		return &SendError{Stage: StageAuth, Err: err}
 	}
-	sasl, err := cfg.auth.saslClient(cn.ctx, mech, cfg.host)
+	sasl, err := cfg.auth.saslClient(cn.ctx, mech, cfg.host, cn.client.secrets)
 	if err != nil {
 		return &SendError{Stage: StageAuth, Err: err, Hint: authHint(err)}
 	}
 	cn.setDeadline(cfg.timeouts.Command)
-	err = cn.client.Auth(sasl)
+	err = cn.client.auth(sasl, cfg.host)
 	if x, ok := sasl.(*xoauth2); ok && err != nil {
 		err = cn.refreshRefused(err, x.token) // a refused token is refreshed once
 	}

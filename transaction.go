@@ -102,7 +102,7 @@ func (cn *conn) transaction(p *payload, rcpts []string) txResult {
 		cn.log.LogAttrs(cn.ctx, slog.LevelDebug, "smtp server does not offer DSN: DSN parameters left out")
 	}
 	reused := cn.uses > 0
-	if reused && cn.client.Text.R.Buffered() > 0 {
+	if reused && cn.client.buffered() > 0 {
 		// The server sent something while the connection was idle (a
 		// 421 before closing, or garbage): do not read it as a reply.
 		cn.broken = true
