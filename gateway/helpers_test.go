@@ -340,3 +340,5 @@ func msg(from, to, subject string) string {
 func encode(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 func itoa(i int) string { return fmt.Sprint(i) }
+
+func newTP(c net.Conn) *textproto.Conn { return textproto.NewConn(c) }
