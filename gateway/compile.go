@@ -324,21 +324,37 @@ func compileUpstreams(cfg *Config, s *snapshot, el *errList) {
 			}
 		}
 		if u.URL != "" {
-			if raw, err := url.Parse(u.URL); err == nil && raw.User != nil {
-				if _, set := raw.User.Password(); set {
-					el.add(p+".url", "holds a password; use password_file or password_env")
+			// The URL names the account but holds no password: take the
+			// user and mechanism out and pair them with the secret.
+			bare := u.URL
+			if raw, err := url.Parse(u.URL); err == nil {
+				if raw.User != nil {
+					if _, set := raw.User.Password(); set {
+						el.add(p+".url", "holds a password; use password_file or password_env")
+					}
+					user = raw.User.Username()
+					raw.User = nil
 				}
+				q := raw.Query()
+				switch strings.ToLower(q.Get("auth")) {
+				case "plain":
+					mech = mailer.MechanismPlain
+				case "login":
+					mech = mailer.MechanismLogin
+				case "", "auto":
+				default:
+					el.add(p+".url", "auth=%s: only plain, login or auto with a password", q.Get("auth"))
+				}
+				q.Del("auth")
+				raw.RawQuery = q.Encode()
+				bare = raw.String()
 			}
-			pu, err := mailer.ParseURL(u.URL)
+			pu, err := mailer.ParseURL(bare)
 			if err != nil {
 				el.add(p+".url", "%v", err)
 			} else {
 				def.host = net.JoinHostPort(pu.Host, fmt.Sprint(pu.Port))
 				def.opts = append(def.opts, pu.Option())
-				user = pu.Auth.Username()
-				if !pu.Auth.IsZero() {
-					mech = pu.Auth.Mechanism()
-				}
 				if pu.TLS == mailer.TLSNone && !loopbackHost(pu.Host) {
 					el.add(p+".url", "tls=none to %s: only a loopback upstream may go without TLS", pu.Host)
 				}

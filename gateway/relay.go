@@ -1,5 +1,3 @@
-//go:build sendraw
-
 package gateway
 
 import (
