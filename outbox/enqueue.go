@@ -1,0 +1,287 @@
+package outbox
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/postkit/mailer"
+	"github.com/riverqueue/river"
+)
+
+// mailArgs are the River job's arguments: only the Message-ID, never an
+// address or the body, so River's tables, logs and UI hold no message
+// content.
+type mailArgs struct {
+	MessageID string `json:"message_id"`
+}
+
+// Kind implements river.JobArgs.
+func (mailArgs) Kind() string { return "mail_outbox_send" }
+
+// An EnqueueOption adjusts one Enqueue.
+type EnqueueOption func(*enqueueOptions)
+
+type enqueueOptions struct {
+	at       time.Time
+	priority int
+}
+
+// At delays the first attempt until t.
+func At(t time.Time) EnqueueOption { return func(e *enqueueOptions) { e.at = t } }
+
+// Priority sets the job's priority, 1 (first, the default) to 4 (last),
+// for when the outbox is busy.
+func Priority(p int) EnqueueOption { return func(e *enqueueOptions) { e.priority = p } }
+
+// pendingMail is one message ready to be stored.
+type pendingMail struct {
+	id   string
+	env  mailer.Envelope
+	body []byte
+}
+
+// Enqueue renders m and stores it with its envelope (Bcc recipients live
+// only there), in a transaction of its own, and returns its Message-ID.
+// Once Enqueue returns nil, the message survives a crash. If a record with
+// the same Message-ID exists, it returns the ID and an error matching
+// ErrAlreadyEnqueued. A message over Options.MaxBodyBytes is refused with
+// a *BodyTooLargeError.
+func (o *Outbox[TTx]) Enqueue(ctx context.Context, m *mailer.Message, opts ...EnqueueOption) (string, error) {
+	p, err := o.fromMessage(m)
+	if err != nil {
+		return p.id, err
+	}
+	return p.id, o.inOwnTx(ctx, func(tx TTx) error { return o.insert(ctx, tx, []pendingMail{p}, opts) })
+}
+
+// EnqueueTx is Enqueue inside the caller's transaction tx: the message
+// exists if and only if tx commits, so a "user" row and its welcome mail
+// are stored together or not at all. Inside tx, use only tx: on SQLite
+// the pool has a single connection, which tx holds, so any other call
+// through the pool (Enqueue, Status, …) waits for tx to end.
+func (o *Outbox[TTx]) EnqueueTx(ctx context.Context, tx TTx, m *mailer.Message, opts ...EnqueueOption) (string, error) {
+	p, err := o.fromMessage(m)
+	if err != nil {
+		return p.id, err
+	}
+	return p.id, o.insert(ctx, tx, []pendingMail{p}, opts)
+}
+
+// EnqueueRaw stores an already rendered RFC 5322 message with its
+// envelope; it is sent byte for byte. The Message-ID header is the key
+// (ErrNoMessageID without one).
+func (o *Outbox[TTx]) EnqueueRaw(ctx context.Context, env mailer.Envelope, msg []byte, opts ...EnqueueOption) (string, error) {
+	p, err := o.fromRaw(env, msg)
+	if err != nil {
+		return p.id, err
+	}
+	return p.id, o.inOwnTx(ctx, func(tx TTx) error { return o.insert(ctx, tx, []pendingMail{p}, opts) })
+}
+
+// EnqueueRawTx is EnqueueRaw inside the caller's transaction tx.
+func (o *Outbox[TTx]) EnqueueRawTx(ctx context.Context, tx TTx, env mailer.Envelope, msg []byte, opts ...EnqueueOption) (string, error) {
+	p, err := o.fromRaw(env, msg)
+	if err != nil {
+		return p.id, err
+	}
+	return p.id, o.insert(ctx, tx, []pendingMail{p}, opts)
+}
+
+// EnqueueMany stores msgs in one transaction, which is much faster than
+// one Enqueue each. It is all or nothing: if any message is invalid or
+// already enqueued, nothing is stored and the error names it.
+func (o *Outbox[TTx]) EnqueueMany(ctx context.Context, msgs []*mailer.Message, opts ...EnqueueOption) ([]string, error) {
+	ps := make([]pendingMail, 0, len(msgs))
+	ids := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		p, err := o.fromMessage(m)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+		ids = append(ids, p.id)
+	}
+	return ids, o.inOwnTx(ctx, func(tx TTx) error { return o.insert(ctx, tx, ps, opts) })
+}
+
+func (o *Outbox[TTx]) fromMessage(m *mailer.Message) (pendingMail, error) {
+	if m == nil {
+		return pendingMail{}, mailer.ErrNilMessage
+	}
+	body, err := m.Bytes()
+	if err != nil {
+		return pendingMail{id: m.MessageID()}, fmt.Errorf("outbox: rendering message: %w", err)
+	}
+	return o.check(pendingMail{id: m.MessageID(), env: m.Envelope(), body: body})
+}
+
+func (o *Outbox[TTx]) fromRaw(env mailer.Envelope, msg []byte) (pendingMail, error) {
+	id, err := rawMessageID(msg)
+	if err != nil {
+		return pendingMail{}, err
+	}
+	return o.check(pendingMail{id: id, env: env, body: msg})
+}
+
+func (o *Outbox[TTx]) check(p pendingMail) (pendingMail, error) {
+	switch {
+	case p.id == "":
+		return p, ErrNoMessageID
+	case len(p.env.To) == 0:
+		return p, ErrNoRecipients
+	case int64(len(p.body)) > o.opts.MaxBodyBytes:
+		return p, &BodyTooLargeError{MessageID: p.id, Size: int64(len(p.body)), Limit: o.opts.MaxBodyBytes}
+	}
+	return p, nil
+}
+
+// rawMessageID reads the Message-ID header of msg, without angle brackets.
+func rawMessageID(msg []byte) (string, error) {
+	end := bytes.Index(msg, []byte("\r\n\r\n"))
+	if e := bytes.Index(msg, []byte("\n\n")); end < 0 || e >= 0 && e < end {
+		end = e
+	}
+	if end < 0 {
+		end = len(msg)
+	}
+	r := textproto.NewReader(bufio.NewReader(bytes.NewReader(append(msg[:end:end], "\r\n\r\n"...))))
+	h, err := r.ReadMIMEHeader()
+	if err != nil && len(h) == 0 {
+		return "", fmt.Errorf("%w: reading the header: %v", ErrNoMessageID, err)
+	}
+	id := strings.TrimSpace(h.Get("Message-Id"))
+	id = strings.TrimSuffix(strings.TrimPrefix(id, "<"), ">")
+	if id == "" {
+		return "", ErrNoMessageID
+	}
+	return id, nil
+}
+
+// rowsPerInsert keeps a multi-row INSERT under SQLite's 32,766 variables.
+const rowsPerInsert = 500
+
+func (o *Outbox[TTx]) insert(ctx context.Context, tx TTx, ps []pendingMail, opts []EnqueueOption) error {
+	var eo enqueueOptions
+	for _, f := range opts {
+		if f != nil {
+			f(&eo)
+		}
+	}
+	now := time.Now()
+	at := now
+	if eo.at.After(now) {
+		at = eo.at
+	}
+	for chunk := range chunks(ps, rowsPerInsert) {
+		var sb strings.Builder
+		sb.WriteString("INSERT INTO " + o.q.table + " " + o.q.insertCols + " VALUES ")
+		args := make([]any, 0, 8*len(chunk))
+		for i, p := range chunk {
+			env, err := json.Marshal(p.env)
+			if err != nil {
+				return fmt.Errorf("outbox: encoding envelope: %w", err)
+			}
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, p.id, string(StatusPending), at.UnixMicro(), string(env), int64(len(p.body)), p.body, now.UnixMicro(), now.UnixMicro())
+		}
+		sb.WriteString(" ON CONFLICT (message_id) DO NOTHING")
+		n, err := o.store.ExecTx(ctx, tx, sb.String(), args...)
+		if err != nil {
+			return fmt.Errorf("outbox: storing message: %w", err)
+		}
+		if int(n) != len(chunk) {
+			return o.duplicates(ctx, tx, chunk, now.UnixMicro())
+		}
+	}
+	params := make([]river.InsertManyParams, len(ps))
+	for i, p := range ps {
+		params[i] = river.InsertManyParams{Args: mailArgs{MessageID: p.id}, InsertOpts: &river.InsertOpts{
+			Queue: o.opts.Queue, ScheduledAt: eo.at, Priority: eo.priority, MaxAttempts: o.opts.MaxAttempts,
+		}}
+	}
+	var err error
+	if len(params) == 1 {
+		_, err = o.river.InsertTx(ctx, tx, params[0].Args, params[0].InsertOpts)
+	} else {
+		_, err = o.river.InsertManyFastTx(ctx, tx, params)
+	}
+	if err != nil {
+		return fmt.Errorf("outbox: scheduling message: %w", err)
+	}
+	return nil
+}
+
+// duplicates builds the error for a chunk in which some Message-IDs were
+// already stored.
+// Rows this chunk inserted carry created_at = now; the others were there
+// before.
+func (o *Outbox[TTx]) duplicates(ctx context.Context, tx TTx, chunk []pendingMail, now int64) error {
+	var errs []error
+	for _, p := range chunk {
+		rows, err := o.store.QueryTx(ctx, tx, "SELECT status, created_at FROM "+o.q.table+" WHERE message_id = ?", p.id)
+		if err != nil {
+			return err
+		}
+		var (
+			st      string
+			created int64
+		)
+		found := rows.Next()
+		if found {
+			err = rows.Scan(&st, &created)
+		}
+		rows.Close()
+		if err != nil {
+			return err
+		}
+		if found && created != now {
+			errs = append(errs, fmt.Errorf("%w: %q (%s)", ErrAlreadyEnqueued, p.id, st))
+		}
+	}
+	if len(errs) == 0 { // duplicates within the batch itself
+		errs = append(errs, fmt.Errorf("%w: the batch repeats a Message-ID", ErrAlreadyEnqueued))
+	}
+	return errors.Join(errs...)
+}
+
+func chunks[T any](s []T, n int) func(func([]T) bool) {
+	return func(yield func([]T) bool) {
+		for len(s) > 0 {
+			k := min(n, len(s))
+			if !yield(s[:k]) {
+				return
+			}
+			s = s[k:]
+		}
+	}
+}
+
+// inOwnTx runs f in a new transaction and commits it.
+func (o *Outbox[TTx]) inOwnTx(ctx context.Context, f func(tx TTx) error) (err error) {
+	tx, err := o.store.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = o.store.Rollback(context.WithoutCancel(ctx), tx)
+		}
+	}()
+	if err = f(tx); err != nil {
+		return err
+	}
+	if err = o.store.Commit(ctx, tx); err != nil {
+		return fmt.Errorf("outbox: commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/postkit/mailer"
+	"github.com/riverqueue/river"
+)
+
+// An Outbox stores messages durably and sends them in the background
+// through a Sender, keeping a status record for each Message-ID. TTx is
+// the transaction type of its Store: *sql.Tx for outboxsqlite, pgx.Tx for
+// outboxpgx. An Outbox is safe for concurrent use.
+//
+// An Outbox that is never started can still enqueue, list, cancel and
+// retry: another process (such as `mailq work`) does the sending.
+type Outbox[TTx any] struct {
+	sender mailer.Sender
+	store  Store[TTx]
+	opts   Options
+	river  *river.Client[TTx]
+	q      queries
+	// retryWait carries the wait chosen in Work to NextRetry, which River
+	// calls right after without the error (River's NextRetry has no error
+	// argument).
+	retryWait sync.Map // job ID → time.Time
+
+	mu      sync.Mutex
+	started bool
+	stopped bool
+}
+
+// New returns an Outbox that stores messages in store and sends them with
+// sender, which may be a *mailer.Client or anything that stands where one
+// stands. It checks opts but does not touch the database: call Migrate
+// (once) and Start.
+func New[TTx any](sender mailer.Sender, store Store[TTx], opts Options) (*Outbox[TTx], error) {
+	if sender == nil {
+		return nil, fmt.Errorf("%w: nil Sender", ErrInvalidOptions)
+	}
+	if store == nil {
+		return nil, fmt.Errorf("%w: nil Store", ErrInvalidOptions)
+	}
+	opts, err := opts.withDefaults(store.Dialect())
+	if err != nil {
+		return nil, err
+	}
+	o := &Outbox[TTx]{sender: sender, store: store, opts: opts, q: newQueries(store.Schema())}
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &worker[TTx]{o: o}); err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &cleanupWorker[TTx]{o: o}); err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	cfg := &river.Config{
+		Queues:               map[string]river.QueueConfig{opts.Queue: {MaxWorkers: opts.Workers}},
+		Workers:              workers,
+		MaxAttempts:          opts.MaxAttempts,
+		JobTimeout:           opts.JobTimeout,
+		RescueStuckJobsAfter: opts.RescueAfter,
+		FetchCooldown:        10 * time.Millisecond,
+		FetchPollInterval:    opts.PollInterval,
+		Logger:               opts.Logger,
+		Schema:               store.Schema(),
+		// River's job rows are the scheduler's state only; the record
+		// lives in mail_outbox, so River may clean its rows early.
+		CompletedJobRetentionPeriod: time.Hour,
+	}
+	if opts.Retention > 0 {
+		cfg.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(
+			river.PeriodicInterval(cleanupInterval),
+			func() (river.JobArgs, *river.InsertOpts) {
+				return cleanupArgs{}, &river.InsertOpts{Queue: opts.Queue}
+			},
+			&river.PeriodicJobOpts{RunOnStart: true, ID: "mail_outbox_cleanup"},
+		)}
+	}
+	if o.river, err = river.NewClient(store.Driver(), cfg); err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	return o, nil
+}
+
+// Options returns the options in effect, defaults filled in.
+func (o *Outbox[TTx]) Options() Options { return o.opts }
+
+// Start checks that the migrations were applied (a *MigrationError names
+// those that were not), settles what a dead process left behind, and
+// starts the workers. ctx should live as long as the Outbox runs:
+// cancelling it stops the workers abruptly, as Stop's deadline does.
+//
+// On SQLite (one process per file) the settling is immediate: a record a
+// dead process left SENDING becomes UNKNOWN (PENDING again with
+// RetryUnknown), and a job it had taken but not yet begun is handed out
+// again. On PostgreSQL other processes may be working, so River's rescuer
+// takes over stuck jobs after Options.RescueAfter (plus up to 30 s).
+func (o *Outbox[TTx]) Start(ctx context.Context) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.started || o.stopped {
+		return fmt.Errorf("%w: Start called twice", ErrStopped)
+	}
+	if err := o.CheckMigrations(ctx); err != nil {
+		return err
+	}
+	if o.store.Dialect() == DialectSQLite {
+		if err := o.settleDeadProcess(ctx); err != nil {
+			return err
+		}
+	}
+	if err := o.river.Start(ctx); err != nil {
+		return fmt.Errorf("outbox: starting workers: %w", err)
+	}
+	o.started = true
+	return nil
+}
+
+// Stop stops taking new work and waits for the sends in flight to finish.
+// If ctx ends first, the sends still in flight are cancelled: those that
+// had not reached the final dot go back to PENDING without using an
+// attempt, and Stop returns ctx's error once they have settled.
+func (o *Outbox[TTx]) Stop(ctx context.Context) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.started {
+		return ErrStopped
+	}
+	if o.stopped {
+		return nil
+	}
+	o.stopped = true
+	err := o.river.Stop(ctx)
+	if err == nil {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err2 := o.river.StopAndCancel(cctx); err2 != nil && !errors.Is(err2, context.DeadlineExceeded) {
+		return errors.Join(err, err2)
+	}
+	return err
+}
+
+// Stopped returns a channel closed once the workers have stopped, after
+// Stop or when Start's context ended.
+func (o *Outbox[TTx]) Stopped() <-chan struct{} { return o.river.Stopped() }

@@ -1,0 +1,269 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/postkit/mailer"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+)
+
+// worker sends one message per River job. Each job run is exactly one
+// SMTP attempt: the Sender's own retries are switched off by
+// mailer.ContextWithRetryPolicy, and the outbox decides what happens next
+// from mailer.Classify (see the README's guarantees table).
+type worker[TTx any] struct {
+	river.WorkerDefaults[mailArgs]
+	o *Outbox[TTx]
+}
+
+// writeTimeout bounds the status writes after an attempt; they run even
+// when Stop has cancelled the attempt.
+const writeTimeout = 30 * time.Second
+
+// maxErrorText bounds the stored error text.
+const maxErrorText = 2000
+
+// errSuperseded cancels a job that is no longer the one that may send its
+// message (Retry or a restart gave the message a new job).
+var errSuperseded = errors.New("outbox: job superseded by a newer one for the same message")
+
+// errDiedWhileSending is the record's error after a process died mid-send.
+var errDiedWhileSending = errors.New("outbox: the process sending this message stopped before the outcome was recorded; the message may have been delivered")
+
+// NextRetry returns the wait Work chose for the attempt that just failed.
+func (w *worker[TTx]) NextRetry(job *river.Job[mailArgs]) time.Time {
+	if v, ok := w.o.retryWait.LoadAndDelete(job.ID); ok {
+		return v.(time.Time)
+	}
+	o := w.o.opts
+	return time.Now().Add(o.Backoff(o.MinWait, o.MaxWait, job.Attempt))
+}
+
+// claimed is what an attempt needs, read while marking the record SENDING.
+type claimed struct {
+	attempts int
+	env      mailer.Envelope
+	body     []byte
+}
+
+func (w *worker[TTx]) Work(ctx context.Context, job *river.Job[mailArgs]) error {
+	o := w.o
+	c, err := o.claim(ctx, job, false)
+	if errors.Is(err, errNotClaimable) {
+		return o.notClaimable(ctx, job)
+	}
+	if err != nil {
+		return err // a database error: River retries the job
+	}
+	return o.sendClaimed(ctx, job, c)
+}
+
+// sendClaimed makes the one SMTP attempt of a claimed job and settles it.
+func (o *Outbox[TTx]) sendClaimed(ctx context.Context, job *river.Job[mailArgs], c claimed) error {
+	id := job.Args.MessageID
+	start := time.Now()
+	o.emit(ctx, mailer.Event{MessageID: id, Status: mailer.StatusSending, Attempt: c.attempts, Time: start, Recipients: c.env.To})
+
+	sctx := mailer.ContextWithRetryPolicy(ctx, mailer.RetryPolicy{MaxAttempts: 1})
+	receipt, sendErr := o.sender.SendRaw(sctx, c.env, c.body)
+	c.body = nil
+	out := mailer.Classify(sendErr)
+	if sendErr != nil && len(receipt.Recipients) > 0 {
+		out = mailer.OutcomeDelivered // some recipients got it; the refused ones are in the error
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	return o.settle(wctx, ctx, job, c, attemptResult{receipt: receipt, err: sendErr, outcome: out, start: start})
+}
+
+type attemptResult struct {
+	receipt mailer.Receipt
+	err     error
+	outcome mailer.Outcome
+	start   time.Time
+}
+
+// settle records the outcome of an attempt and tells River what to do.
+// wctx is for the writes; ctx is the job's, to tell Stop from a failure.
+func (o *Outbox[TTx]) settle(wctx, ctx context.Context, job *river.Job[mailArgs], c claimed, r attemptResult) error {
+	id := job.Args.MessageID
+	var se *mailer.SendError
+	errors.As(r.err, &se)
+	ev := mailer.Event{MessageID: id, Attempt: c.attempts, Time: time.Now(), Duration: time.Since(r.start),
+		Recipients: c.env.To, Outcome: r.outcome, Err: r.err}
+	if se != nil {
+		ev.Code, ev.EnhancedCode, ev.Response = se.Code, se.EnhancedCode, se.Message
+	}
+	stopped := ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded)
+
+	switch {
+	case r.outcome == mailer.OutcomeDelivered:
+		if err := o.markSent(wctx, job, r); err != nil {
+			return err
+		}
+		ev.Status, ev.Response, ev.Recipients = mailer.StatusSent, r.receipt.Response, r.receipt.Recipients
+		ev.Code, ev.EnhancedCode = 0, mailer.EnhancedCode{}
+		o.emit(wctx, ev)
+		return nil
+
+	case r.outcome == mailer.OutcomeTemporary && stopped:
+		// Stop cancelled the attempt before the final dot: nothing was
+		// delivered. Back to PENDING without using an attempt; River
+		// hands the job out again at once (to another process on PG).
+		if err := o.update(wctx, id, job.ID, StatusPending, -1, time.Now(), r.err); err != nil {
+			return err
+		}
+		return river.JobSnooze(0)
+
+	case r.outcome == mailer.OutcomeTemporary && o.throttled(se) && snoozes(job) < o.opts.MaxSnoozes:
+		wait := max(o.opts.ThrottleWait, se.MinWait())
+		if err := o.update(wctx, id, job.ID, StatusPending, -1, time.Now().Add(wait), r.err); err != nil {
+			return err
+		}
+		ev.Status, ev.Wait = mailer.StatusRetrying, wait
+		o.emit(wctx, ev)
+		return river.JobSnooze(wait)
+
+	case r.outcome == mailer.OutcomeTemporary || r.outcome == mailer.OutcomeUnknown && o.opts.RetryUnknown:
+		if job.Attempt >= job.MaxAttempts {
+			return o.fail(wctx, ev, job, StatusFailed, r.err)
+		}
+		wait := o.opts.Backoff(o.opts.MinWait, o.opts.MaxWait, job.Attempt)
+		if se != nil {
+			wait = max(wait, se.MinWait())
+			if o.throttled(se) {
+				wait = max(wait, o.opts.ThrottleWait)
+			}
+		}
+		next := time.Now().Add(wait)
+		if err := o.update(wctx, id, job.ID, StatusPending, 0, next, r.err); err != nil {
+			return err
+		}
+		o.retryWait.Store(job.ID, next)
+		ev.Status, ev.Wait = mailer.StatusRetrying, wait
+		ev.MaybeDuplicate = r.outcome == mailer.OutcomeUnknown
+		o.emit(wctx, ev)
+		return r.err
+
+	case r.outcome == mailer.OutcomeUnknown:
+		return o.fail(wctx, ev, job, StatusUnknown, r.err)
+
+	default: // permanent
+		return o.fail(wctx, ev, job, StatusFailed, r.err)
+	}
+}
+
+// throttled reports a reply that asks the client to slow down: 421, an
+// enhanced code 4.7.x, or one the Sender marked with a least wait.
+func (o *Outbox[TTx]) throttled(se *mailer.SendError) bool {
+	if se == nil {
+		return false
+	}
+	return se.Code == 421 || se.EnhancedCode[0] == 4 && se.EnhancedCode[1] == 7 || se.MinWait() > 0
+}
+
+// snoozes returns how often River has snoozed the job so far.
+func snoozes(job *river.Job[mailArgs]) int {
+	var md struct {
+		Snoozes int `json:"snoozes"`
+	}
+	_ = json.Unmarshal(job.Metadata, &md)
+	return md.Snoozes
+}
+
+// fail records a final FAILED or UNKNOWN and cancels the job for good.
+func (o *Outbox[TTx]) fail(wctx context.Context, ev mailer.Event, job *river.Job[mailArgs], st Status, cause error) error {
+	if err := o.update(wctx, job.Args.MessageID, job.ID, st, 0, time.Time{}, cause); err != nil {
+		return err
+	}
+	ev.Status = mailer.StatusFailed
+	o.emit(wctx, ev)
+	return river.JobCancel(cause)
+}
+
+// markSent records SENT in the same transaction as River's completion of
+// the job, so the two never disagree.
+func (o *Outbox[TTx]) markSent(ctx context.Context, job *river.Job[mailArgs], r attemptResult) error {
+	code, enh := replyCode(r.receipt.Response)
+	var errText string
+	if r.err != nil {
+		errText = errorText(r.err)
+	}
+	return o.inOwnTx(ctx, func(tx TTx) error {
+		_, err := o.store.ExecTx(ctx, tx, "UPDATE "+o.q.table+" SET status = ?, next_at = 0, last_code = ?, last_enhanced = ?, last_error = ?, response = ?, updated_at = ? WHERE message_id = ? AND job_id = ?",
+			string(StatusSent), code, enh, errText, r.receipt.Response, time.Now().UnixMicro(), job.Args.MessageID, job.ID)
+		if err != nil {
+			return fmt.Errorf("outbox: recording SENT: %w", err)
+		}
+		if _, err := river.JobCompleteTx[riverdriver.Driver[TTx]](ctx, tx, job); err != nil {
+			return fmt.Errorf("outbox: completing job: %w", err)
+		}
+		return nil
+	})
+}
+
+// update writes the result of a failed attempt. attemptsDelta gives an
+// attempt back (-1) when it did not count.
+func (o *Outbox[TTx]) update(ctx context.Context, id string, jobID int64, st Status, attemptsDelta int, next time.Time, cause error) error {
+	var (
+		code    int
+		enh     string
+		errText string
+	)
+	var se *mailer.SendError
+	if errors.As(cause, &se) {
+		code, enh = se.Code, se.EnhancedCode.String()
+	}
+	if cause != nil {
+		errText = errorText(cause)
+	}
+	var nextAt int64
+	if !next.IsZero() {
+		nextAt = next.UnixMicro()
+	}
+	_, err := o.store.Exec(ctx, "UPDATE "+o.q.table+" SET status = ?, attempts = attempts + ?, next_at = ?, last_code = ?, last_enhanced = ?, last_error = ?, updated_at = ? WHERE message_id = ? AND job_id = ?",
+		string(st), attemptsDelta, nextAt, code, enh, errText, time.Now().UnixMicro(), id, jobID)
+	if err != nil {
+		return fmt.Errorf("outbox: recording %s: %w", st, err)
+	}
+	return nil
+}
+
+func errorText(err error) string {
+	s := err.Error()
+	if len(s) > maxErrorText {
+		s = s[:maxErrorText] + "…"
+	}
+	return s
+}
+
+// replyCode reads "250 2.0.0 OK" into 250 and "2.0.0".
+func replyCode(resp string) (int, string) {
+	var (
+		code    int
+		a, b, c int
+	)
+	if n, _ := fmt.Sscanf(resp, "%d %d.%d.%d", &code, &a, &b, &c); n == 4 {
+		return code, fmt.Sprintf("%d.%d.%d", a, b, c)
+	}
+	return code, ""
+}
+
+// emit calls the hooks; a panicking hook is logged and ignored.
+func (o *Outbox[TTx]) emit(ctx context.Context, ev mailer.Event) {
+	for _, h := range o.opts.Hooks {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					o.opts.Logger.Error("outbox: hook panicked", "message_id", ev.MessageID, "panic", fmt.Sprint(p))
+				}
+			}()
+			h(ctx, ev)
+		}()
+	}
+}
