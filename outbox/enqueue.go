@@ -58,11 +58,12 @@ func (o *Outbox[TTx]) Enqueue(ctx context.Context, m *mailer.Message, opts ...En
 	if err != nil {
 		return p.id, err
 	}
-	return p.id, o.inOwnTx(ctx, func(tx TTx) error { return o.insert(ctx, tx, []pendingMail{p}, opts) })
+	return p.id, o.insertOwn(ctx, []pendingMail{p}, opts)
 }
 
 // EnqueueTx is Enqueue inside the caller's transaction tx: the message
-// exists if and only if tx commits, so a "user" row and its welcome mail
+// exists if and only if tx commits (the hooks get no StatusPending event,
+// since the outbox cannot know whether tx commits), so a "user" row and its welcome mail
 // are stored together or not at all. Inside tx, use only tx: on SQLite
 // the pool has a single connection, which tx holds, so any other call
 // through the pool (Enqueue, Status, …) waits for tx to end.
@@ -82,7 +83,7 @@ func (o *Outbox[TTx]) EnqueueRaw(ctx context.Context, env mailer.Envelope, msg [
 	if err != nil {
 		return p.id, err
 	}
-	return p.id, o.inOwnTx(ctx, func(tx TTx) error { return o.insert(ctx, tx, []pendingMail{p}, opts) })
+	return p.id, o.insertOwn(ctx, []pendingMail{p}, opts)
 }
 
 // EnqueueRawTx is EnqueueRaw inside the caller's transaction tx.
@@ -108,7 +109,22 @@ func (o *Outbox[TTx]) EnqueueMany(ctx context.Context, msgs []*mailer.Message, o
 		ps = append(ps, p)
 		ids = append(ids, p.id)
 	}
-	return ids, o.inOwnTx(ctx, func(tx TTx) error { return o.insert(ctx, tx, ps, opts) })
+	return ids, o.insertOwn(ctx, ps, opts)
+}
+
+// insertOwn stores ps in a transaction of its own and, once it has
+// committed, tells the hooks.
+func (o *Outbox[TTx]) insertOwn(ctx context.Context, ps []pendingMail, opts []EnqueueOption) error {
+	if err := o.inOwnTx(ctx, func(tx TTx) error { return o.insert(ctx, tx, ps, opts) }); err != nil {
+		return err
+	}
+	if len(o.opts.Hooks) > 0 {
+		now := time.Now()
+		for _, p := range ps {
+			o.emit(ctx, mailer.Event{MessageID: p.id, Status: mailer.StatusPending, Time: now, Recipients: p.env.To})
+		}
+	}
+	return nil
 }
 
 func (o *Outbox[TTx]) fromMessage(m *mailer.Message) (pendingMail, error) {

@@ -52,6 +52,7 @@ func openSQLite(t *testing.T, s mailer.Sender, o outbox.Options) *outbox.Outbox[
 	if err != nil {
 		t.Fatal(err)
 	}
+	sqliteStores.Store(ob, st)
 	if err := ob.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -207,4 +208,14 @@ func (r *recorder) statuses(id string) []string {
 		}
 	}
 	return out
+}
+
+var sqliteStores sync.Map // *outbox.Outbox[*sql.Tx] → *outboxsqlite.Store
+
+func sqliteStoreOf(t *testing.T, ob *outbox.Outbox[*sql.Tx]) *outboxsqlite.Store {
+	v, ok := sqliteStores.Load(ob)
+	if !ok {
+		t.Fatal("not an outbox of openSQLite")
+	}
+	return v.(*outboxsqlite.Store)
 }
