@@ -229,7 +229,7 @@ func TestSQLiteMisuseInsideTransaction(t *testing.T) {
 
 // compile-time: both stores fit.
 var (
-	_ = openSQLite
+	_                 = openSQLite
 	_ opener[*sql.Tx] = openSQLite
 	_ opener[pgx.Tx]  = openPG
 )
