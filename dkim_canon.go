@@ -90,19 +90,19 @@ func headerEnd(b []byte, start int) (end, body int) {
 	return 0, -1
 }
 
-// body canonicalizes b into the hash.
+// body canonicalizes b into the hash. CRLF, a bare LF and a bare CR each
+// end a line, as SendRaw writes them all as CRLF.
 func (p *dkimPass) body(b []byte) {
 	for _, c := range b {
 		if p.cr {
 			p.cr = false
 			if c == '\n' {
-				p.endLine()
-				continue
+				continue // the CR ended the line already
 			}
-			p.content('\r')
 		}
 		switch c {
 		case '\r':
+			p.endLine()
 			p.cr = true
 		case '\n':
 			p.endLine()
@@ -168,10 +168,6 @@ func (p *dkimPass) sum() []byte {
 		}
 		p.inBody = true
 	}
-	if p.cr {
-		p.cr = false
-		p.content('\r')
-	}
 	if p.lineLen > 0 {
 		// A last line without a line break gets one.
 		p.endLine()
@@ -193,12 +189,12 @@ type headerField struct {
 	raw  string
 }
 
-// splitHeader splits a header section into fields. Bare LF line ends are
-// read as CRLF, as they are sent.
+// splitHeader splits a header section into fields. Bare LF and bare CR
+// line ends are read as CRLF, as they are sent.
 func splitHeader(b []byte) []headerField {
 	s := string(b)
-	if strings.Contains(s, "\n") && strings.Count(s, "\r\n") != strings.Count(s, "\n") {
-		s = strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\n", "\r\n")
+	if strings.Count(s, "\r\n") != strings.Count(s, "\n") || strings.Count(s, "\r\n") != strings.Count(s, "\r") {
+		s = strings.NewReplacer("\r\n", "\r\n", "\r", "\r\n", "\n", "\r\n").Replace(s)
 	}
 	var fields []headerField
 	for len(s) > 0 {
