@@ -157,6 +157,7 @@ type config struct {
 	hooks        []Hook
 	hookQueue    int // events queued for hooks; 0 means hookQueueSize
 	pool         poolConfig
+	dkim         *DKIMSigner // dkim_send.go
 }
 
 // An Option configures a Client. Options are applied in order, so options

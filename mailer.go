@@ -61,6 +61,9 @@ type Receipt struct {
 	// delivered the message: it may have arrived twice, with the same
 	// Message-ID, which lets receivers such as Gmail fold the copies.
 	MaybeDuplicate bool
+	// Account names the account that delivered the message when it went
+	// through a Group ([Failover], [RoundRobin]); "" otherwise.
+	Account string
 }
 
 // Send delivers m. Each attempt takes a connection from the Client's pool,
@@ -83,7 +86,11 @@ func (c *Client) Send(ctx context.Context, m *Message) (Receipt, error) {
 		return Receipt{}, ErrClientClosed
 	}
 	defer c.inflight.Done()
-	return c.send(ctx, payloadOf(m))
+	p, err := c.payloadFor(m)
+	if err != nil {
+		return Receipt{}, err
+	}
+	return c.send(ctx, p)
 }
 
 // Close waits for the sends in flight to finish, then closes every pooled

@@ -30,6 +30,7 @@ type payload struct {
 	smtputf8  bool     // ask for SMTPUTF8 even for ASCII addresses
 	dsn       DSN      // DSN parameters, sent when the server offers DSN
 	messageID string   // for receipts, events, errors and logs
+	sig       []byte   // a DKIM-Signature field written before the message (dkim_send.go)
 }
 
 // payloadOf returns the payload of Send(m).
@@ -72,10 +73,14 @@ func (c *Client) SendRaw(ctx context.Context, env Envelope, msg []byte) (Receipt
 		return Receipt{}, ErrClientClosed
 	}
 	defer c.inflight.Done()
-	return c.send(ctx, payload{
+	p := payload{
 		from: env.From, rcpts: rcpts, raw: msg, size: rawSize(msg), smtputf8: env.SMTPUTF8, dsn: env.DSN,
 		messageID: rawMessageID(msg),
-	})
+	}
+	if err := c.signRaw(&p); err != nil {
+		return Receipt{}, err
+	}
+	return c.send(ctx, p)
 }
 
 var errEmptyMessage = errors.New("mailer: empty message")

@@ -160,7 +160,7 @@ func (d *delivery) finish(stopped *SendError) (Receipt, error) {
 	}
 	rcpt := Receipt{
 		MessageID: d.p.messageID, Response: d.response, Recipients: slices.Clone(d.delivered),
-		Attempts: d.attempt, Duration: total, MaybeDuplicate: d.maybeDup,
+		Attempts: d.attempt, Duration: total, MaybeDuplicate: d.maybeDup, Account: accountOf(d.ctx),
 	}
 	ev := Event{
 		Status: StatusSent, Recipients: rcpt.Recipients, Duration: total, Outcome: OutcomeDelivered,
@@ -193,6 +193,7 @@ func (d *delivery) logAttrs(level slog.Level, msg string, attrs ...slog.Attr) {
 
 func (d *delivery) emit(ev Event) {
 	ev.MessageID = d.p.messageID
+	ev.Account = accountOf(d.ctx)
 	if ev.Attempt == 0 && ev.Status != StatusPending {
 		ev.Attempt = d.attempt
 	}

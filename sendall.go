@@ -49,7 +49,12 @@ func (c *Client) SendAll(ctx context.Context, msgs ...*Message) ([]Receipt, erro
 					errs[i] = fmt.Errorf("mailer: message %d: %w", i, ErrNilMessage)
 					continue
 				}
-				receipts[i], errs[i] = c.send(ctx, payloadOf(msgs[i]))
+				p, err := c.payloadFor(msgs[i])
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				receipts[i], errs[i] = c.send(ctx, p)
 			}
 		})
 	}

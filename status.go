@@ -60,6 +60,9 @@ func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 type Event struct {
 	// MessageID is the Message-ID of the message, without angle brackets.
 	MessageID string
+	// Account names the account of a Group ([Failover], [RoundRobin])
+	// the send goes through; "" outside a Group.
+	Account string
 	// Status is the step.
 	Status Status
 	// Attempt numbers the attempt the event belongs to, from 1; 0 for

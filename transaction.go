@@ -333,9 +333,9 @@ func (cn *conn) data(p *payload, body []byte, rerr error, accepted []string, res
 	case body != nil:
 		se = cn.writeRendered(body)
 	case p.msg == nil:
-		se = cn.writeRaw(p.raw)
+		se = cn.writeRaw(p.sig, p.raw)
 	default:
-		se = cn.writeBody(p.msg)
+		se = cn.writeBody(p.sig, p.msg)
 	}
 	if se != nil {
 		res.err, res.deferred = se, nil
@@ -397,10 +397,13 @@ func (cn *conn) exchange(expect int, format string, args ...any) error {
 // writeBody writes the message and the final dot. It never writes the dot
 // after a failed write: it closes the connection instead, so that the
 // server discards the partial message.
-func (cn *conn) writeBody(m *Message) *SendError {
+func (cn *conn) writeBody(sig []byte, m *Message) *SendError {
 	dw := cn.client.Text.DotWriter()
 	body := &deadlineWriter{w: dw, cn: cn}
-	_, err := m.WriteTo(body)
+	_, err := body.Write(sig)
+	if err == nil {
+		_, err = m.WriteTo(body)
+	}
 	if err == nil {
 		cn.setDeadline(cn.cfg.timeouts.Command)
 		if err = dw.Close(); err != nil {
