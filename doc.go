@@ -79,6 +79,17 @@
 // provider presets set their published limits. [Client.Close] waits for the
 // sends in flight, then closes the connections.
 //
+// # Raw messages and envelopes
+//
+// [Client.SendRaw] sends an already rendered message to an [Envelope]
+// (MAIL FROM, RCPT TO, SMTPUTF8, [DSN]) through the same pool, retries and
+// events as Send; [Message.Bytes] and [Message.Envelope] render a Message
+// once for it, so that it can be stored or signed and sent later. Both
+// honour the SIZE extension (RFC 1870): a message larger than the server
+// accepts fails before it is sent, with a [*SizeError]. [Sender] is the
+// interface of Send and SendRaw; [ContextWithRetryPolicy] changes the
+// retry policy of one call.
+//
 // # Cancellation
 //
 // The context given to [Client.Send] bounds the whole SMTP transaction, not

@@ -78,27 +78,65 @@ func (m *Message) fixedPartsSize() int64 {
 	return n
 }
 
-// headerSize returns the size of m's headers and MIME structure: all but
-// the bodies of the parts, and their final line breaks.
+// headerSize estimates, without writing them, the size of m's headers and
+// MIME structure: the values as given, with field names, separators and
+// line breaks, but without encoded words and folding, which only add.
 func (m *Message) headerSize() int64 {
-	var h headerBlock
-	m.writeHeaders(&h)
-	h.field("MIME-Version", false, "1.0")
-	return int64(len(h.b)) + 2 + m.tree().structureSize() // 2: the blank line
+	const crlf = 2
+	n := len("Date: Mon, 02 Jan 2006 15:04:05 -0700\r\n") + len("Message-ID: <>\r\n") + len(m.messageID) +
+		len("MIME-Version: 1.0\r\n") + crlf // the blank line
+	n += addressListSize("From", []Address{m.from}) + addressListSize("Reply-To", m.replyTo) +
+		addressListSize("To", m.to) + addressListSize("Cc", m.cc)
+	if len(m.to)+len(m.cc) == 0 {
+		n += len("To: undisclosed-recipients:;\r\n")
+	}
+	if m.subject != "" {
+		n += len("Subject: ") + len(m.subject) + crlf
+	}
+	for _, h := range m.headers {
+		n += len(h.name) + 2 + len(h.value) + crlf
+	}
+	for _, u := range m.unsubscribe {
+		n += len(u) + 3 // "<u>, "
+	}
+	if m.userAgent != "" {
+		n += len("User-Agent: \r\nX-Mailer: \r\n") + 2*len(m.userAgent)
+	}
+	// The parts: a Content-Type and a Content-Transfer-Encoding each, and
+	// for each container its own Content-Type and delimiter lines.
+	const leaf = len("Content-Type: ; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n")
+	const container = len("Content-Type: multipart/mixed; boundary=\"\"\r\n") + 3*(len("--\r\n")+28) + crlf
+	n += leaf + len("text/plain")
+	if m.html != "" {
+		n += leaf + len("text/html") + container
+	}
+	inline, attached := false, false
+	for i := range m.attachments {
+		a := &m.attachments[i]
+		n += leaf + len(a.ctype) + 2*len(a.name) + len("Content-Disposition: attachment\r\n") + len(a.cid)
+		inline = inline || a.cid != ""
+		attached = attached || a.cid == ""
+	}
+	if inline {
+		n += container
+	}
+	if attached {
+		n += container
+	}
+	return int64(n)
 }
 
-// structureSize returns the size of p's Content-* headers and, for a
-// container, its boundary lines and the headers of its children.
-func (p *part) structureSize() int64 {
-	var h headerBlock
-	_ = p.writeHeaders(&h)
-	n := int64(len(h.b))
-	if p.multipart != "" {
-		delim := int64(2 + len(p.boundary) + 2) // "--" boundary CRLF
-		for _, c := range p.children {
-			n += delim + c.structureSize() + 2 // 2: the blank line
+// addressListSize estimates the size of the header name listing addrs.
+func addressListSize(name string, addrs []Address) int {
+	if len(addrs) == 0 {
+		return 0
+	}
+	n := len(name) + len(": \r\n") - 2 // no ", " after the last
+	for _, a := range addrs {
+		n += len(a.Address) + 2 // ", "
+		if a.Name != "" {
+			n += len(a.Name) + 3 // " <>"
 		}
-		n += delim + 2 // the close delimiter
 	}
 	return n
 }
