@@ -242,3 +242,39 @@ func TestEnqueueTx(t *testing.T) {
 		t.Fatalf("server got %d messages", len(msgs))
 	}
 }
+
+// Stop whose deadline ends while a send is before the final dot puts the
+// message back to PENDING without using an attempt; the next start sends
+// it.
+func TestStopBeforeDotIsPending(t *testing.T) {
+	srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDATA, On: 1, Delay: time.Minute}))
+	client := newClient(t, srv)
+	ob := openSQLite(t, client, outbox.Options{})
+	ctx := context.Background()
+	if err := ob.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := ob.Enqueue(ctx, newMessage(t, 1))
+	waitFor(t, ob, id, is(outbox.StatusSending))
+	sctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := ob.Stop(sctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Stop = %v, want its deadline", err)
+	}
+	r, err := ob.Status(ctx, id)
+	if err != nil || r.Status != outbox.StatusPending || r.Attempts != 0 {
+		t.Fatalf("after Stop: %+v, %v; want PENDING with 0 attempts", r, err)
+	}
+	if len(srv.Messages()) != 0 {
+		t.Fatal("the message was delivered")
+	}
+	// A new Outbox on the same store sends it.
+	ob2, err := outbox.New(client, sqliteStoreOf(t, ob), fast(outbox.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, ob2)
+	if r := waitFor(t, ob2, id, is(outbox.StatusSent)); r.Attempts != 1 {
+		t.Fatalf("SENT after %d attempts, want 1", r.Attempts)
+	}
+}
