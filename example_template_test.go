@@ -9,7 +9,8 @@ import (
 )
 
 // A set with a shared layout and a mail in two locales. In a program the
-// files come from an embed.FS (//go:embed emails).
+// files come from an embed.FS made with //go:embed all:emails: without
+// all:, Go leaves out the files starting with "_", such as the layout.
 func ExampleTemplateSet() {
 	emails := fstest.MapFS{
 		"emails/_layout.html.tmpl":        {Data: []byte(`{{define "layout"}}<html lang="{{locale}}"><body>{{block "body" .}}{{end}}</body></html>{{end}}`)},

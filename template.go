@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	texttemplate "text/template"
+	"text/template/parse"
 )
 
 // ErrTemplateNotFound is wrapped by the [*TemplateError] that
@@ -90,6 +91,13 @@ type tmplFile struct {
 // ParseTemplates reads every file whose name ends in ".tmpl" in fsys and
 // its subdirectories, parses them, and returns the set. Other files are
 // ignored, so an embed.FS of a directory that also holds images works.
+// Embed the directory with the all: prefix, which keeps the layouts and
+// partials (files starting with "_") that a plain //go:embed leaves out:
+//
+//	//go:embed all:emails
+//	var emails embed.FS
+//
+//	set, err := mailer.ParseTemplates(emails, nil)
 //
 // File names have the form NAME[.LOCALE].PART.tmpl, where PART is
 // "subject" (text/template), "txt" or "text" (text/template) or "html"
@@ -310,6 +318,16 @@ func (s *TemplateSet) parseVariant(name, loc string, parts map[string]tmplFile, 
 			fail(partHTML, fmt.Errorf("missing a body: %s.%s.html.tmpl or %s.%s.txt.tmpl", name, loc, name, loc))
 		}
 	}
+	if len(partials) == 0 {
+		// A missing template then most likely lives in a "_" file that
+		// //go:embed left out.
+		fail = func(part string, err error) {
+			if strings.Contains(err.Error(), "no such template") || strings.Contains(err.Error(), "not defined") {
+				err = fmt.Errorf("%w (%s)", err, embedHint)
+			}
+			errs = append(errs, newTemplateError(name, loc, part, v.files[part], err))
+		}
+	}
 	fm := map[string]any{"locale": func() string { return loc }}
 	maps.Copy(fm, funcs)
 
@@ -331,6 +349,11 @@ func (s *TemplateSet) parseVariant(name, loc string, parts map[string]tmplFile, 
 		}
 		if _, err := t.Parse(f.src); err != nil {
 			fail(part, err)
+			continue
+		}
+		if missing := undefinedTemplate(t); missing != "" {
+			// text/template would say so only on the first render.
+			fail(part, fmt.Errorf("template: %s: no such template %q", f.path, missing))
 			continue
 		}
 		if part == partSubject {
@@ -359,6 +382,55 @@ func (s *TemplateSet) parseVariant(name, loc string, parts map[string]tmplFile, 
 		}
 	}
 	return v, errs
+}
+
+// embedHint explains the usual cause of a missing shared template.
+const embedHint = `no file starting with "_" was found: //go:embed leaves such files out of a directory unless the pattern says all:, as in //go:embed all:emails`
+
+// undefinedTemplate returns the name of a template that t or a template
+// associated with it calls but that is not defined, or "".
+func undefinedTemplate(t *texttemplate.Template) string {
+	for _, tt := range t.Templates() {
+		if tt.Tree == nil {
+			continue
+		}
+		if name := undefinedIn(t, tt.Tree.Root); name != "" {
+			return name
+		}
+	}
+	return ""
+}
+
+func undefinedIn(t *texttemplate.Template, n parse.Node) string {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return ""
+		}
+		for _, c := range n.Nodes {
+			if name := undefinedIn(t, c); name != "" {
+				return name
+			}
+		}
+	case *parse.TemplateNode:
+		if tt := t.Lookup(n.Name); tt == nil || tt.Tree == nil {
+			return n.Name
+		}
+	case *parse.IfNode:
+		return undefinedInBranch(t, &n.BranchNode)
+	case *parse.RangeNode:
+		return undefinedInBranch(t, &n.BranchNode)
+	case *parse.WithNode:
+		return undefinedInBranch(t, &n.BranchNode)
+	}
+	return ""
+}
+
+func undefinedInBranch(t *texttemplate.Template, b *parse.BranchNode) string {
+	if name := undefinedIn(t, b.List); name != "" {
+		return name
+	}
+	return undefinedIn(t, b.ElseList)
 }
 
 // partialsFor returns, for every partial name, the variant that fits loc

@@ -50,7 +50,7 @@ func builtinCases(name, url string) []builtinCase {
 			builtinCase{templates.NameConfirmAddress, loc, templates.ConfirmAddress{
 				Brand: brand, Name: n, URL: or(u, "https://acme.example/confirm?token="+resetToken), Expires: 24 * time.Hour}},
 			builtinCase{templates.NamePasswordReset, loc, templates.PasswordReset{
-				Brand: brand, Name: n, URL: or(u, "https://acme.example/reset?token="+resetToken), Expires: 30 * time.Minute}},
+				Brand: brand, Name: n, URL: or(u, "https://acme.example/reset?token="+resetToken), Expires: 30 * time.Minute, SingleUse: true}},
 		)
 	}
 	return out

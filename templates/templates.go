@@ -105,34 +105,41 @@ type PasswordReset struct {
 	URL string
 	// Expires is how long the link stays valid; 0 says nothing about it.
 	Expires time.Duration
+	// SingleUse makes the mail promise that the link works only once. Set
+	// it only when your service keeps that promise, for example by signing
+	// a hash of the user's current password hash into the token, so that
+	// the link stops working once the password has changed (as
+	// examples/password-reset does). The default says nothing about it.
+	SingleUse bool
 }
 
 // ExpiresIn returns Expires in words for locale; see [FormatDuration].
 func (d PasswordReset) ExpiresIn(locale string) string { return FormatDuration(d.Expires, locale) }
 
-// FormatDuration returns d in words, in whole days, hours or minutes
-// (rounded up, so that a code never seems to last longer than it does):
+// FormatDuration returns d in words, in whole days, hours or minutes,
+// rounded down so that a code never seems to last longer than it does:
 // "10 minutes", "1 hour", "2 days" in English and, for a locale whose
-// language is "zh", "10 分钟", "1 小时", "2 天".
+// language is "zh", "10 分钟", "1 小时", "2 天". 90 seconds is "1 minute";
+// 90 minutes is "90 minutes" (a larger unit only when it is exact); less
+// than a minute is given in seconds ("30 seconds", "30 秒").
 func FormatDuration(d time.Duration, locale string) string {
-	n, unit := ceilDiv(d, time.Minute), 0
+	d = max(d, 0)
+	n, unit := int64(d/time.Minute), 1
 	switch {
+	case d < time.Minute:
+		n, unit = int64(d/time.Second), 0
 	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
-		n, unit = int64(d/(24*time.Hour)), 2
+		n, unit = int64(d/(24*time.Hour)), 3
 	case d >= time.Hour && d%time.Hour == 0:
-		n, unit = int64(d/time.Hour), 1
+		n, unit = int64(d/time.Hour), 2
 	}
 	lang, _, _ := strings.Cut(strings.ToLower(strings.ReplaceAll(locale, "_", "-")), "-")
 	if lang == "zh" {
-		return fmt.Sprintf("%d %s", n, [...]string{"分钟", "小时", "天"}[unit])
+		return fmt.Sprintf("%d %s", n, [...]string{"秒", "分钟", "小时", "天"}[unit])
 	}
-	word := [...]string{"minute", "hour", "day"}[unit]
+	word := [...]string{"second", "minute", "hour", "day"}[unit]
 	if n != 1 {
 		word += "s"
 	}
 	return fmt.Sprintf("%d %s", n, word)
-}
-
-func ceilDiv(d, unit time.Duration) int64 {
-	return int64((d + unit - 1) / unit)
 }

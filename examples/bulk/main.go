@@ -43,6 +43,7 @@ func main() {
 
 type options struct {
 	url      string
+	urlFlag  bool // -url was given, perhaps empty (-url "$MAILER_URL" with the variable unset)
 	n        int
 	pool     int
 	rate     int
@@ -56,7 +57,7 @@ func parseFlags(args []string, env func(string) string, stderr io.Writer) (*opti
 	o := &options{}
 	fs := flag.NewFlagSet("bulk", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.url, "url", env("MAILER_URL"), "server URL, such as smtps://user:password@smtp.example.com (default $MAILER_URL; none: a local test server)")
+	fs.StringVar(&o.url, "url", env("MAILER_URL"), "server URL, such as smtps://smtp.example.com (default $MAILER_URL, which keeps a password out of ps; none: a local test server)")
 	fs.IntVar(&o.n, "n", 1000, "number of messages")
 	fs.IntVar(&o.pool, "pool", mailer.DefaultPoolSize, "connections to keep open")
 	fs.IntVar(&o.rate, "rate", 0, "at most this many messages a second (0: no limit)")
@@ -67,6 +68,7 @@ func parseFlags(args []string, env func(string) string, stderr io.Writer) (*opti
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	fs.Visit(func(f *flag.Flag) { o.urlFlag = o.urlFlag || f.Name == "url" })
 	switch {
 	case fs.NArg() > 0:
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -103,6 +105,11 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		}
 		defer srv.Close()
 		server = srv.Options()
+		why := "no -url and no $MAILER_URL"
+		if o.urlFlag {
+			why = "-url is empty (is the variable unset?)"
+		}
+		fmt.Fprintf(stderr, "bulk: %s: sending to a local test server on %s; nothing leaves this machine\n", why, srv.Addr())
 	} else {
 		server = mailer.WithURL(o.url)
 		if o.ca != "" {

@@ -35,7 +35,17 @@ func TestLocalServer(t *testing.T) {
 	assert.Equal(t, 0, code, errOut)
 	assert.Regexp(t, summary, out)
 	assert.True(t, strings.HasPrefix(out, "sent 150, failed 0,"), out)
-	assert.Empty(t, errOut, "no progress bar when stderr is not a terminal")
+	assert.Regexp(t, `^bulk: no -url and no \$MAILER_URL: sending to a local test server on 127\.0\.0\.1:\d+; nothing leaves this machine\n$`,
+		errOut, "one note, and no progress bar when stderr is not a terminal")
+}
+
+// TestEmptyURL: -url "$MAILER_URL" with the variable unset says that the
+// messages go to the local test server instead of silently sending there.
+func TestEmptyURL(t *testing.T) {
+	code, out, errOut := bulk(t, nil, false, "-url", "", "-n", "3")
+	assert.Equal(t, 0, code, errOut)
+	assert.True(t, strings.HasPrefix(out, "sent 3, failed 0,"), out)
+	assert.Contains(t, errOut, "bulk: -url is empty (is the variable unset?): sending to a local test server on 127.0.0.1:")
 }
 
 // TestProgressBar: on a terminal (or with -progress on) a bar is redrawn
@@ -49,7 +59,8 @@ func TestProgressBar(t *testing.T) {
 	assert.True(t, strings.HasSuffix(errOut, "\n"))
 
 	_, _, errOut = bulk(t, nil, true, "-n", "5", "-progress", "off")
-	assert.Empty(t, errOut)
+	assert.NotContains(t, errOut, "\r[")
+	assert.Equal(t, 1, strings.Count(errOut, "\n"), "only the note: %q", errOut)
 }
 
 // TestURLWithFailures: with $MAILER_URL the messages go to that server,

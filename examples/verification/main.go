@@ -32,6 +32,7 @@ import (
 	"math/big"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/postkit/mailer"
@@ -49,28 +50,60 @@ func main() {
 	os.Exit(code)
 }
 
-// run is the program; it returns the exit status.
-func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) int {
+// run is the program; it returns the exit status. Tests add options, such
+// as a fast retry policy.
+func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer, opts ...mailer.Option) int {
+	// The server, TLS and credentials come from MAILER_URL or
+	// MAILER_PROVIDER; with neither, from a test server on 127.0.0.1.
+	cfg, err := exampleenv.FromEnv(getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "verification:", err)
+		return exampleenv.ExitInvalid
+	}
+	if err := cfg.Start(); err != nil {
+		fmt.Fprintln(stderr, "verification:", err)
+		return exampleenv.ExitFailed
+	}
+	defer cfg.Close()
+
 	// Parse the templates once, when the program starts.
 	set, err := mailer.ParseTemplates(templates.FS, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "verification:", err)
 		return exampleenv.ExitInvalid
 	}
+	// One Client for the whole program: it is safe for concurrent use and
+	// keeps its connections open between mails.
+	c, err := mailer.New(append(cfg.Options, opts...)...)
+	if err != nil {
+		fmt.Fprintf(stderr, "verification: %s: %s\n", cfg.Server, exampleenv.OneLine(err.Error()))
+		return exampleenv.ExitInvalid
+	}
+	defer c.Close()
+
 	code, err := newCode()
 	if err != nil {
 		fmt.Fprintln(stderr, "verification:", err)
 		return exampleenv.ExitFailed
 	}
-	return exampleenv.Main(ctx, "verification", getenv, func(from, to, locale string) (*mailer.Message, error) {
-		return mailer.NewMessage().From(from).To(to).
-			Template(set, templates.NameVerification, locale, templates.Verification{
-				Brand:   templates.Brand{Product: "Acme", SupportEmail: "help@acme.example"},
-				Code:    code,
-				Expires: codeTTL,
-			}).
-			Build()
-	}, stdout, stderr)
+	msg, err := mailer.NewMessage().From(cfg.From).To(cfg.To).
+		Template(set, templates.NameVerification, cfg.Locale, templates.Verification{
+			Brand:   templates.Brand{Product: "Acme", SupportEmail: "help@acme.example"},
+			Code:    code,
+			Expires: codeTTL,
+		}).
+		Build() // every problem with the message at once, before any connection
+	if err != nil {
+		fmt.Fprintln(stderr, "verification:", exampleenv.OneLine(err.Error()))
+		return exampleenv.ExitInvalid
+	}
+	receipt, err := c.Send(ctx, msg)
+	if err != nil {
+		fmt.Fprintf(stderr, "verification: sending via %s (%s) failed: %s\n", c.Addr(), cfg.Server, exampleenv.OneLine(err.Error()))
+		return exampleenv.ExitFailed
+	}
+	fmt.Fprintf(stdout, "sent %s to %s: %s\n", receipt.MessageID, strings.Join(receipt.Recipients, ", "), receipt.Response)
+	return cfg.Report("verification", stdout, stderr) // a local run: show what the test server received
 }
 
 // newCode returns a random six-digit code, "000000" to "999999", from

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/postkit/mailer"
 	"github.com/postkit/mailer/mailertest"
 )
 
@@ -31,7 +32,8 @@ type result struct {
 func runWith(t *testing.T, env map[string]string) result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), func(k string) string { return env[k] }, &stdout, &stderr)
+	code := run(t.Context(), func(k string) string { return env[k] }, &stdout, &stderr,
+		mailer.WithRetry(mailertest.FastRetry()))
 	return result{code, stdout.String(), stderr.String()}
 }
 

@@ -1,8 +1,9 @@
-// Package exampleenv is the configuration and delivery code shared by the
-// example programs examples/verification and examples/password-reset: it
-// reads the MAILER_* environment variables and either sends for real or,
-// with nothing configured, delivers to an in-process mailertest server,
-// prints what it received and writes an HTML preview.
+// Package exampleenv is the set-up shared by the example programs
+// examples/verification and examples/password-reset, kept out of their
+// main.go so that it shows only the library: it reads the MAILER_*
+// environment variables into mailer options and, with nothing configured,
+// starts an in-process mailertest server instead, then prints what that
+// server received and writes an HTML preview.
 //
 // Variables:
 //
@@ -18,7 +19,6 @@
 package exampleenv
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -56,6 +56,8 @@ type Config struct {
 	From, To, Locale string
 	// PreviewDir is where a local run writes the HTML preview.
 	PreviewDir string
+
+	srv *mailertest.Server // the local test server, after Start
 }
 
 // FromEnv reads the configuration through getenv (os.Getenv in main).
@@ -125,62 +127,45 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 	return c, nil
 }
 
-// BuildFunc makes the message from the sender, recipient and locale.
-type BuildFunc func(from, to, locale string) (*mailer.Message, error)
-
-// Main is the whole of an example program after its own setup: it reads
-// the configuration, builds the message and sends it, and returns the
-// exit status. name names the preview file (NAME.preview.html).
-func Main(ctx context.Context, name string, getenv func(string) string, build BuildFunc, stdout, stderr io.Writer) int {
-	cfg, err := FromEnv(getenv)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return ExitInvalid
+// Start makes the configuration ready to send. With nothing configured it
+// starts a mailertest server on 127.0.0.1 and points Options at it; Close
+// stops it. For a real server it does nothing.
+func (c *Config) Start() error {
+	if !c.Local {
+		return nil
 	}
-	msg, err := build(cfg.From, cfg.To, cfg.Locale)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(err.Error()))
-		return ExitInvalid
-	}
-	if cfg.Local {
-		if err := sendLocal(ctx, cfg, name, msg, stdout, stderr); err != nil {
-			fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(err.Error()))
-			return ExitFailed
-		}
-		return ExitOK
-	}
-	c, err := mailer.New(cfg.Options...)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %s: %s\n", name, cfg.Server, oneLine(err.Error()))
-		return ExitInvalid
-	}
-	defer c.Close()
-	receipt, err := c.Send(ctx, msg)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: sending via %s (%s) failed: %s\n", name, c.Addr(), cfg.Server, oneLine(err.Error()))
-		return ExitFailed
-	}
-	fmt.Fprintf(stdout, "sent %s to %s: %s\n", receipt.MessageID, strings.Join(receipt.Recipients, ", "), receipt.Response)
-	return ExitOK
-}
-
-// sendLocal delivers msg to a mailertest server started for the purpose,
-// prints what the server received and writes the HTML preview.
-func sendLocal(ctx context.Context, cfg *Config, name string, msg *mailer.Message, stdout, stderr io.Writer) error {
 	srv, err := mailertest.Start()
 	if err != nil {
 		return fmt.Errorf("starting the local test server: %w", err)
 	}
-	defer srv.Close()
-	c, err := mailer.New(srv.Options())
-	if err != nil {
-		return err
+	c.srv, c.Options = srv, []mailer.Option{srv.Options()}
+	return nil
+}
+
+// Close stops the local test server, if Start started one.
+func (c *Config) Close() {
+	if c.srv != nil {
+		_ = c.srv.Close()
 	}
-	defer c.Close()
-	if _, err := c.Send(ctx, msg); err != nil {
-		return err
+}
+
+// Report shows what a local run delivered: it prints the message as the
+// test server received it, writes the HTML preview (NAME.preview.html)
+// and says on stderr that nothing left the machine. It does nothing when
+// sending for real. It returns the exit status.
+func (c *Config) Report(name string, stdout, stderr io.Writer) int {
+	if c.srv == nil {
+		return ExitOK
 	}
-	msgs := srv.Messages()
+	if err := c.report(name, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "%s: %s\n", name, OneLine(err.Error()))
+		return ExitFailed
+	}
+	return ExitOK
+}
+
+func (c *Config) report(name string, stdout, stderr io.Writer) error {
+	msgs := c.srv.Messages()
 	if len(msgs) != 1 {
 		return fmt.Errorf("the local test server recorded %d messages, want 1", len(msgs))
 	}
@@ -188,11 +173,11 @@ func sendLocal(ctx context.Context, cfg *Config, name string, msg *mailer.Messag
 	if err != nil {
 		return fmt.Errorf("reading the received message: %w", err)
 	}
-	fmt.Fprintf(stdout, "--- received by the local test server on %s (STARTTLS), %d bytes ---\n", c.Addr(), len(msgs[0].Data))
+	fmt.Fprintf(stdout, "--- received by the local test server on %s (STARTTLS), %d bytes ---\n", c.srv.Addr(), len(msgs[0].Data))
 	got.Print(stdout)
 	fmt.Fprintln(stdout, "--- end of message ---")
 	if got.HTML != "" {
-		path, err := filepath.Abs(filepath.Join(cfg.PreviewDir, name+".preview.html"))
+		path, err := filepath.Abs(filepath.Join(c.PreviewDir, name+".preview.html"))
 		if err != nil {
 			return err
 		}
@@ -215,5 +200,5 @@ func FirstSentence(s string) string {
 	return s
 }
 
-// oneLine makes s fit on one line.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+// OneLine makes s fit on one line, for an error message.
+func OneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
