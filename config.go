@@ -155,7 +155,6 @@ type config struct {
 	rules        []ReplyRule
 	retry        RetryPolicy
 	hooks        []Hook
-	hookQueue    int // events queued for hooks; 0 means hookQueueSize
 	pool         poolConfig
 	dkim         *DKIMSigner // dkim_send.go
 }

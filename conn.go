@@ -47,7 +47,7 @@ type conn struct {
 // dial opens the connection, does the implicit TLS handshake if needed and
 // reads the greeting. The connection is bound to ctx (see bind).
 func dial(ctx context.Context, cfg *config, log *slog.Logger) (*conn, *SendError) {
-	if err := ctx.Err(); err != nil {
+	if err := contextErr(ctx); err != nil {
 		return nil, &SendError{Stage: StageDial, Err: err}
 	}
 	dctx, cancel := context.WithTimeout(ctx, cfg.timeouts.Dial)
@@ -251,7 +251,7 @@ func replyError(ctx context.Context, stage Stage, err error) *SendError {
 // ctxError returns the context's error in place of err when the context
 // ended: the network error is then only a consequence of the cancellation.
 func ctxError(ctx context.Context, err error) error {
-	ctxErr := ctx.Err()
+	ctxErr := contextErr(ctx)
 	if ctxErr == nil {
 		// The connection's deadline may fire a moment before the
 		// context's own timer: the cause is still the context.

@@ -65,7 +65,9 @@
 // Send retries temporary failures and, by default, unknown outcomes, with
 // exponential backoff and jitter ([RetryPolicy], [WithRetry]); every attempt
 // carries the same Message-ID. Hooks ([WithHook]) observe each Send as
-// events: pending, sending, retrying, and exactly one sent or failed.
+// events: pending, sending, retrying, and exactly one sent or failed,
+// called on the sending goroutine, so that the terminal event has been
+// handled when Send returns and no event is ever dropped.
 //
 // # Connections and throughput
 //
@@ -77,7 +79,8 @@
 // PIPELINING (RFC 2920). [Client.SendAll] sends a batch concurrently over
 // the pool; [WithRateLimit] spaces messages evenly for all goroutines;
 // provider presets set their published limits. [Client.Close] waits for the
-// sends in flight, then closes the connections.
+// sends in flight, then closes the connections; [Client.Shutdown] does the
+// same within a deadline.
 //
 // # Raw messages and envelopes
 //

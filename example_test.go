@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"sync/atomic"
 	"time"
 
 	"github.com/postkit/mailer"
@@ -135,13 +136,13 @@ func ExampleWithHook() {
 		log.Fatal(err)
 	}
 	defer srv.Close()
-	var sent, failed int
+	var sent, failed atomic.Int64 // hooks of different messages may run concurrently
 	c, err := mailer.New(srv.Options(), mailer.WithHook(func(ctx context.Context, e mailer.Event) {
 		switch e.Status {
 		case mailer.StatusSent:
-			sent++
+			sent.Add(1)
 		case mailer.StatusFailed:
-			failed++
+			failed.Add(1)
 		}
 	}))
 	if err != nil {
@@ -153,7 +154,8 @@ func ExampleWithHook() {
 			log.Fatal(err)
 		}
 	}
-	c.Close() // waits until the hooks have seen every event
-	fmt.Println(sent, failed)
+	// Each Send returned after its hooks had handled its terminal event.
+	fmt.Println(sent.Load(), failed.Load())
+	c.Close()
 	// Output: 3 0
 }

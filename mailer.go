@@ -11,13 +11,17 @@ import (
 // for concurrent use by multiple goroutines and is meant to be shared, like
 // an *http.Client.
 type Client struct {
-	cfg    *config
-	events *dispatcher
-	pool   *pool
+	cfg   *config
+	hooks *hookSet // nil without hooks
+	pool  *pool
 
 	// attemptFn performs one attempt; tests replace it.
 	attemptFn func(ctx context.Context, p *payload, rcpts []string) attemptResult
 
+	// stop ends when Shutdown gives up waiting: every send in flight
+	// watches it (see watch).
+	stop      context.Context
+	abortAll  context.CancelCauseFunc
 	mu        sync.Mutex
 	closed    bool
 	inflight  sync.WaitGroup
@@ -36,7 +40,8 @@ func New(opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, events: newDispatcher(cfg.hooks, cfg.hookQueue, cfg.logger), pool: newPool(cfg)}
+	c := &Client{cfg: cfg, hooks: newHookSet(cfg.hooks, cfg.logger), pool: newPool(cfg)}
+	c.stop, c.abortAll = context.WithCancelCause(context.Background())
 	c.attemptFn = c.attempt
 	return c, nil
 }
@@ -90,23 +95,9 @@ func (c *Client) Send(ctx context.Context, m *Message) (Receipt, error) {
 	if err != nil {
 		return Receipt{}, err
 	}
+	ctx, release := c.watch(ctx)
+	defer release()
 	return c.send(ctx, p)
-}
-
-// Close waits for the sends in flight to finish, then closes every pooled
-// connection (saying QUIT, which takes at most a few seconds), and releases
-// the Client's other resources. Send and SendAll fail with ErrClientClosed
-// afterwards. Close is safe to call more than once.
-func (c *Client) Close() error {
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
-	c.inflight.Wait()
-	c.closeOnce.Do(func() {
-		c.pool.close()
-		c.events.close()
-	})
-	return nil
 }
 
 // acquire registers a send in flight, unless the Client is closed.

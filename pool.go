@@ -162,7 +162,7 @@ func newPool(cfg *config) *pool {
 // get returns a connection bound to ctx: an idle one, or a new one that has
 // done its handshake. It waits for a free slot while the pool is full.
 func (p *pool) get(ctx context.Context, log *slog.Logger) (*conn, *SendError) {
-	if err := ctx.Err(); err != nil {
+	if err := contextErr(ctx); err != nil {
 		return nil, &SendError{Stage: StageDial, Err: err}
 	}
 	select {
@@ -171,10 +171,10 @@ func (p *pool) get(ctx context.Context, log *slog.Logger) (*conn, *SendError) {
 		select {
 		case p.slots <- struct{}{}:
 		case <-ctx.Done():
-			return nil, &SendError{Stage: StageDial, Err: ctx.Err()}
+			return nil, &SendError{Stage: StageDial, Err: contextErr(ctx)}
 		}
 	}
-	if err := ctx.Err(); err != nil { // do not spend an idle connection on it
+	if err := contextErr(ctx); err != nil { // do not spend an idle connection on it
 		<-p.slots
 		return nil, &SendError{Stage: StageDial, Err: err}
 	}
@@ -314,7 +314,7 @@ func (p *pool) wait(ctx context.Context) *SendError {
 	if err == nil {
 		return nil
 	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
+	if ctxErr := contextErr(ctx); ctxErr != nil {
 		err = ctxErr
 	} else {
 		// The limiter refuses to wait past the context's deadline.
@@ -326,9 +326,9 @@ func (p *pool) wait(ctx context.Context) *SendError {
 var errRateWait = errors.New("mailer: the rate limit's wait would outlast the context deadline")
 
 // close closes every idle connection, saying QUIT on each (in parallel,
-// each bounded by the QUIT timeout), and waits for connections being
-// closed by their idle timers. No connection may be in use.
-func (p *pool) close() {
+// each bounded by the QUIT timeout and by ctx), and waits for connections
+// being closed by their idle timers. No connection may be in use.
+func (p *pool) close(ctx context.Context) {
 	p.mu.Lock()
 	p.closed = true
 	idle := p.idle
@@ -340,6 +340,7 @@ func (p *pool) close() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			cn.bind(ctx, cn.log)
 			cn.quit()
 		}()
 	}

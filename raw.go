@@ -80,6 +80,8 @@ func (c *Client) SendRaw(ctx context.Context, env Envelope, msg []byte) (Receipt
 	if err := c.signRaw(&p); err != nil {
 		return Receipt{}, err
 	}
+	ctx, release := c.watch(ctx)
+	defer release()
 	return c.send(ctx, p)
 }
 

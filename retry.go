@@ -181,7 +181,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		return contextErr(ctx)
 	case <-t.C:
 		return nil
 	}

@@ -19,6 +19,9 @@ type delivery struct {
 	log     *slog.Logger
 	attempt int
 
+	hookCtx context.Context // ctx without its cancellation, for hooks
+	gid     uint64          // the sending goroutine, for hooks
+
 	delivered []string     // recipients that got the message
 	response  string       // first reply to an end of data
 	code      int          // its code
@@ -56,7 +59,7 @@ func (c *Client) send(ctx context.Context, p payload) (Receipt, error) {
 		if d.attempt >= d.policy.MaxAttempts {
 			return d.finish(last)
 		}
-		if err := ctx.Err(); err != nil {
+		if err := contextErr(ctx); err != nil {
 			return d.finish(giveUp(last, err))
 		}
 		wait := d.policy.waitFor(d.attempt, last)
@@ -191,14 +194,21 @@ func (d *delivery) logAttrs(level slog.Level, msg string, attrs ...slog.Attr) {
 	d.log.LogAttrs(d.ctx, level, msg, append([]slog.Attr{slog.String("message_id", d.p.messageID)}, attrs...)...)
 }
 
+// emit calls the hooks, if any, with ev.
 func (d *delivery) emit(ev Event) {
+	if d.c.hooks == nil {
+		return
+	}
+	if d.hookCtx == nil {
+		d.hookCtx, d.gid = context.WithoutCancel(d.ctx), goroutineID()
+	}
 	ev.MessageID = d.p.messageID
 	ev.Account = accountOf(d.ctx)
 	if ev.Attempt == 0 && ev.Status != StatusPending {
 		ev.Attempt = d.attempt
 	}
 	ev.Time = time.Now()
-	d.c.events.emit(d.ctx, ev)
+	d.c.hooks.emit(d.hookCtx, d.gid, ev)
 }
 
 // attemptEvent fills ev's reply fields from err.

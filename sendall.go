@@ -35,6 +35,8 @@ func (c *Client) SendAll(ctx context.Context, msgs ...*Message) ([]Receipt, erro
 		return receipts, ErrClientClosed
 	}
 	defer c.inflight.Done()
+	ctx, release := c.watch(ctx)
+	defer release()
 	errs := make([]error, len(msgs))
 	var next atomic.Int64 // index of the next message to send
 	var wg sync.WaitGroup

@@ -112,6 +112,37 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 }
 
+// BenchmarkThroughputHook is ours-pool-8 with one status hook that takes
+// 0 or 2 ms per event (a database write, say), to show what hooks cost:
+//
+//	go test -run '^$' -bench ThroughputHook -benchtime 2000x ./bench
+func BenchmarkThroughputHook(b *testing.B) {
+	for _, d := range []time.Duration{0, 2 * time.Millisecond} {
+		b.Run(fmt.Sprintf("pool-8-hook-%v", d), func(b *testing.B) {
+			s := newSink(b)
+			msgs := ourMsgs(b, b.N)
+			var events atomic.Int64
+			c, err := mailer.New(mailer.WithServer(s.host(), s.port()), mailer.WithTLS(mailer.TLSNone),
+				mailer.WithPool(8), mailer.WithHook(func(context.Context, mailer.Event) {
+					events.Add(1)
+					if d > 0 {
+						time.Sleep(d)
+					}
+				}))
+			if err != nil {
+				b.Fatal(err)
+			}
+			run(b, func() {
+				if _, err := c.SendAll(context.Background(), msgs...); err != nil {
+					b.Fatal(err)
+				}
+			})
+			_ = c.Close()
+			b.ReportMetric(float64(events.Load())/float64(b.N), "events/msg")
+		})
+	}
+}
+
 // run times f, which sends b.N messages, and reports msgs/s.
 func run(b *testing.B, f func()) {
 	b.ReportAllocs()
