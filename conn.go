@@ -240,6 +240,10 @@ func (cn *conn) close() {
 // with the reply code and sanitised text when the server sent a reply.
 func replyError(ctx context.Context, stage Stage, err error) *SendError {
 	se := &SendError{Stage: stage, Err: ctxError(ctx, err)}
+	if pe, ok := se.Err.(textproto.ProtocolError); ok {
+		// It quotes what the server sent instead of a reply.
+		se.Err = textproto.ProtocolError(sanitizeReply(string(pe)))
+	}
 	var tp *textproto.Error
 	if errors.As(err, &tp) {
 		se.Code = tp.Code

@@ -150,7 +150,7 @@ func (e *SendError) Error() string {
 			b.WriteString(e.Message)
 		}
 	case e.Err != nil:
-		b.WriteString(strings.TrimPrefix(e.Err.Error(), "mailer: "))
+		b.WriteString(sanitizeText(strings.TrimPrefix(e.Err.Error(), "mailer: "), maxCauseLen))
 	default:
 		b.WriteString("failed")
 	}

@@ -3,6 +3,7 @@ package mailer_test
 import (
 	"bufio"
 	"errors"
+	"log/slog"
 	"net"
 	"net/textproto"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -238,4 +240,26 @@ func TestEHLOKeywordsAnyCase(t *testing.T) {
 	assert.Equal(t, mailer.StageTLS, se.Stage)
 	assert.Equal(t, 454, se.Code)
 	assert.Contains(t, srv.commands(), "STARTTLS")
+}
+
+// Garbage instead of a greeting is quoted in the error and the log only
+// in part, without control characters.
+func TestGarbledReplyTextIsCapped(t *testing.T) {
+	garbage := strings.Repeat("\x1b[31mGARBAGE\x07 ", 250) // 3,750 octets: one line within the bound
+	srv := newRawServer(t, func(_ *rawServer, c *rawConn) {
+		if c.send(garbage + "\r\n") {
+			c.waitGone()
+		}
+	})
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	_, err := newClient(t, srv.options(mailer.WithLogger(logger))).Send(bg, testMessage(t))
+	se := sendErr(t, err)
+	assert.Equal(t, mailer.StageDial, se.Stage)
+	assert.LessOrEqual(t, utf8.RuneCountInString(err.Error()), 600, "error text is capped")
+	assert.NotContains(t, err.Error(), "\x1b")
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		assert.LessOrEqual(t, len(line), 1500, "log line is capped")
+		assert.NotContains(t, line, "\x1b")
+	}
 }

@@ -12,6 +12,11 @@ import (
 // maxReplyLen bounds the server text kept in an error, in runes.
 const maxReplyLen = 512
 
+// maxCauseLen bounds the text of the underlying error in SendError.Error,
+// in runes: a protocol error may quote what a server sent instead of a
+// reply.
+const maxCauseLen = 1024
+
 // splitReply separates the RFC 3463 enhanced code from the text of a reply
 // (lines joined by "\n", as net/textproto returns them) and sanitises the
 // text. The code is taken only when its class matches the reply code.
@@ -67,7 +72,14 @@ func parseEnhancedCode(s string) (EnhancedCode, string, bool) {
 // sanitizeReply makes server text safe for errors and logs: valid UTF-8
 // (GB18030 replies, as QQ Mail sends, are decoded), no control characters,
 // single spaces, at most maxReplyLen runes.
-func sanitizeReply(s string) string {
+func sanitizeReply(s string) string { return sanitizeText(s, maxReplyLen) }
+
+// sanitizeText is sanitizeReply with a bound of limit runes.
+func sanitizeText(s string, limit int) string {
+	cut := len(s) > limit*utf8.UTFMax // only so much can be kept
+	if cut {
+		s = s[:limit*utf8.UTFMax]
+	}
 	if !utf8.ValidString(s) {
 		if dec, err := simplifiedchinese.GB18030.NewDecoder().String(s); err == nil && utf8.ValidString(dec) && hasHan(dec) {
 			s = dec
@@ -92,14 +104,18 @@ func sanitizeReply(s string) string {
 			}
 		}
 		space = false
-		if n >= maxReplyLen {
+		if n >= limit {
 			b.WriteString("…")
 			break
 		}
 		b.WriteRune(r)
 		n++
 	}
-	return strings.TrimSpace(b.String())
+	out := strings.TrimSpace(b.String())
+	if cut && !strings.HasSuffix(out, "…") {
+		out += "…"
+	}
+	return out
 }
 
 func hasHan(s string) bool {
