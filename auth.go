@@ -40,8 +40,20 @@ func (f TokenFunc) Token(ctx context.Context) (string, error) { return f(ctx) }
 
 // StaticToken returns a TokenSource that always returns token.
 func StaticToken(token string) TokenSource {
-	return TokenFunc(func(context.Context) (string, error) { return token, nil })
+	return &staticToken{token: func() string { return token }}
 }
+
+// staticToken holds its token as a closure, like credentials, so that no
+// printing of an enclosing value reveals it.
+type staticToken struct{ token func() string }
+
+func (t *staticToken) Token(context.Context) (string, error) { return t.token(), nil }
+
+// String hides the token.
+func (*staticToken) String() string { return "mailer.StaticToken(" + redacted + ")" }
+
+// GoString hides the token.
+func (*staticToken) GoString() string { return "mailer.StaticToken(" + redacted + ")" }
 
 // Auth holds credentials and the mechanism that presents them. Build one
 // with [PlainAuth], [LoginAuth], [CRAMMD5Auth], [XOAUTH2Auth] or [AutoAuth].
@@ -126,7 +138,12 @@ func (a Auth) String() string {
 // uses the server token as both).
 func (a Auth) displayUser() string {
 	if s := a.secret(); s != "" && s == a.user {
-		return "[REDACTED]"
+		return redacted
+	}
+	if a.creds != nil {
+		if t, ok := a.creds.token.(*staticToken); ok && t.token() == a.user {
+			return redacted
+		}
 	}
 	return a.user
 }

@@ -80,11 +80,18 @@ func TestNoSecretsAnywhere(t *testing.T) {
 		if name == "XOAUTH2" {
 			secret = token
 		}
+		// A server that echoes the AUTH exchange in its refusal.
+		echo := "535 5.7.8 Authentication failed: " + strings.Join([]string{
+			secret, b64([]byte(secret)), strings.TrimRight(b64([]byte(secret)), "="),
+			b64([]byte("\x00" + user + "\x00" + secret)), b64([]byte("user=" + user + "\x01auth=Bearer " + secret + "\x01\x01")),
+			"(" + secret + ")", "x" + b64([]byte("xy"+secret+"z")),
+		}, " ")
 		for _, tc := range []struct {
 			desc   string
 			secret string
 			faults []mailertest.Fault
 		}{
+			{"echoed by the server", secret, []mailertest.Fault{{Step: mailertest.StepAUTH, Reply: echo}}},
 			{"ok", secret, nil},
 			{"wrong secret", secret + "-wrong", nil},
 			{"retried then failed", secret, []mailertest.Fault{{Step: mailertest.StepMAIL, Reply: "451 4.3.0 try later"}}},
@@ -98,7 +105,9 @@ func TestNoSecretsAnywhere(t *testing.T) {
 			record(fmt.Sprintf("%s %s: %+v %v %#v", name, tc.desc, rcpt, err, err))
 			record(c.String())
 			for _, l := range srv.Transcript() {
-				record(l.String())
+				if tc.faults == nil || tc.faults[0].Reply != echo { // the server's own record holds the echo
+					record(l.String())
+				}
 			}
 			_ = c.Close()
 		}
@@ -109,11 +118,63 @@ func TestNoSecretsAnywhere(t *testing.T) {
 	_, err = mailer.ParseURL("smtps://alice:" + password + "@smtp.example.com?auth=bogus")
 	record(fmt.Sprint(err))
 
+	for _, raw := range secretURLs {
+		u, err := mailer.ParseURL(raw.url)
+		record(fmt.Sprintf("%v %+v %#v", err, err, u))
+		if u != nil {
+			record(fmt.Sprintf("%v %+v %#v %s %v %+v %#v", u, u, u, u, *u, *u, *u))
+			c, err := mailer.New(u.Option())
+			record(fmt.Sprintf("%v %v %+v %#v", err, c, c, c))
+		}
+	}
+
 	all := logs.String() + strings.Join(out, "\n")
 	assert.Contains(t, logs.String(), "smtp authenticated", "Debug logging was on")
 	assert.Contains(t, logs.String(), "mailer retrying")
 	for _, n := range needles {
 		assert.NotContains(t, all, n)
+	}
+	for _, raw := range secretURLs {
+		for _, f := range raw.fragments {
+			assert.NotContains(t, all, f, raw.url)
+		}
+	}
+	assert.Contains(t, all, "Authentication failed", "the echoing server's reply is shown")
+}
+
+// secretURLs are server URLs whose password or token must not show, in
+// whole or in part, in an error or a printed URL.
+var secretURLs = []struct {
+	url       string
+	fragments []string
+}{
+	// An unescaped "/", "?" or "#" in the password ends the user part
+	// early: what follows must not be quoted as a path, query or port.
+	{"smtp://alice:12345/secretpart@smtp.example.com", []string{"secretpart", "12345"}},
+	{"smtp://alice:hunter2:587?tls=SECRETVALUE@smtp.example.com", []string{"SECRETVALUE", "hunter2"}},
+	{"smtp://alice:pass?auth=S3CRETKEY@smtp.example.com", []string{"S3CRETKEY"}},
+	{"smtp://alice:ab#cdSECRETFRAG@smtp.example.com", []string{"SECRETFRAG"}},
+	{"smtps://alice:p/q?r#SECRETMIX@smtp.example.com", []string{"SECRETMIX"}},
+	{"smtp://alice:SECRETPORT@smtp.example.com:99999", []string{"SECRETPORT"}},
+	// A token given as the user with no password.
+	{"smtp://tok-USERTOKEN-123@smtp.postmarkapp.com", []string{"USERTOKEN"}},
+	// Postmark's server token is both user and password.
+	{"smtp://POSTMARKTOKEN:POSTMARKTOKEN@smtp.postmarkapp.com?auth=plain", []string{"POSTMARKTOKEN"}},
+	{"smtp://XOAUTHTOKEN:XOAUTHTOKEN@smtp.example.com?auth=xoauth2", []string{"XOAUTHTOKEN"}},
+}
+
+// TestURLErrorsNameTheCharacter: a password cut short by an unescaped
+// character gets an error that says which, and how to escape it.
+func TestURLErrorsNameTheCharacter(t *testing.T) {
+	for raw, want := range map[string]string{
+		"smtp://alice:12345/secretpart@smtp.example.com":            `"/"`,
+		"smtp://alice:hunter2:587?tls=SECRETVALUE@smtp.example.com": `%3F`,
+		"smtp://alice:ab#cd@smtp.example.com":                       `%23`,
+	} {
+		_, err := mailer.ParseURL(raw)
+		assert.ErrorIs(t, err, mailer.ErrInvalidConfig)
+		assert.ErrorContains(t, err, want, raw)
+		assert.ErrorContains(t, err, "escape it as", raw)
 	}
 }
 

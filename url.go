@@ -46,6 +46,13 @@ type URL struct {
 //
 // Unknown keys, repeated keys and bad values are errors that name the key.
 func ParseURL(rawURL string) (*URL, error) {
+	if c, ok := cutUserinfo(rawURL); ok {
+		// url.Parse would end the user part at c, and what follows
+		// (part of the password) would be quoted as a path, a query
+		// value or a port: say nothing of it.
+		return nil, configError("URL user", "%q before the last @: if the user name or password contains %q, escape it as %s",
+			string(c), string(c), url.QueryEscape(string(c)))
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// url.Error quotes the whole input, password included.
@@ -147,7 +154,9 @@ func ParseURL(rawURL string) (*URL, error) {
 			return nil, configError("URL user", "empty user name")
 		}
 		if !hasPass || pass == "" {
-			return nil, configError("URL password", "missing password or token for user %q", user)
+			// The user name is not quoted: a token given as the user
+			// (Postmark's server token is both) would be shown.
+			return nil, configError("URL password", "missing password or token after the user name (user:password@host)")
 		}
 		switch mech {
 		case MechanismXOAUTH2:
@@ -189,10 +198,10 @@ func (u *URL) Option() Option {
 }
 
 // String formats the URL with the password or token replaced by "REDACTED".
-func (u *URL) String() string {
+func (u URL) String() string {
 	v := url.URL{Scheme: u.Scheme, Host: net.JoinHostPort(u.Host, strconv.Itoa(u.Port))}
 	if !u.Auth.IsZero() {
-		v.User = url.UserPassword(u.Auth.Username(), "REDACTED")
+		v.User = url.UserPassword(u.Auth.displayUser(), "REDACTED")
 	}
 	q := url.Values{}
 	if !u.Auth.IsZero() && u.Auth.Mechanism() != MechanismAuto {
@@ -215,7 +224,27 @@ func (u *URL) String() string {
 }
 
 // GoString is String, for %#v.
-func (u *URL) GoString() string { return "mailer.URL(" + u.String() + ")" }
+func (u URL) GoString() string { return "mailer.URL(" + u.String() + ")" }
+
+// cutUserinfo reports the character that ends the user part of rawURL
+// before its last "@": an unescaped "/", "?" or "#" in a password makes
+// url.Parse see a host, a path, a query or a fragment where the password
+// goes on.
+func cutUserinfo(rawURL string) (byte, bool) {
+	_, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return 0, false
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return 0, false
+	}
+	i := strings.IndexAny(rest[:at], "/?#")
+	if i < 0 {
+		return 0, false
+	}
+	return rest[i], true
+}
 
 // urlErrorReason returns the reason of a url.Parse error without the input.
 func urlErrorReason(err error) string {

@@ -101,7 +101,7 @@ func TestParseURLErrors(t *testing.T) {
 		{"smtp://h?tls=none&tls=required", `URL query key "tls": given 2 times`},
 		{"smtp://user@h", `URL password: missing password`},
 		{"smtp://:pw@h", "URL user: empty user name"},
-		{"smtp://u:pa#ss@h", "malformed URL"},
+		{"smtp://u:pa#ss@h", `"#" before the last @: if the user name or password contains "#", escape it as %23`},
 		{"smtp://u:p@h_ost!:25", `URL host: invalid host "h_ost!"`},
 		{"smtp://u:pa ss@h", "percent-escape"},
 		{"smtp://u:p@h#frag", "unexpected fragment"},

@@ -399,6 +399,14 @@ func TestNoSecretInErrors(t *testing.T) {
 			"smtp://alice:" + secret + "@exa mple.com",
 			"smtp://alice:" + secret + "@example.com?auth=nope",
 			"ftp://alice:" + secret + "@example.com",
+			// An unescaped "/", "?" or "#" cuts the password short: the
+			// rest must not be quoted as a path, query or port.
+			"smtp://alice:12345/" + secret + "@example.com",
+			"smtp://alice:pw:587?tls=" + secret + "@example.com",
+			"smtp://alice:pw?auth=" + secret + "@example.com",
+			"smtp://alice:ab#" + secret + "@example.com",
+			// A token given as the user, without a password.
+			"smtp://" + secret + "@example.com",
 		} {
 			got := runSend(t, nil, "-url", raw, "-to", "bob@example.com", "-subject", "hi")
 			assert.Equal(t, 2, got.code, raw)
@@ -406,6 +414,24 @@ func TestNoSecretInErrors(t *testing.T) {
 			requireOneLine(t, got.stderr)
 		}
 	})
+}
+
+// TestNoEchoedSecretInJSON: a server that echoes the AUTH exchange in its
+// refusal puts no secret into the -json output or stderr.
+func TestNoEchoedSecretInJSON(t *testing.T) {
+	const secret = "s3cret-Pa55" // the password of newServer's account
+	b64 := base64.StdEncoding.EncodeToString
+	echo := "535 5.7.8 Authentication failed: " + secret + " " + b64([]byte(secret)) + " " +
+		b64([]byte("\x00alice@example.com\x00"+secret))
+	srv, caFile := newServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepAUTH, Reply: echo}))
+	got := runSend(t, map[string]string{"MAILER_USER": "alice@example.com", "MAILER_PASSWORD": secret},
+		"-json", "-url", "smtp://"+srv.Addr(), "-ca", caFile, "-from", "alice@example.com", "-to", "bob@example.com", "-subject", "hi")
+	assert.Equal(t, 1, got.code)
+	assert.Contains(t, got.stdout, "Authentication failed")
+	for _, n := range []string{secret, b64([]byte(secret)), strings.TrimRight(b64([]byte(secret)), "="),
+		b64([]byte("\x00alice@example.com\x00" + secret))} {
+		assert.NotContains(t, got.stdout+got.stderr, n)
+	}
 }
 
 // TestInvalidMessageSendsNothing checks that a bad message is refused before

@@ -75,7 +75,7 @@ func execute(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		received = msgs[len(msgs)-1].Data
 	}
 	if delivered || o.json {
-		out := sendResult{receipt: receipt, received: received, events: events.all(), err: sendErr}
+		out := sendResult{receipt: receipt, received: received, events: events.all(), err: sendErr, secrets: o.secrets()}
 		if err := printResult(stdout, o.json, out, t.local); err != nil {
 			return fmt.Errorf("writing the result: %w", err)
 		}
@@ -98,6 +98,7 @@ type sendResult struct {
 	received []byte // the message as the local test server got it
 	events   []mailer.Event
 	err      error
+	secrets  []string // redacted from the JSON, as from stderr
 }
 
 // receiptJSON is the -json output.
@@ -166,10 +167,21 @@ func printResult(w io.Writer, asJSON bool, res sendResult, local bool) error {
 			}
 			out.Events = append(out.Events, ej)
 		}
-		enc := json.NewEncoder(w)
+		var buf strings.Builder
+		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false)
 		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+		secrets := res.secrets
+		for _, sec := range res.secrets {
+			if js, err := json.Marshal(sec); err == nil {
+				secrets = append(secrets, string(js[1:len(js)-1])) // as the JSON spells it
+			}
+		}
+		_, err := io.WriteString(w, redact(buf.String(), secrets))
+		return err
 	}
 	if local {
 		_, err := w.Write(res.received)
