@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/postkit/mailer/mailertest"
+	"github.com/postkit/mailer/outbox"
+)
+
+// mailqFunc runs mailq with args and checks its exit status.
+type mailqFunc func(wantCode int, args ...string) (stdout, stderr string)
+
+// TestMailqEndToEnd builds the binary and runs every command against a
+// SQLite file and a test server, checking exit codes and -json output.
+// Linking the binary takes several seconds here, so it is a long test;
+// TestMailqInProcess runs the same session through run.
+func TestMailqEndToEnd(t *testing.T) {
+	if os.Getenv("MAILER_TEST_LONG") == "" {
+		t.Skip("MAILER_TEST_LONG is not set: skipping the build of the binary (TestMailqInProcess runs the same session)")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "mailq")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	db := filepath.Join(dir, "q.db")
+	testMailq(t, dir, func(wantCode int, args ...string) (string, string) {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"-db", db}, args...)...)
+		cmd.Env = append(os.Environ(), "MAILER_URL=", "MAILQ_DB=")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != wantCode {
+			t.Fatalf("mailq %v: exit %d, want %d\nstdout: %s\nstderr: %s", args, code, wantCode, stdout.String(), stderr.String())
+		}
+		return stdout.String(), stderr.String()
+	})
+}
+
+func TestMailqInProcess(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "q.db")
+	t.Setenv("MAILER_URL", "")
+	t.Setenv("MAILQ_DB", "")
+	testMailq(t, dir, func(wantCode int, args ...string) (string, string) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), append([]string{"-db", db}, args...), &stdout, &stderr)
+		if code != wantCode {
+			t.Fatalf("mailq %v: exit %d, want %d\nstdout: %s\nstderr: %s", args, code, wantCode, stdout.String(), stderr.String())
+		}
+		return stdout.String(), stderr.String()
+	})
+}
+
+func testMailq(t *testing.T, dir string, mailq mailqFunc) {
+	srv := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSNone))
+	records := func(out string) []outbox.Record {
+		t.Helper()
+		var recs []outbox.Record
+		if err := json.Unmarshal([]byte(out), &recs); err != nil {
+			t.Fatalf("list -json: %v\n%s", err, out)
+		}
+		return recs
+	}
+
+	// Usage errors: 2.
+	mailq(2, "frobnicate")
+	mailq(2, "enqueue", "-subject", "no sender")
+	mailq(2, "list", "-status", "DONE")
+	mailq(2, "show")
+	// Not migrated: work fails (1) naming the migrations.
+	if _, errOut := mailq(1, "work", "-exit-when-idle"); !strings.Contains(errOut, "mail_outbox: versions 1") {
+		t.Fatalf("work before migrate: %s", errOut)
+	}
+	if out, _ := mailq(0, "migrate"); !strings.Contains(out, "migrated") {
+		t.Fatalf("migrate: %q", out)
+	}
+
+	out, _ := mailq(0, "enqueue", "-from", "app@example.com", "-to", "bob@example.com", "-bcc", "audit@example.com",
+		"-subject", "Report", "-text", "hello", "-n", "2")
+	ids := strings.Fields(out)
+	if len(ids) != 2 {
+		t.Fatalf("enqueue -n 2 printed %q", out)
+	}
+	eml := filepath.Join(dir, "m.eml")
+	os.WriteFile(eml, []byte("From: App <app@example.com>\r\nTo: carol@example.com\r\nSubject: eml\r\nMessage-ID: <fixed-1@example.com>\r\n\r\nbody\r\n"), 0o600)
+	if out, _ := mailq(0, "enqueue", "-eml", eml); strings.TrimSpace(out) != "fixed-1@example.com" {
+		t.Fatalf("enqueue -eml printed %q", out)
+	}
+	if _, errOut := mailq(1, "enqueue", "-eml", eml); !strings.Contains(errOut, "already enqueued") {
+		t.Fatalf("second enqueue of the same file: %s", errOut)
+	}
+	out, _ = mailq(0, "list", "-json")
+	if recs := records(out); len(recs) != 3 || recs[0].Status != outbox.StatusPending {
+		t.Fatalf("list -json = %+v", recs)
+	}
+
+	mailq(0, "cancel", ids[0])
+	mailq(1, "cancel", ids[0]) // already CANCELLED
+	out, _ = mailq(0, "show", "-json", ids[0])
+	var r outbox.Record
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Status != outbox.StatusCancelled {
+		t.Fatalf("show -json = %s (%v)", out, err)
+	}
+	mailq(0, "retry", ids[0])
+	mailq(1, "retry", ids[1]) // PENDING: nothing to retry
+	mailq(1, "show", "nobody@example.com")
+
+	// Without -url: the in-process test server, and it says so.
+	if _, errOut := mailq(0, "work", "-exit-when-idle", "-url", ""); !strings.Contains(errOut, "in-process test server") {
+		t.Fatalf("work without a server did not say where mail goes: %s", errOut)
+	}
+	out, _ = mailq(0, "list", "-status", "sent", "-json")
+	if recs := records(out); len(recs) != 3 {
+		t.Fatalf("after work: %d SENT records, want 3", len(recs))
+	}
+
+	// With -url: a real delivery to srv.
+	out, _ = mailq(0, "enqueue", "-from", "app@example.com", "-to", "dave@example.com", "-subject", "x", "-text", "y")
+	id := strings.TrimSpace(out)
+	out, _ = mailq(0, "work", "-exit-when-idle", "-url", srv.URL())
+	if !strings.Contains(out, "sent") || !strings.Contains(out, id) {
+		t.Fatalf("work printed %q", out)
+	}
+	if msgs := srv.Messages(); len(msgs) != 1 || msgs[0].Header.Get("Message-Id") != "<"+id+">" {
+		t.Fatalf("server got %d messages", len(msgs))
+	}
+	out, _ = mailq(0, "show", id)
+	if !strings.Contains(out, "SENT") || !strings.Contains(out, "250") {
+		t.Fatalf("show: %s", out)
+	}
+	out, _ = mailq(0, "list")
+	if strings.Count(out, "SENT") != 4 {
+		t.Fatalf("list:\n%s", out)
+	}
+}
