@@ -110,6 +110,28 @@ func BenchmarkThroughput(b *testing.B) {
 			_ = c.Close()
 		})
 	}
+	b.Run("ours-sendraw-pool-8", func(b *testing.B) {
+		// SendRaw of the rendered bytes (what an outbox stores), from 16
+		// goroutines as SendAll runs them.
+		s := newSink(b)
+		msgs := rendered(b, b.N)
+		c, err := mailer.New(mailer.WithServer(s.host(), s.port()), mailer.WithTLS(mailer.TLSNone),
+			mailer.WithPool(8))
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, func() {
+			parallel(16, len(msgs), func(int) func(i int) {
+				return func(i int) {
+					env := mailer.Envelope{From: sender, To: []string{rcptAddr(i)}}
+					if _, err := c.SendRaw(context.Background(), env, msgs[i]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+		_ = c.Close()
+	})
 }
 
 // BenchmarkThroughputHook is ours-pool-8 with one status hook that takes
