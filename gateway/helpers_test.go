@@ -342,3 +342,7 @@ func encode(s string) string { return base64.StdEncoding.EncodeToString([]byte(s
 func itoa(i int) string { return fmt.Sprint(i) }
 
 func newTP(c net.Conn) *textproto.Conn { return textproto.NewConn(c) }
+
+func dialQuiet(addr string) (net.Conn, error) {
+	return net.DialTimeout("tcp", addr, time.Second)
+}

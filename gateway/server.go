@@ -45,6 +45,9 @@ type Gateway struct {
 	reloadMu sync.Mutex
 	rejects  sync.WaitGroup
 	started  bool
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
 type listenerServer struct {
@@ -301,6 +304,11 @@ func (g *Gateway) forget(c *guardConn) {
 // closes everything, the upstream clients and the audit log. A ctx
 // without a deadline gets the configured drain_timeout.
 func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.shutdownOnce.Do(func() { g.shutdownErr = g.shutdown(ctx) })
+	return g.shutdownErr
+}
+
+func (g *Gateway) shutdown(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, g.snap.Load().drain)
