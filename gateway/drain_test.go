@@ -19,6 +19,7 @@ func TestMain(m *testing.M) {
 // the idle one gets 421 at once, the message completes and is relayed,
 // and Shutdown returns without error.
 func TestShutdownDrainsDataInFlight(t *testing.T) {
+	t.Parallel()
 	e := relayEnv(t, nil, nil)
 	idle := e.session("app1")
 	busy := e.session("app1")
