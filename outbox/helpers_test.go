@@ -63,7 +63,7 @@ var schemaChars = regexp.MustCompile(`[^a-z0-9_]+`)
 
 // pgPool returns a pool on a schema of its own for t, dropped at the end.
 // It skips t when MAILER_TEST_POSTGRES is unset.
-func pgPool(t *testing.T) (*pgxpool.Pool, string) {
+func pgPool(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
 	url := os.Getenv("MAILER_TEST_POSTGRES")
 	if url == "" {
@@ -218,4 +218,22 @@ func sqliteStoreOf(t *testing.T, ob *outbox.Outbox[*sql.Tx]) *outboxsqlite.Store
 		t.Fatal("not an outbox of openSQLite")
 	}
 	return v.(*outboxsqlite.Store)
+}
+
+type pgxPool = pgxpool.Pool
+
+// pgPoolFor opens another pool on schema, as a second process would.
+func pgPoolFor(t testing.TB, schema string) *pgxpool.Pool {
+	cfg, err := pgxpool.ParseConfig(os.Getenv("MAILER_TEST_POSTGRES"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	cfg.MaxConns = 20
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }

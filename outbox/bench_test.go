@@ -1,0 +1,305 @@
+package outbox_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/postkit/mailer"
+	"github.com/postkit/mailer/mailertest"
+	"github.com/postkit/mailer/outbox"
+	"github.com/postkit/mailer/outbox/outboxpgx"
+	"github.com/postkit/mailer/outbox/outboxsqlite"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+)
+
+// The issue's workload: 2,000 mails of about 2 KB through the test server,
+// which answers every fifth end of data with 451 (≈ 20% of first
+// attempts); retries wait 1 s, as in the spike. Run with
+//
+//	go test -run '^$' -bench . -benchtime 1x ./outbox/
+//
+// (MAILER_TEST_POSTGRES for the PostgreSQL rows).
+const benchMails = 2000
+
+func benchServer(b *testing.B) *mailertest.Server {
+	return mailertest.NewServer(b, mailertest.WithTLS(mailertest.TLSNone),
+		mailertest.WithFaultFunc(func(step mailertest.Step, n int) *mailertest.Fault {
+			if step == mailertest.StepDataEnd && n%5 == 0 {
+				return &mailertest.Fault{Reply: "451 4.3.0 Try again later"}
+			}
+			return nil
+		}))
+}
+
+func benchClient(b *testing.B, srv *mailertest.Server) *mailer.Client {
+	c, err := mailer.New(mailer.WithServer(srv.Host(), srv.Port()), mailer.WithTLS(mailer.TLSNone), mailer.WithPool(32))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
+func benchMessages(b *testing.B) []*mailer.Message {
+	text := strings.Repeat("Your statement for this month is ready. ", 45) // ≈ 2 KB with headers
+	msgs := make([]*mailer.Message, benchMails)
+	for i := range msgs {
+		m, err := mailer.NewMessage().From("app@example.com").To(fmt.Sprintf("u%d@example.com", i)).
+			Subject(fmt.Sprintf("Statement %d", i)).Text(text).Build()
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs[i] = m
+	}
+	return msgs
+}
+
+func benchOptions(sent *atomic.Int64, done chan struct{}) outbox.Options {
+	return outbox.Options{
+		Workers: 100, MinWait: time.Second, MaxWait: time.Second, Backoff: mailer.ConstantBackoff,
+		PollInterval: 50 * time.Millisecond,
+		Hooks: []mailer.Hook{func(_ context.Context, e mailer.Event) {
+			if e.Status == mailer.StatusSent && sent.Add(1) == benchMails {
+				close(done)
+			}
+		}},
+	}
+}
+
+// runOutbox enqueues the mails in batches and waits for every SENT.
+func runOutbox[TTx any](b *testing.B, obs []*outbox.Outbox[TTx], msgs []*mailer.Message, done chan struct{}) {
+	ctx := context.Background()
+	for _, ob := range obs {
+		if err := ob.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	for i := 0; i < len(msgs); i += 500 {
+		if _, err := obs[0].EnqueueMany(ctx, msgs[i:min(i+500, len(msgs))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	enq := time.Since(start)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		b.Fatal("not all mails sent")
+	}
+	total := time.Since(start)
+	b.ReportMetric(float64(len(msgs))/total.Seconds(), "mails/s")
+	b.ReportMetric(float64(len(msgs))/enq.Seconds(), "enqueued/s")
+	for _, ob := range obs {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ob.Stop(sctx)
+		cancel()
+	}
+}
+
+func BenchmarkOutboxSQLite(b *testing.B) {
+	for range b.N {
+		srv := benchServer(b)
+		st, err := outboxsqlite.Open(filepath.Join(b.TempDir(), "bench.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var sent atomic.Int64
+		done := make(chan struct{})
+		ob, err := outbox.New(benchClient(b, srv), st, benchOptions(&sent, done))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := ob.Migrate(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		runOutbox(b, []*outbox.Outbox[*sql.Tx]{ob}, benchMessages(b), done)
+		st.Close()
+	}
+}
+
+// Two River clients (two Outboxes, two pools) in one process stand in for
+// the issue's two processes.
+func BenchmarkOutboxPostgres(b *testing.B) {
+	if os.Getenv("MAILER_TEST_POSTGRES") == "" {
+		b.Skip("MAILER_TEST_POSTGRES is not set")
+	}
+	for range b.N {
+		srv := benchServer(b)
+		client := benchClient(b, srv)
+		var sent atomic.Int64
+		done := make(chan struct{})
+		pool1, schema := pgPool(b)
+		pool2 := pgPoolFor(b, schema)
+		var obs []*outbox.Outbox[pgx.Tx]
+		for _, p := range []*pgxPool{pool1, pool2} {
+			ob, err := outbox.New(client, outboxpgx.New(p, outboxpgx.WithSchema(schema)), benchOptions(&sent, done))
+			if err != nil {
+				b.Fatal(err)
+			}
+			obs = append(obs, ob)
+		}
+		if err := obs[0].Migrate(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		runOutbox(b, obs, benchMessages(b), done)
+	}
+}
+
+// River alone: the same sends as River jobs whose args carry the envelope
+// and body, with no status table.
+type rawArgs struct {
+	From string   `json:"from"`
+	To   []string `json:"to"`
+	Body []byte   `json:"body"`
+}
+
+func (rawArgs) Kind() string { return "bench_raw" }
+
+type rawWorker struct {
+	river.WorkerDefaults[rawArgs]
+	sender mailer.Sender
+	sent   *atomic.Int64
+	done   chan struct{}
+}
+
+func (w *rawWorker) NextRetry(*river.Job[rawArgs]) time.Time { return time.Now().Add(time.Second) }
+
+func (w *rawWorker) Work(ctx context.Context, job *river.Job[rawArgs]) error {
+	ctx = mailer.ContextWithRetryPolicy(ctx, mailer.RetryPolicy{MaxAttempts: 1})
+	_, err := w.sender.SendRaw(ctx, mailer.Envelope{From: job.Args.From, To: job.Args.To}, job.Args.Body)
+	if err == nil && w.sent.Add(1) == benchMails {
+		close(w.done)
+	}
+	return err
+}
+
+func riverAloneParams(b *testing.B) []river.InsertManyParams {
+	var ps []river.InsertManyParams
+	for _, m := range benchMessages(b) {
+		body, _ := m.Bytes()
+		env := m.Envelope()
+		ps = append(ps, river.InsertManyParams{Args: rawArgs{From: env.From, To: env.To, Body: body}})
+	}
+	return ps
+}
+
+func runRiverAlone[TTx any](b *testing.B, clients []*river.Client[TTx], ps []river.InsertManyParams, done chan struct{}) {
+	ctx := context.Background()
+	for _, c := range clients {
+		if err := c.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	for i := 0; i < len(ps); i += 500 {
+		if _, err := clients[0].InsertMany(ctx, ps[i:min(i+500, len(ps))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-done
+	b.ReportMetric(float64(len(ps))/time.Since(start).Seconds(), "mails/s")
+	for _, c := range clients {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		c.Stop(sctx)
+		cancel()
+	}
+}
+
+func riverConfig(w *rawWorker) *river.Config {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, w)
+	return &river.Config{Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 100}}, Workers: workers,
+		FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond, MaxAttempts: 10}
+}
+
+func BenchmarkRiverAloneSQLite(b *testing.B) {
+	for range b.N {
+		srv := benchServer(b)
+		st, err := outboxsqlite.Open(filepath.Join(b.TempDir(), "river.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		drv := riversqlite.New(st.DB())
+		m, _ := rivermigrate.New(drv, nil)
+		if _, err := m.Migrate(context.Background(), rivermigrate.DirectionUp, nil); err != nil {
+			b.Fatal(err)
+		}
+		var sent atomic.Int64
+		w := &rawWorker{sender: benchClient(b, srv), sent: &sent, done: make(chan struct{})}
+		c, err := river.NewClient(drv, riverConfig(w))
+		if err != nil {
+			b.Fatal(err)
+		}
+		runRiverAlone(b, []*river.Client[*sql.Tx]{c}, riverAloneParams(b), w.done)
+		st.Close()
+	}
+}
+
+func BenchmarkRiverAlonePostgres(b *testing.B) {
+	if os.Getenv("MAILER_TEST_POSTGRES") == "" {
+		b.Skip("MAILER_TEST_POSTGRES is not set")
+	}
+	for range b.N {
+		srv := benchServer(b)
+		pool1, schema := pgPool(b)
+		pool2 := pgPoolFor(b, schema)
+		m, _ := rivermigrate.New(riverpgxv5.New(pool1), &rivermigrate.Config{Schema: schema})
+		if _, err := m.Migrate(context.Background(), rivermigrate.DirectionUp, nil); err != nil {
+			b.Fatal(err)
+		}
+		var sent atomic.Int64
+		w := &rawWorker{sender: benchClient(b, srv), sent: &sent, done: make(chan struct{})}
+		var clients []*river.Client[pgx.Tx]
+		for _, p := range []*pgxPool{pool1, pool2} {
+			cfg := riverConfig(w)
+			cfg.Schema = schema
+			c, err := river.NewClient(riverpgxv5.New(p), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			clients = append(clients, c)
+		}
+		runRiverAlone(b, clients, riverAloneParams(b), w.done)
+	}
+}
+
+// BenchmarkQueuedSize reports the database bytes that 1,000 queued
+// (PENDING) mails of about 2 KB take on SQLite, and the rate of one
+// EnqueueMany of them with no worker competing for the connection.
+func BenchmarkQueuedSize(b *testing.B) {
+	for range b.N {
+		dir := b.TempDir()
+		st, err := outboxsqlite.Open(filepath.Join(dir, "size.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ob, _ := outbox.New(noSender{}, st, outbox.Options{})
+		ctx := context.Background()
+		ob.Migrate(ctx)
+		size := func() int64 {
+			st.DB().Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+			fi, _ := os.Stat(filepath.Join(dir, "size.db"))
+			return fi.Size()
+		}
+		before := size()
+		msgs := benchMessages(b)[:1000]
+		t0 := time.Now()
+		if _, err := ob.EnqueueMany(ctx, msgs); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(1000/time.Since(t0).Seconds(), "enqueued/s-idle")
+		b.ReportMetric(float64(size()-before), "bytes/1000-queued")
+		st.Close()
+	}
+}
