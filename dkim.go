@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -210,12 +211,34 @@ func (s *DKIMSigner) Sign(msg []byte) ([]byte, error) {
 	return append(append(out, sig...), msg...), nil
 }
 
+// passes recycles dkimPass values, whose scratch buffer and header
+// buffer would otherwise be allocated for every message.
+var passes = sync.Pool{New: func() any {
+	return &dkimPass{h: sha256.New(), header: make([]byte, 0, 2048)}
+}}
+
 func (s *DKIMSigner) newPass() *dkimPass {
-	return &dkimPass{relaxed: s.relaxedBody, h: sha256.New(), header: make([]byte, 0, 2048)}
+	p := passes.Get().(*dkimPass)
+	h, header, bw := p.h, p.header[:0], p.bw
+	h.Reset()
+	p.reset()
+	p.h, p.header, p.bw, p.relaxed = h, header, bw, s.relaxedBody
+	return p
+}
+
+// donePass returns p to the pool, unless its header buffer grew large.
+func donePass(p *dkimPass) {
+	if cap(p.header) <= 64<<10 {
+		if p.bw != nil {
+			p.bw.Reset(nil)
+		}
+		passes.Put(p)
+	}
 }
 
 // finish checks alignment and signs the header section p collected.
 func (s *DKIMSigner) finish(p *dkimPass) (string, error) {
+	defer donePass(p)
 	if p.err != nil {
 		return "", p.err
 	}
@@ -256,12 +279,15 @@ func (s *DKIMSigner) finish(p *dkimPass) (string, error) {
 	tags = append(tags, "h="+strings.Join(names, ":"), "bh="+base64.StdEncoding.EncodeToString(bh))
 	unsigned := foldSignature(tags) // ends with "b="
 
-	h := sha256.New()
+	h := p.h
+	h.Reset()
+	buf := p.header[:0] // the fields were copied out by splitHeader
 	for _, raw := range signed {
-		_, _ = io.WriteString(h, canonHeader(raw, s.relaxedHeader))
+		buf = appendCanonHeader(buf, raw, s.relaxedHeader)
 	}
-	self := canonHeader(unsigned, s.relaxedHeader)
-	_, _ = io.WriteString(h, strings.TrimSuffix(self, "\r\n"))
+	buf = appendCanonHeader(buf, unsigned, s.relaxedHeader)
+	h.Write(buf[:len(buf)-2]) // the signature's own field without its CRLF
+	p.header = buf
 	digest := h.Sum(nil)
 
 	opts := crypto.SignerOpts(crypto.SHA256)
@@ -288,7 +314,7 @@ func (s *DKIMSigner) aligned(fields []headerField) error {
 	if len(from) != 1 {
 		return &DKIMAlignmentError{Domain: s.domain}
 	}
-	unfolded := strings.TrimSpace(strings.NewReplacer("\r\n", "", "\n", "").Replace(from[0]))
+	unfolded := strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(from[0], "\r\n", ""), "\n", ""))
 	list, err := (&mail.AddressParser{WordDecoder: anyCharset}).ParseList(unfolded)
 	if err != nil || len(list) != 1 {
 		return &DKIMAlignmentError{Domain: s.domain}
@@ -332,6 +358,7 @@ func canonName(relaxed bool) string {
 // Long tag values (h=, bh=) are folded at their colons or in the base64.
 func foldSignature(tags []string) string {
 	var b strings.Builder
+	b.Grow(512)
 	b.WriteString("DKIM-Signature:")
 	line := b.Len()
 	for _, t := range append(tags, "b=") {
@@ -439,7 +466,12 @@ func (r DKIMRecord) String() string {
 // hashed, never held.
 func (s *DKIMSigner) signMessage(m *Message) (string, error) {
 	p := s.newPass()
-	bw := bufio.NewWriterSize(p, 4096)
+	if p.bw == nil {
+		p.bw = bufio.NewWriterSize(p, 4096)
+	} else {
+		p.bw.Reset(p)
+	}
+	bw := p.bw
 	err := m.write(bw)
 	if ferr := bw.Flush(); err == nil {
 		err = ferr

@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"hash"
@@ -26,6 +27,7 @@ type dkimPass struct {
 	relaxed bool // relaxed body canonicalization; simple otherwise
 	h       hash.Hash
 	err     error
+	bw      *bufio.Writer // for signMessage, kept with the pass
 
 	// Body canonicalization state.
 	cr      bool // a CR was seen and not yet written
@@ -36,6 +38,9 @@ type dkimPass struct {
 	n       int  // bytes in scratch
 	scratch [4096]byte
 }
+
+// reset clears p for another message; the caller keeps its buffers.
+func (p *dkimPass) reset() { *p = dkimPass{} }
 
 func (p *dkimPass) Write(b []byte) (int, error) {
 	if p.err != nil {
@@ -221,29 +226,41 @@ func splitHeader(b []byte) []headerField {
 	return fields
 }
 
-// canonHeader returns a header field in the given canonical form, ending
-// with CRLF.
-func canonHeader(raw string, relaxed bool) string {
+// appendCanonHeader appends a header field in the given canonical form,
+// ending with CRLF.
+func appendCanonHeader(b []byte, raw string, relaxed bool) []byte {
 	if !relaxed {
+		b = append(b, raw...)
 		if !strings.HasSuffix(raw, "\r\n") {
-			raw += "\r\n"
+			b = append(b, "\r\n"...)
 		}
-		return raw
+		return b
 	}
 	name, value, _ := strings.Cut(raw, ":")
-	var b strings.Builder
-	b.Grow(len(raw))
-	b.WriteString(strings.ToLower(strings.TrimRight(name, " \t")))
-	b.WriteByte(':')
-	b.WriteString(relaxValue(value))
-	b.WriteString("\r\n")
-	return b.String()
-}
-
-// relaxValue unfolds a header value, reduces runs of whitespace to one
-// space and removes the whitespace at both ends.
-func relaxValue(v string) string {
-	return strings.Join(strings.FieldsFunc(v, func(r rune) bool {
-		return r == ' ' || r == '\t' || r == '\r' || r == '\n'
-	}), " ")
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c == ' ' || c == '\t' {
+			continue // whitespace before the colon goes
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	b = append(b, ':')
+	// Unfold, reduce runs of whitespace to one space, drop it at both ends.
+	space, started := false, false
+	for i := 0; i < len(value); i++ {
+		switch c := value[i]; c {
+		case ' ', '\t', '\r', '\n':
+			space = true
+		default:
+			if space && started {
+				b = append(b, ' ')
+			}
+			space, started = false, true
+			b = append(b, c)
+		}
+	}
+	return append(b, "\r\n"...)
 }

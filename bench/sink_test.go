@@ -21,7 +21,10 @@ type sink struct {
 	done chan struct{}
 }
 
-func newSink(b testing.TB) *sink {
+func newSink(b testing.TB) *sink { b.Helper(); return newSinkMax(b, 1<<20) }
+
+// newSinkMax is newSink accepting messages of up to max bytes.
+func newSinkMax(b testing.TB, max int64) *sink {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -30,7 +33,7 @@ func newSink(b testing.TB) *sink {
 	s := &sink{srv: smtp.NewServer(discard{}), ln: ln, done: make(chan struct{})}
 	s.srv.Domain = "sink.local"
 	s.srv.AllowInsecureAuth = true
-	s.srv.MaxMessageBytes = 1 << 20
+	s.srv.MaxMessageBytes = max
 	s.srv.MaxRecipients = 100
 	s.srv.ReadTimeout = time.Minute
 	s.srv.WriteTimeout = time.Minute
