@@ -46,7 +46,7 @@ func BenchmarkDKIM(b *testing.B) {
 	}
 
 	path := bigFile(b)
-	big, err := mailer.NewMessage().From("Example <"+sender+">").To("bob@example.com").
+	big, err := mailer.NewMessage().From("Example <" + sender + ">").To("bob@example.com").
 		Subject("Report").Text("Attached.").AttachFile(path).Date(date).Build()
 	if err != nil {
 		b.Fatal(err)
@@ -126,4 +126,3 @@ func benchSendBig(b *testing.B, m *mailer.Message, opt mailer.Option) {
 		}
 	}
 }
-
