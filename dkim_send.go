@@ -59,3 +59,13 @@ func (c *Client) signRaw(p *payload) error {
 func dkimFailed(err error, messageID string) *SendError {
 	return &SendError{Stage: StageNone, MessageID: messageID, Err: err}
 }
+
+// WithDKIMSigner is WithDKIM with a signer already made by
+// [NewDKIMSigner], which several Clients may share. A nil s turns signing
+// off.
+func WithDKIMSigner(s *DKIMSigner) Option {
+	return func(c *config) error {
+		c.dkim = s
+		return nil
+	}
+}

@@ -30,6 +30,7 @@ type options struct {
 	timeout time.Duration
 	retries int
 	json    bool
+	dkim    dkimFlags
 
 	set map[string]bool // flags given on the command line
 }
@@ -91,6 +92,10 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.timeout, "timeout", 0, "")
 	fs.IntVar(&o.retries, "retries", 0, "")
 	fs.BoolVar(&o.json, "json", false, "")
+	fs.StringVar(&o.dkim.key, "dkim-key", "", "")
+	fs.StringVar(&o.dkim.selector, "dkim-selector", "", "")
+	fs.StringVar(&o.dkim.domain, "dkim-domain", "", "")
+	fs.BoolVar(&o.dkim.dns, "dkim-dns", false, "")
 	return fs
 }
 
@@ -111,6 +116,12 @@ func (o *options) applyEnv(env func(string) string) error {
 		o.ca, o.caSource = env("MAILER_CA_FILE"), "$MAILER_CA_FILE"
 	}
 
+	if err := o.dkim.check(); err != nil {
+		return err
+	}
+	if o.dkim.dns {
+		return nil // only the DNS record is printed: no message
+	}
 	switch {
 	case o.set["url"] && o.set["provider"]:
 		return invalidf("give either -url or -provider, not both")
@@ -269,6 +280,18 @@ Message:
                      "10m", SupportEmail, LogoURL
   -locale LOCALE     the template's locale, such as en or zh-CN (default en;
                      zh-TW and zh fall back to zh-CN, others to en)
+
+DKIM (RFC 6376; RSA of 2048 bits or more, or Ed25519):
+  -dkim-key FILE     sign the message with this PEM private key (PKCS#1 or
+                     PKCS#8), made for example with
+                     openssl genpkey -algorithm ed25519 -out dkim.pem
+  -dkim-selector S   the selector: the public key is published at
+                     S._domainkey.DOMAIN
+  -dkim-domain D     the signing domain (default: the -from domain); it must
+                     be the From domain, a parent or a subdomain of it
+  -dkim-dns          print the DNS TXT record that publishes the key, and
+                     exit: send -dkim-dns -dkim-key dkim.pem -dkim-selector s1
+                     -dkim-domain example.com
 
 Output:
   -json              print the receipt as JSON: message_id, response,

@@ -19,12 +19,26 @@ import (
 // execute sends the message the options describe and prints the result.
 // Errors before anything is sent are *invalidError.
 func execute(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+	if o.dkim.dns {
+		return o.dkim.printDNS(stdout, o.from)
+	}
 	t, err := resolveTarget(o)
 	if err != nil {
 		return err
 	}
 	events := &eventLog{}
 	extra := []mailer.Option{mailer.WithHook(events.hook)}
+	if o.dkim.key != "" {
+		from := o.from
+		if from == "" {
+			from = t.from
+		}
+		s, err := o.dkim.signer(from)
+		if err != nil {
+			return err
+		}
+		extra = append(extra, mailer.WithDKIMSigner(s))
+	}
 	if o.retries > 0 {
 		extra = append(extra, mailer.WithRetry(mailer.RetryPolicy{MaxAttempts: o.retries}))
 	}
@@ -85,6 +99,9 @@ func execute(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 			"recipients (envelope: from %s to %s).\n", c.Addr(), msg.From().Address, strings.Join(receipt.Recipients, ", "))
 		fmt.Fprintln(stderr, "send: to send for real, add -provider (such as -provider qq -user you@qq.com, "+
 			"password in $MAILER_PASSWORD) or -url; see send -h.")
+	}
+	if errors.Is(sendErr, mailer.ErrDKIMAlignment) {
+		return invalidf("%s (see -dkim-domain)", strings.TrimPrefix(sendErr.Error(), "mailer: "))
 	}
 	if sendErr != nil {
 		return errors.New(describeSendError(sendErr, c.Addr(), o.timeout, timedOut, delivered))
