@@ -170,3 +170,37 @@ func TestOAuth2RevokedGrant(t *testing.T) {
 	require.ErrorIs(t, err, mailer.ErrOAuth2Grant)
 	assert.Contains(t, sendErr(t, err).Hint, "sign in again")
 }
+
+// TestOAuth2TokenSource: any oauth2.TokenSource. One that has a new token
+// when asked again recovers from a refusal; one that keeps returning the
+// refused token fails for good, with the hint.
+func TestOAuth2TokenSource(t *testing.T) {
+	var mu sync.Mutex
+	valid := "second"
+	srv := mailertest.NewServer(t, mailertest.WithTokenFunc("me@example.com", func(tok string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return tok == valid
+	}))
+	n := 0
+	rotating := oauth2TokenFunc(func() (*oauth2.Token, error) {
+		n++
+		return &oauth2.Token{AccessToken: []string{"first", "second"}[min(n-1, 1)], Expiry: time.Now().Add(time.Hour)}, nil
+	})
+	c := newClient(t, serverOnly(srv), mailer.WithAuth(mailer.XOAUTH2Auth("me@example.com", mailer.OAuth2TokenSource(rotating))))
+	_, err := c.Send(bg, testMessage(t))
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+
+	static := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "stale-token"})
+	c = newClient(t, serverOnly(srv), mailer.WithAuth(mailer.XOAUTH2Auth("me@example.com", mailer.OAuth2TokenSource(static))))
+	_, err = c.Send(bg, testMessage(t))
+	require.ErrorIs(t, err, mailer.ErrOAuth2Grant)
+	assert.Equal(t, mailer.OutcomePermanent, mailer.Classify(err))
+	assert.Contains(t, sendErr(t, err).Hint, "sign in again")
+	assert.NotContains(t, err.Error(), "stale-token")
+}
+
+type oauth2TokenFunc func() (*oauth2.Token, error)
+
+func (f oauth2TokenFunc) Token() (*oauth2.Token, error) { return f() }
