@@ -38,6 +38,17 @@ type TemplateOptions struct {
 	// some of their clients; rules that cannot be inlined (@media queries,
 	// :hover) stay in a <style> element in the head, marked !important so
 	// that they win over the inlined styles.
+	//
+	// The CSS is inlined once, into the template, when the set is parsed,
+	// so rendering costs about what html/template alone costs, with the
+	// same output and the same contextual escaping as inlining each
+	// rendered mail. A template where the data could change what the CSS
+	// selects is inlined after each render instead (slower, same result):
+	// an action in a class, id or style attribute or between a tag's
+	// attributes; selectors such as :nth-child, :first-child, + or ~ or
+	// [attr]; an element the HTML parser adds inside {{if}}, {{range}} or
+	// {{with}}, such as the <tbody> of a <table> whose rows come from
+	// {{range}} (write the <tbody>).
 	NoInlineCSS bool
 }
 
@@ -69,6 +80,7 @@ type variant struct {
 	subject      *texttemplate.Template
 	text         *texttemplate.Template // nil: derived from the HTML
 	html         *htmltemplate.Template // nil: text only
+	source       *htmltemplate.Template // when html has its CSS inlined already (template_inline.go): the template as written
 	files        map[string]string      // part → file, for errors
 }
 
@@ -365,7 +377,8 @@ func (s *TemplateSet) parseVariant(name, loc string, parts map[string]tmplFile, 
 	if f, ok := parts[partHTML]; ok {
 		t := htmltemplate.New(f.path).Option("missingkey=error").Funcs(fm)
 		var err error
-		for _, pf := range partialsFor(partials[partHTML], loc, s.defaultLocale) {
+		sources := append(partialsFor(partials[partHTML], loc, s.defaultLocale), f)
+		for _, pf := range sources[:len(sources)-1] {
 			if _, err = t.New(pf.path).Parse(pf.src); err != nil {
 				fail(partHTML, err)
 				break
@@ -378,6 +391,13 @@ func (s *TemplateSet) parseVariant(name, loc string, parts map[string]tmplFile, 
 				fail(partHTML, err)
 			} else {
 				v.html = t
+				if s.inlineCSS {
+					// Inline the CSS now rather than on every render;
+					// some templates keep inlining at render time.
+					if it, err := inlineHTMLTemplate(f.path, sources, fm); err == nil {
+						v.html, v.source = it, t
+					}
+				}
 			}
 		}
 	}

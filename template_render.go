@@ -73,9 +73,19 @@ func (s *TemplateSet) render(name, locale string, data any, deriveText bool) (*R
 	if v.html != nil {
 		html, err := executeHTML(v.html, data)
 		if err != nil {
+			if v.source != nil {
+				// Report the error of the template as written, whose
+				// names and lines are the user's files.
+				if _, serr := executeHTML(v.source, data); serr != nil {
+					err = serr
+				}
+			}
 			return nil, v.error(partHTML, err)
 		}
-		if s.inlineCSS {
+		if v.source != nil {
+			html = asReserialized(html)
+		}
+		if s.inlineCSS && v.source == nil {
 			if html, err = inlineCSS(html); err != nil {
 				return nil, v.error(partHTML, fmt.Errorf("inlining CSS: %w", err))
 			}
