@@ -32,6 +32,8 @@ type connState struct {
 
 	cr *bufio.Reader // client side
 	br *bufio.Reader // server side
+
+	counted *countedConn // the TCP connection under front
 }
 
 var errDropped = errors.New("connection dropped by fault")
@@ -39,6 +41,12 @@ var errDropped = errors.New("connection dropped by fault")
 func (cs *connState) closeAll() {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	// Stop counting the connection before closing it: closing a TLS
+	// connection first sends close_notify, which the client may read
+	// as the end, and dial again, before the TCP connection is closed.
+	if cs.counted != nil {
+		cs.counted.release()
+	}
 	if cs.front != nil {
 		cs.front.Close()
 	}

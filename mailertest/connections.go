@@ -39,6 +39,7 @@ func (s *Server) CloseConnections() int {
 
 // Open returns how many client connections are open now.
 func (s *Server) Open() int {
+	s.reap()
 	s.countMu.Lock()
 	defer s.countMu.Unlock()
 	return s.open
@@ -93,16 +94,36 @@ func (cs *connState) hidePipelining(reply []byte) []byte {
 	return []byte(b.String())
 }
 
-// track counts a client connection as open until it is closed. The count
-// drops before the client can see the connection end, so that a client
-// that waits for the end of one connection before it opens the next is
-// never counted twice.
-func (s *Server) track(c net.Conn) net.Conn {
+// track counts a client connection as open until it is closed: by the
+// server (the count drops before the client can see the connection end,
+// so that a client that waits for the end of one connection before it
+// opens the next is never counted twice), or by the client, as soon as
+// the server's TCP end knows it, even if the connection's goroutine is
+// busy (in a Delay) and has not read the end yet.
+func (s *Server) track(c net.Conn) *countedConn {
+	s.reap()
+	cc := &countedConn{Conn: c, srv: s}
 	s.countMu.Lock()
 	defer s.countMu.Unlock()
 	s.open++
 	s.maxOpen = max(s.maxOpen, s.open)
-	return &countedConn{Conn: c, srv: s}
+	s.live[cc] = struct{}{}
+	return cc
+}
+
+// reap stops counting the connections the client has closed or reset.
+func (s *Server) reap() {
+	s.countMu.Lock()
+	conns := make([]*countedConn, 0, len(s.live))
+	for c := range s.live {
+		conns = append(conns, c)
+	}
+	s.countMu.Unlock()
+	for _, c := range conns {
+		if peerClosed(c.Conn) {
+			c.release()
+		}
+	}
 }
 
 type countedConn struct {
@@ -111,12 +132,18 @@ type countedConn struct {
 	once sync.Once
 }
 
-func (c *countedConn) Close() error {
+// release stops counting the connection; the first call counts.
+func (c *countedConn) release() {
 	c.once.Do(func() {
 		c.srv.countMu.Lock()
 		c.srv.open--
+		delete(c.srv.live, c)
 		c.srv.countMu.Unlock()
 	})
+}
+
+func (c *countedConn) Close() error {
+	c.release()
 	return c.Conn.Close()
 }
 

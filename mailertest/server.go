@@ -140,9 +140,10 @@ type Server struct {
 	arrived    chan struct{} // closed and replaced when a message arrives (find.go)
 	transcript []Line
 	counts     map[Step]int
-	countMu    sync.Mutex // guards open and maxOpen (connections.go)
+	countMu    sync.Mutex // guards open, maxOpen and live (connections.go)
 	open       int
 	maxOpen    int
+	live       map[*countedConn]struct{}
 }
 
 // NewServer starts a Server for the duration of test t; it is closed by
@@ -164,6 +165,7 @@ func Start(opts ...Option) (*Server, error) {
 		conns:      make(map[int]*connState),
 		byBackAddr: make(map[string]*connState),
 		counts:     make(map[Step]int),
+		live:       make(map[*countedConn]struct{}),
 	}
 	s.opts.maxMessageBytes = 64 << 20
 	for _, o := range opts {
@@ -227,7 +229,8 @@ func (s *Server) acceptLoop() {
 			return
 		}
 		s.nextConn++
-		cs := &connState{id: s.nextConn, srv: s, front: s.track(c)}
+		counted := s.track(c)
+		cs := &connState{id: s.nextConn, srv: s, front: counted, counted: counted}
 		s.conns[cs.id] = cs
 		s.wg.Add(1)
 		s.mu.Unlock()

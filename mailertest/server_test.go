@@ -1,7 +1,9 @@
 package mailertest_test
 
 import (
+	"bufio"
 	"crypto/tls"
+	"net"
 	"net/smtp"
 	"strings"
 	"sync"
@@ -182,4 +184,44 @@ func TestWithoutEnhancedStatusCodes(t *testing.T) {
 			assert.NotRegexp(t, `^250 \d\.\d+\.\d+ `, l.Text)
 		}
 	}
+}
+
+// TestMaxConcurrentCountsWhatIsOpen: a connection the client closed is not
+// counted when the next one opens, even while the server's goroutine for
+// it sleeps in a Delay and has not read its end; nor is one the server
+// dropped over TLS (close_notify goes out before the TCP close).
+func TestMaxConcurrentCountsWhatIsOpen(t *testing.T) {
+	t.Run("closed by the client", func(t *testing.T) {
+		srv := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSNone),
+			mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepNOOP, Delay: time.Minute}))
+		for i := 0; i < 5; i++ {
+			nc, err := net.Dial("tcp", srv.Addr())
+			require.NoError(t, err)
+			r := bufio.NewReader(nc)
+			_, err = r.ReadString('\n') // the greeting
+			require.NoError(t, err)
+			_, err = nc.Write([]byte("NOOP\r\n")) // the server sleeps
+			require.NoError(t, err)
+			require.NoError(t, nc.Close())
+		}
+		assert.Equal(t, 1, srv.MaxConcurrent())
+		assert.Zero(t, srv.Open())
+	})
+	t.Run("dropped by the server over TLS", func(t *testing.T) {
+		srv := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSImplicit),
+			mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepNOOP, Drop: true}))
+		for i := 0; i < 20; i++ {
+			nc, err := tls.Dial("tcp", srv.Addr(), &tls.Config{RootCAs: srv.CertPool(), ServerName: srv.Host()})
+			require.NoError(t, err)
+			r := bufio.NewReader(nc)
+			_, err = r.ReadString('\n')
+			require.NoError(t, err)
+			_, err = nc.Write([]byte("NOOP\r\n"))
+			require.NoError(t, err)
+			_, err = r.ReadString('\n') // the end, as close_notify
+			require.Error(t, err)
+			require.NoError(t, nc.Close())
+		}
+		assert.Equal(t, 1, srv.MaxConcurrent())
+	})
 }
