@@ -54,9 +54,15 @@ func (c *Client) attempt(ctx context.Context, p *payload, rcpts []string) attemp
 		return attemptResult{err: c.finish(serr)}
 	}
 	var res attemptResult
-	batch := rcpts
+	queue := rcpts // recipients not yet offered to the server
+	owned := false // queue is a copy of rcpts
+	limit := 0     // most recipients per transaction, once a 452 told it
 	redialled := false
-	for len(batch) > 0 {
+	for len(queue) > 0 {
+		batch := queue
+		if limit > 0 && len(batch) > limit {
+			batch = batch[:limit]
+		}
 		if !redialled {
 			// Every transaction waits for its turn under the rate limit.
 			if serr := c.pool.wait(ctx); serr != nil {
@@ -92,7 +98,23 @@ func (c *Client) attempt(ctx context.Context, p *payload, rcpts []string) attemp
 			res.err = c.finish(tr.err)
 			break
 		}
-		batch = tr.deferred
+		if len(tr.deferred) == 0 {
+			queue = queue[len(batch):]
+			continue
+		}
+		// The server limits recipients per transaction (452 4.5.3): the
+		// next transactions offer no more than it took in this one, so
+		// that the commands grow linearly with the recipients. The
+		// deferred ones, a subset of batch in order, go first.
+		if k := len(tr.delivered); limit == 0 || k < limit {
+			limit = k
+		}
+		if !owned {
+			queue, owned = slices.Clone(queue), true
+		}
+		start := len(batch) - len(tr.deferred)
+		copy(queue[start:], tr.deferred)
+		queue = queue[start:]
 	}
 	c.pool.put(cn)
 	return res
