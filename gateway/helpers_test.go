@@ -17,6 +17,7 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -346,3 +347,5 @@ func newTP(c net.Conn) *textproto.Conn { return textproto.NewConn(c) }
 func dialQuiet(addr string) (net.Conn, error) {
 	return net.DialTimeout("tcp", addr, time.Second)
 }
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }

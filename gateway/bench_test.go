@@ -1,0 +1,185 @@
+package gateway_test
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/postkit/mailer"
+	"github.com/postkit/mailer/gateway"
+)
+
+// sink is a discarding SMTP server with STARTTLS and AUTH PLAIN, the
+// upstream of the benchmarks (mailertest keeps every message in memory).
+type sink struct {
+	srv  *smtp.Server
+	ln   net.Listener
+	msgs atomic.Int64
+}
+
+type sinkSession struct{ s *sink }
+
+func (s *sinkSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *sinkSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, u, p string) error {
+		if u != "relay" || p != "relay-pw" {
+			return smtp.ErrAuthFailed
+		}
+		return nil
+	}), nil
+}
+func (s *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s *sinkSession) Data(r io.Reader) error {
+	_, err := io.Copy(io.Discard, r)
+	s.s.msgs.Add(1)
+	return err
+}
+func (s *sinkSession) Reset()        {}
+func (s *sinkSession) Logout() error { return nil }
+
+func startSink(tb testing.TB, cert tls.Certificate) *sink {
+	s := &sink{}
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s}, nil }))
+	s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	s.srv.Domain = "sink.test"
+	s.srv.ErrorLog = discardLog{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.ln = ln
+	go s.srv.Serve(ln)
+	tb.Cleanup(func() { s.srv.Close() })
+	return s
+}
+
+type discardLog struct{}
+
+func (discardLog) Printf(string, ...any) {}
+func (discardLog) Println(...any)        {}
+
+func benchMessage() []byte {
+	var b strings.Builder
+	b.WriteString("From: app@t1.test\r\nTo: r@ext.example\r\nSubject: bench\r\nMessage-ID: <bench@t1.test>\r\n\r\n")
+	for b.Len() < 2048-80 {
+		b.WriteString(strings.Repeat("z", 76) + "\r\n")
+	}
+	return []byte(b.String())
+}
+
+// sendParallel sends b.N messages through c from 8 goroutines and reports
+// messages per second.
+func sendParallel(b *testing.B, c *mailer.Client) {
+	msg := benchMessage()
+	env := mailer.Envelope{From: "app@t1.test", To: []string{"r@ext.example"}}
+	// Warm the pool: 8 connections with TLS and AUTH done.
+	for range 8 {
+		if _, err := c.SendRaw(context.Background(), env, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetParallelism(8 / max(1, testingProcs()))
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.SendRaw(context.Background(), env, msg); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+func testingProcs() int {
+	n := 0
+	fmt.Sscan(os.Getenv("GOMAXPROCS"), &n)
+	if n == 0 {
+		n = runtimeProcs()
+	}
+	return n
+}
+
+// BenchmarkRelay compares sending straight to a discarding sink with
+// sending through mailgate in sync mode to the same sink: 2 KiB messages,
+// 8 connections, STARTTLS and AUTH PLAIN on both legs, audit on.
+//
+//	go test -run '^$' -bench BenchmarkRelay -benchtime 20000x ./gateway/
+func BenchmarkRelay(b *testing.B) {
+	pki := newPKI(b)
+	sk := startSink(b, pki.issue(b, "sink", "sink.test", []string{"localhost"}, true))
+	b.Run("direct", func(b *testing.B) {
+		os.WriteFile(filepath.Join(pki.dir, "pw"), []byte("relay-pw"), 0o600)
+		c, err := mailer.New(mailer.WithURL("smtp://relay:relay-pw@"+sk.ln.Addr().String()), mailer.WithRootCAs(pki.pool), mailer.WithPool(8))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		sendParallel(b, c)
+	})
+	b.Run("mailgate-sync", func(b *testing.B) {
+		e := &env{t: b, pki: pki, dir: pki.dir, tokens: map[string]string{}, clock: &fakeClock{}}
+		os.WriteFile(filepath.Join(pki.dir, "pw"), []byte("relay-pw"), 0o600)
+		y := strings.Replace(baseServer, "audit.jsonl", filepath.Join(b.TempDir(), "audit.jsonl"), 1) + `
+upstreams:
+  sink: {url: "smtp://relay@` + sk.ln.Addr().String() + `", password_file: pw, ca_file: ca.pem, pool: 8}
+tenants:
+  t1:
+    credentials: [{username: app1, token_sha256: "{{TOKEN:app1}}"}]
+    senders: ["@t1.test"]
+    route: {upstreams: [sink]}
+`
+		cfg, err := gateway.ParseConfig([]byte(e.expand(y, nil)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.SetDir(pki.dir)
+		g, err := gateway.New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := g.Start(); err != nil {
+			b.Fatal(err)
+		}
+		defer g.Shutdown(context.Background())
+		e.g = g
+		c := e.client("app1")
+		c2, err := mailer.New(mailer.WithURL("smtp://app1:"+e.tokens["app1"]+"@"+g.Addr("submission")), mailer.WithRootCAs(pki.pool), mailer.WithPool(8))
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+		defer c2.Close()
+		sendParallel(b, c2)
+	})
+}
+
+// BenchmarkTokenAuth times AUTH PLAIN with a token on an open TLS session
+// (the connection and handshake are outside the timer).
+func BenchmarkTokenAuth(b *testing.B) {
+	e := start(b, setup{yaml: baseServer + policyTenants, opts: []gateway.Option{gateway.WithDelivery("sync", &recorder{})}})
+	line := "AUTH PLAIN " + plain("app1", e.tokens["app1"])
+	b.StopTimer()
+	for range b.N {
+		c := e.dialRaw("submissions")
+		e.greet(c)
+		c.expect("250", "EHLO x")
+		b.StartTimer()
+		c.expect("235", "%s", line)
+		b.StopTimer()
+		c.conn.Close()
+	}
+}
