@@ -126,10 +126,13 @@ func (a *auditLog) write(rec *auditRecord, now time.Time) {
 		return
 	}
 	rec.TS = now.UTC().Format("2006-01-02T15:04:05.000Z")
-	b, err := json.Marshal(rec)
-	if err != nil {
+	var jb bytes.Buffer
+	enc := json.NewEncoder(&jb)
+	enc.SetEscapeHTML(false) // Message-IDs keep their <>
+	if err := enc.Encode(rec); err != nil {
 		return
 	}
+	b := bytes.TrimRight(jb.Bytes(), "\n")
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	line := make([]byte, 0, len(b)+150)
