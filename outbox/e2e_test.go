@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -276,5 +277,54 @@ func TestStopBeforeDotIsPending(t *testing.T) {
 	start(t, ob2)
 	if r := waitFor(t, ob2, id, is(outbox.StatusSent)); r.Attempts != 1 {
 		t.Fatalf("SENT after %d attempts, want 1", r.Attempts)
+	}
+}
+
+// RetryUnknown: a drop after the dot is retried (at-least-once) and the
+// hook marks the possible duplicate.
+func TestRetryUnknown(t *testing.T) {
+	srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, On: 1, Drop: true}))
+	var sawDup atomic.Bool
+	ob := openSQLite(t, newClient(t, srv), outbox.Options{RetryUnknown: true, Hooks: []mailer.Hook{func(_ context.Context, e mailer.Event) {
+		if e.MaybeDuplicate {
+			sawDup.Store(true)
+		}
+	}}})
+	start(t, ob)
+	id, _ := ob.Enqueue(context.Background(), newMessage(t, 1))
+	r := waitFor(t, ob, id, is(outbox.StatusSent))
+	if r.Attempts != 2 || len(srv.Messages()) != 2 {
+		t.Fatalf("SENT after %d attempts with %d deliveries; want 2 and 2 (at-least-once)", r.Attempts, len(srv.Messages()))
+	}
+	ob.Stop(context.Background())
+	if !sawDup.Load() {
+		t.Fatal("no event marked the possible duplicate")
+	}
+}
+
+// Retention: DeleteFinished removes final records only; the Message-ID
+// may then be enqueued again. A panicking hook does not stop delivery.
+func TestRetentionAndPanickingHook(t *testing.T) {
+	srv := mailertest.NewServer(t)
+	ob := openSQLite(t, newClient(t, srv), outbox.Options{Hooks: []mailer.Hook{func(context.Context, mailer.Event) { panic("hook") }}})
+	ctx := context.Background()
+	sent := newMessage(t, 1)
+	id, _ := ob.Enqueue(ctx, sent)
+	start(t, ob)
+	waitFor(t, ob, id, is(outbox.StatusSent))
+	ob.Stop(ctx)
+	pending, _ := ob.Enqueue(ctx, newMessage(t, 2))
+	n, err := ob.DeleteFinished(ctx, time.Now().Add(time.Second))
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteFinished = %d, %v; want the one SENT record", n, err)
+	}
+	if _, err := ob.Status(ctx, id); !errors.Is(err, outbox.ErrNotFound) {
+		t.Fatalf("SENT record after retention: %v", err)
+	}
+	if r, err := ob.Status(ctx, pending); err != nil || r.Status != outbox.StatusPending {
+		t.Fatalf("PENDING record after retention: %+v, %v", r, err)
+	}
+	if _, err := ob.Enqueue(ctx, sent); err != nil {
+		t.Fatalf("the Message-ID after its record was deleted: %v", err)
 	}
 }
