@@ -23,29 +23,45 @@ func (o *Outbox[TTx]) claim(ctx context.Context, job *river.Job[mailArgs], fromS
 	if fromSending {
 		from, jobCond = StatusSending, "job_id = ?"
 	}
-	rows, err := o.store.Query(ctx, "UPDATE "+o.q.table+" SET status = ?, attempts = attempts + 1, job_id = ?, next_at = 0, updated_at = ? WHERE message_id = ? AND status = ? AND "+jobCond+" RETURNING attempts, envelope, body",
-		string(StatusSending), job.ID, time.Now().UnixMicro(), job.Args.MessageID, string(from), job.ID)
+	query := "UPDATE " + o.q.table + " SET status = ?, attempts = attempts + 1, job_id = ?, next_at = 0, updated_at = ? WHERE message_id = ? AND status = ? AND " + jobCond + " RETURNING attempts, envelope, body"
+	var (
+		c     claimed
+		env   string
+		found bool
+	)
+	err := o.write(ctx, func(ctx context.Context, tx TTx) error {
+		rows, err := o.store.QueryTx(ctx, tx, query, string(StatusSending), job.ID, time.Now().UnixMicro(), job.Args.MessageID, string(from), job.ID)
+		if err != nil {
+			return err
+		}
+		found = rows.Next()
+		if found {
+			err = rows.Scan(&c.attempts, &env, &c.body)
+		}
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
 	if err != nil {
 		return claimed{}, fmt.Errorf("outbox: claiming %q: %w", job.Args.MessageID, err)
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return claimed{}, fmt.Errorf("outbox: claiming %q: %w", job.Args.MessageID, err)
-		}
+	if !found {
 		return claimed{}, errNotClaimable
-	}
-	var (
-		c   claimed
-		env string
-	)
-	if err := rows.Scan(&c.attempts, &env, &c.body); err != nil {
-		return claimed{}, fmt.Errorf("outbox: claiming %q: %w", job.Args.MessageID, err)
 	}
 	if err := json.Unmarshal([]byte(env), &c.env); err != nil {
 		return claimed{}, fmt.Errorf("outbox: envelope of %q: %w", job.Args.MessageID, err)
 	}
-	return c, rows.Close()
+	return c, nil
+}
+
+// write runs f in a transaction shared with other workers' writes (see
+// groupCommit), or in one of its own before Start.
+func (o *Outbox[TTx]) write(ctx context.Context, f func(ctx context.Context, tx TTx) error) error {
+	if g := o.gc; g != nil {
+		return g.do(ctx, f)
+	}
+	return o.inOwnTx(ctx, func(tx TTx) error { return f(ctx, tx) })
 }
 
 // notClaimable decides what a job does whose record is not PENDING for it.

@@ -32,7 +32,7 @@ func TestCrashQuick(t *testing.T) {
 func TestCrashLong(t *testing.T) {
 	longTests(t)
 	for i := range 5 {
-		kill := time.Duration(100+rand.IntN(1500)) * time.Millisecond
+		kill := time.Duration(50+rand.IntN(600)) * time.Millisecond
 		t.Run("", func(t *testing.T) {
 			t.Logf("run %d: kill after %v", i, kill)
 			crashRun(t, 1000, kill)

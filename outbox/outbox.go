@@ -29,6 +29,8 @@ type Outbox[TTx any] struct {
 	// argument).
 	retryWait sync.Map // job ID → time.Time
 
+	gc *groupCommit[TTx] // the workers' shared write transactions, from Start
+
 	mu      sync.Mutex
 	started bool
 	stopped bool
@@ -113,7 +115,9 @@ func (o *Outbox[TTx]) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	o.gc = newGroupCommit(o)
 	if err := o.river.Start(ctx); err != nil {
+		o.gc.close()
 		return fmt.Errorf("outbox: starting workers: %w", err)
 	}
 	o.started = true
@@ -134,6 +138,7 @@ func (o *Outbox[TTx]) Stop(ctx context.Context) error {
 		return nil
 	}
 	o.stopped = true
+	defer o.gc.close() // after the workers: they may still be writing
 	err := o.river.Stop(ctx)
 	if err == nil {
 		return nil

@@ -194,7 +194,7 @@ func (o *Outbox[TTx]) markSent(ctx context.Context, job *river.Job[mailArgs], r 
 	if r.err != nil {
 		errText = errorText(r.err)
 	}
-	return o.inOwnTx(ctx, func(tx TTx) error {
+	return o.write(ctx, func(ctx context.Context, tx TTx) error {
 		_, err := o.store.ExecTx(ctx, tx, "UPDATE "+o.q.table+" SET status = ?, next_at = 0, last_code = ?, last_enhanced = ?, last_error = ?, response = ?, updated_at = ? WHERE message_id = ? AND job_id = ?",
 			string(StatusSent), code, enh, errText, r.receipt.Response, time.Now().UnixMicro(), job.Args.MessageID, job.ID)
 		if err != nil {
@@ -226,8 +226,11 @@ func (o *Outbox[TTx]) update(ctx context.Context, id string, jobID int64, st Sta
 	if !next.IsZero() {
 		nextAt = next.UnixMicro()
 	}
-	_, err := o.store.Exec(ctx, "UPDATE "+o.q.table+" SET status = ?, attempts = attempts + ?, next_at = ?, last_code = ?, last_enhanced = ?, last_error = ?, updated_at = ? WHERE message_id = ? AND job_id = ?",
-		string(st), attemptsDelta, nextAt, code, enh, errText, time.Now().UnixMicro(), id, jobID)
+	err := o.write(ctx, func(ctx context.Context, tx TTx) error {
+		_, err := o.store.ExecTx(ctx, tx, "UPDATE "+o.q.table+" SET status = ?, attempts = attempts + ?, next_at = ?, last_code = ?, last_enhanced = ?, last_error = ?, updated_at = ? WHERE message_id = ? AND job_id = ?",
+			string(st), attemptsDelta, nextAt, code, enh, errText, time.Now().UnixMicro(), id, jobID)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("outbox: recording %s: %w", st, err)
 	}
