@@ -112,4 +112,3 @@ func (g *groupCommit[TTx]) commit(batch []*gcRequest[TTx]) {
 		r.err <- g.o.inOwnTx(r.ctx, func(tx TTx) error { return r.f(r.ctx, tx) })
 	}
 }
-
