@@ -193,6 +193,15 @@ func (e *SendError) MinWait() time.Duration {
 	return w
 }
 
+// Throttled reports whether the server asked the client to slow down: a
+// 4yz reply whose text speaks of a rate, throttling, a limit or quota,
+// too many connections or messages, or a busy server (Gmail's "421 4.7.28
+// … rate limited", QQ Mail's "Connection frequency limited"), or a reply
+// that a ReplyRule gave a MinWait. Send waits at least
+// RetryPolicy.ThrottleWait after such a reply. Other 421 replies (a server
+// shutting down) and STARTTLS's 454 are ordinary temporary failures.
+func (e *SendError) Throttled() bool { return isThrottling(e) || e.MinWait() > 0 }
+
 // Timeout reports whether the attempt failed because a network deadline
 // expired.
 func (e *SendError) Timeout() bool { return isTimeout(e.Err) }

@@ -262,7 +262,14 @@ func TestFaultMatrix(t *testing.T) {
 		{name: "22 Gmail 550 5.4.5 daily limit", server: []mailertest.Option{mailertest.WithUser(testUser, testPassword), fault(mailertest.StepMAIL, 0, "550 5.4.5 Daily user sending limit exceeded.")},
 			client:   []mailer.Option{provider.Gmail(testUser, testPassword), mailer.WithAuth(mailer.PlainAuth(testUser, testPassword))},
 			attempts: 1, outcome: mailer.OutcomePermanent, statuses: oneTry},
-		{name: "23 421 4.7.0 rate limit waits longer", server: []mailertest.Option{fault(mailertest.StepMAIL, 1, "421 4.7.0 Try again later, closing connection")},
+		{name: "23 421 shutting down: ordinary backoff", server: []mailertest.Option{fault(mailertest.StepMAIL, 1, "421 4.3.2 Service shutting down, closing connection")},
+			client: []mailer.Option{mailer.WithRetry(mailer.RetryPolicy{MaxAttempts: 3, MinWait: time.Millisecond, MaxWait: time.Millisecond,
+				ThrottleWait: time.Hour, Backoff: mailer.ConstantBackoff})},
+			attempts: 2, outcome: mailer.OutcomeDelivered, statuses: twoSends, stored: 1,
+			check: func(t *testing.T, _ *mailertest.Server, _ mailer.Receipt, _ error, ev *eventLog) {
+				assert.Equal(t, time.Millisecond, ev.all()[2].Wait)
+			}},
+		{name: "23 421 4.7.0 rate limit waits longer", server: []mailertest.Option{fault(mailertest.StepMAIL, 1, "421 4.7.0 Too many messages from your account, slow down")},
 			client: []mailer.Option{mailer.WithRetry(mailer.RetryPolicy{MaxAttempts: 3, MinWait: time.Millisecond, MaxWait: time.Millisecond,
 				ThrottleWait: 30 * time.Millisecond, Backoff: mailer.ConstantBackoff})},
 			attempts: 2, outcome: mailer.OutcomeDelivered, statuses: twoSends, stored: 1,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -46,7 +47,8 @@ func ConstantBackoff(minWait, maxWait time.Duration, attempt int) time.Duration 
 
 // RetryPolicy controls how Send retries. The zero value means all defaults:
 // 3 attempts, exponential backoff from 1 s to 30 s with jitter, at least a
-// minute after a throttling reply, and at-least-once delivery.
+// minute after a throttling reply (ThrottleWait), and at-least-once
+// delivery.
 //
 // Whether an attempt is retried depends on its outcome ([Classify]):
 // delivered and permanent outcomes end Send; temporary ones are retried;
@@ -60,10 +62,14 @@ type RetryPolicy struct {
 	// MinWait and MaxWait bound the backoff between attempts. Zero means
 	// DefaultMinWait and DefaultMaxWait.
 	MinWait, MaxWait time.Duration
-	// ThrottleWait is the least wait after a throttling reply: 421, or an
-	// enhanced code 4.7.x (Gmail's 421 4.7.0 "try again later"). A
-	// ReplyRule's MinWait, when larger, wins. Zero means
-	// DefaultThrottleWait.
+	// ThrottleWait is the least wait after a throttling reply: a 4yz
+	// reply that says the sender is rate limited, throttled, over a limit
+	// or a quota, sending too many connections or messages, or that the
+	// server is busy ([SendError.Throttled]). Other temporary replies, such
+	// as "421 4.3.2 shutting down" or STARTTLS's "454 4.7.0 TLS not
+	// available", get the ordinary backoff, over a new connection. A
+	// ReplyRule's MinWait, when larger, wins (provider presets set it for
+	// their own throttling replies). Zero means DefaultThrottleWait.
 	ThrottleWait time.Duration
 	// Backoff computes the wait. Nil means ExponentialBackoff.
 	Backoff Backoff
@@ -125,9 +131,10 @@ func (p RetryPolicy) waitFor(attempt int, err *SendError) time.Duration {
 	return max(wait, err.MinWait())
 }
 
-// isThrottling reports a reply that asks the client to slow down.
+// isThrottling reports a reply that asks the client to slow down (see
+// SendError.Throttled), in e or in any of its rejections.
 func isThrottling(e *SendError) bool {
-	if e.Code == 421 || e.EnhancedCode[0] == 4 && e.EnhancedCode[1] == 7 {
+	if e.Code/100 == 4 && throttleText.MatchString(e.Message) {
 		return true
 	}
 	for _, r := range e.Rejections {
@@ -137,6 +144,11 @@ func isThrottling(e *SendError) bool {
 	}
 	return false
 }
+
+// throttleText matches the words servers use when they limit a sender:
+// Gmail's "421 4.7.28 … rate limited", Microsoft's "451 4.7.500 Server
+// busy", QQ Mail's "Connection frequency limited", "too many connections".
+var throttleText = regexp.MustCompile(`(?i)\b(rate|rates|rated|throttl\w*|limit\w*|frequen\w*|slow down|busy|quota|too many (connections|sessions|messages|mails|emails|requests))\b`)
 
 func clamp(d, lo, hi time.Duration) time.Duration {
 	return min(max(d, lo), hi)

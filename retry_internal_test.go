@@ -99,8 +99,9 @@ func TestBackoffTiming(t *testing.T) {
 	})
 }
 
-// TestThrottleWait: 421 and 4.7.x wait at least ThrottleWait; a rule's
-// MinWait (163's 451 DT:SPM) wins when larger.
+// TestThrottleWait: a 4yz reply that speaks of rate limiting waits at
+// least ThrottleWait, and a rule's MinWait (163's 451 DT:SPM) wins when
+// larger; other 421s and 4.7.x replies get the ordinary backoff.
 func TestThrottleWait(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -108,8 +109,10 @@ func TestThrottleWait(t *testing.T) {
 		rules   []ReplyRule
 		atLeast time.Duration
 	}{
-		{"421", tempErr(421, EnhancedCode{}), nil, time.Minute},
-		{"4.7.28", tempErr(450, EnhancedCode{4, 7, 28}), nil, time.Minute},
+		{"421 too many connections", tempMsg(421, EnhancedCode{4, 7, 0}, "Too many connections, slow down"), nil, time.Minute},
+		{"4.7.28 rate limited", tempMsg(421, EnhancedCode{4, 7, 28}, "unusual rate of mail; rate limited"), nil, time.Minute},
+		{"QQ frequency", tempMsg(421, EnhancedCode{}, "Connection frequency limited"), nil, time.Minute},
+		{"Microsoft busy", tempMsg(451, EnhancedCode{4, 7, 500}, "Server busy. Please try again later"), nil, time.Minute},
 		{"451 DT:SPM rule", tempErr(451, EnhancedCode{}),
 			[]ReplyRule{{Code: 451, Contains: "try later", MinWait: 2 * time.Minute}}, 2 * time.Minute},
 	} {
@@ -127,13 +130,39 @@ func TestThrottleWait(t *testing.T) {
 			})
 		})
 	}
+	for _, tc := range []struct {
+		name string
+		res  attemptResult
+	}{
+		{"421 4.3.2 shutting down", tempMsg(421, EnhancedCode{4, 3, 2}, "Service shutting down")},
+		{"454 4.7.0 TLS not available", tempMsg(454, EnhancedCode{4, 7, 0}, "TLS not available due to temporary reason")},
+		{"421 try again later", tempMsg(421, EnhancedCode{4, 7, 0}, "Try again later, closing connection")},
+		{"452 too many recipients", tempMsg(452, EnhancedCode{4, 5, 3}, "Too many recipients")},
+		{"separate", tempMsg(451, EnhancedCode{4, 3, 0}, "please operate separately; generated error")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c, times, _, _ := fakeClient(t, []attemptResult{tc.res, delivered("b@example.com")},
+					WithRetry(RetryPolicy{MinWait: time.Second, MaxWait: 2 * time.Second}))
+				_, err := c.Send(t.Context(), msg(t))
+				require.NoError(t, err)
+				require.NoError(t, c.Close())
+				assert.LessOrEqual(t, (*times)[1].Sub((*times)[0]), 2*time.Second)
+				assert.False(t, tc.res.err.Throttled())
+			})
+		})
+	}
+}
+
+func tempMsg(code int, enh EnhancedCode, text string) attemptResult {
+	return attemptResult{err: &SendError{Stage: StageMail, Code: code, EnhancedCode: enh, Message: text}}
 }
 
 // TestCancelDuringWait: a cancelled context ends the wait at once; the
 // error carries the context error and the last reply's classification.
 func TestCancelDuringWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c, times, _, events := fakeClient(t, []attemptResult{tempErr(421, EnhancedCode{4, 7, 0})},
+		c, times, _, events := fakeClient(t, []attemptResult{tempMsg(421, EnhancedCode{4, 7, 0}, "rate limited")},
 			WithRetry(RetryPolicy{ThrottleWait: time.Hour}))
 		ctx, cancel := context.WithCancel(t.Context())
 		var err error
@@ -155,7 +184,7 @@ func TestCancelDuringWait(t *testing.T) {
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, 421, se.Code)
 		assert.Equal(t, OutcomeTemporary, Classify(err))
-		assert.Contains(t, err.Error(), "421 4.7.0 try later")
+		assert.Contains(t, err.Error(), "421 4.7.0 rate limited")
 		assert.Contains(t, err.Error(), "stopped: context canceled")
 		last := (*events)[len(*events)-1]
 		assert.Equal(t, StatusFailed, last.Status)
