@@ -55,21 +55,37 @@ func (m TLSMode) String() string {
 
 // Default timeouts. See [Timeouts].
 const (
-	DefaultDialTimeout    = 30 * time.Second
-	DefaultCommandTimeout = 5 * time.Minute
+	DefaultDialTimeout    = 10 * time.Second
+	DefaultCommandTimeout = time.Minute
 	DefaultDataEndTimeout = 10 * time.Minute
 )
 
 // Timeouts bound each network step of an attempt. A zero field means its
 // default. The context passed to Send bounds the whole attempt as well;
 // whichever ends first wins.
+//
+// The defaults suit a server on the Internet that answers in
+// milliseconds to seconds. With them, a server that accepts the TCP
+// connection and then says nothing holds a Send with the default retry
+// policy for about 35 s: three attempts of 10 s and the backoff between
+// them. In a request handler (a password-reset mail sent while the user
+// waits), pass a context with a deadline: Send returns by it, and never
+// starts a wait between attempts that would outlast it.
+//
+//	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+//	defer cancel()
+//	receipt, err := c.Send(ctx, msg)
 type Timeouts struct {
 	// Dial bounds the TCP connect, the implicit TLS handshake and the
-	// server's greeting. Default DefaultDialTimeout (30 s).
+	// server's greeting. Default DefaultDialTimeout (10 s; a greeting
+	// that never comes is what a port expecting implicit TLS gives a
+	// client speaking clear text, and the error then says so).
 	Dial time.Duration
 	// Command bounds each command and its reply, and each write of the
 	// message body (the deadline is renewed while data flows). Default
-	// DefaultCommandTimeout (5 min, RFC 5321 section 4.5.3.2).
+	// DefaultCommandTimeout (1 min: RFC 5321 section 4.5.3.2 asks servers
+	// for 5 min, which submission servers never need). NOOP, RSET and
+	// QUIT, which ask no work of the server, are bounded by 5 s.
 	Command time.Duration
 	// DataEnd bounds the wait for the reply to the final "." of the
 	// message. A timeout here leaves the outcome unknown (the server may
@@ -202,6 +218,9 @@ func WithServer(host string, port int) Option {
 }
 
 // WithTLS sets the TLS mode. See [TLSMode] for what each mode does.
+// TLSStartTLS and TLSOpportunistic on port 465 make New fail with
+// ErrWrongTLSMode: that port expects implicit TLS (RFC 8314), and a
+// client waiting there for a clear-text greeting would only time out.
 func WithTLS(mode TLSMode) Option {
 	return func(c *config) error {
 		if mode < TLSStartTLS || mode > TLSNone {
@@ -378,6 +397,9 @@ func newConfig(opts []Option) (*config, error) {
 		if c.tlsMode == TLSImplicit {
 			c.port = 465
 		}
+	}
+	if c.port == 465 && (c.tlsMode == TLSStartTLS || c.tlsMode == TLSOpportunistic) {
+		return nil, &ConfigError{Option: "WithTLS", Err: errPort465}
 	}
 	if c.helo == "" {
 		c.helo = defaultHELO()

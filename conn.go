@@ -59,7 +59,11 @@ func dial(ctx context.Context, cfg *config, log *slog.Logger) (*conn, *SendError
 	start := time.Now()
 	raw, err := dialFn(dctx, "tcp", cfg.addr())
 	if err != nil {
-		return nil, &SendError{Stage: StageDial, Err: ctxError(ctx, err)}
+		se := &SendError{Stage: StageDial, Err: ctxError(ctx, err)}
+		if isNoSuchHost(err) {
+			se.Hint = "the server name " + strconv.Quote(cfg.host) + " does not exist in DNS: check its spelling"
+		}
+		return nil, se
 	}
 	cn := &conn{cfg: cfg, raw: raw}
 	cn.bind(ctx, log)
@@ -71,14 +75,35 @@ func dial(ctx context.Context, cfg *config, log *slog.Logger) (*conn, *SendError
 		tc := tls.Client(raw, cfg.tlsClientConfig())
 		if err := tc.HandshakeContext(dctx); err != nil {
 			cn.close()
+			var rh tls.RecordHeaderError
+			if errors.As(err, &rh) && looksLikeReply(rh.RecordHeader[:]) {
+				// Clear text where a TLS record should be: a greeting.
+				err = fmt.Errorf("%w: the server greeted in clear text (%q) where implicit TLS was expected: "+
+					"its port expects STARTTLS; use smtp:// or WithTLS(TLSStartTLS)", ErrWrongTLSMode, sanitizeReply(string(rh.RecordHeader[:])))
+			}
 			return nil, &SendError{Stage: StageDial, Err: ctxError(ctx, err)}
 		}
 		nc, cn.tls = tc, true
 	}
+	var head *headConn
+	if !cn.tls {
+		head = &headConn{Conn: raw}
+		nc = head
+	}
 	client, err := newSession(nc, newScrubber(cfg.auth))
 	if err != nil {
 		cn.close()
-		return nil, replyError(ctx, StageDial, err)
+		se := replyError(ctx, StageDial, err)
+		switch {
+		case head == nil || se.Code != 0 || contextErr(ctx) != nil:
+		case head.tlsRecord():
+			se.Err = fmt.Errorf("%w: the server answered with TLS instead of a greeting: "+
+				"its port expects implicit TLS; use smtps:// or WithTLS(TLSImplicit)", ErrWrongTLSMode)
+		case head.n == 0 && isTimeout(err):
+			se.Hint = "the server sent no greeting within " + cfg.timeouts.Dial.String() +
+				": a port that expects implicit TLS (such as 465) says nothing to a client that does not start TLS; if so, use smtps://"
+		}
+		return nil, se
 	}
 	cn.client = client
 	log.LogAttrs(ctx, slog.LevelDebug, "smtp connected",
@@ -267,4 +292,38 @@ func ctxError(ctx context.Context, err error) error {
 		return ctxErr
 	}
 	return err
+}
+
+// headConn records the first octets the server sends, to recognise a
+// server that speaks TLS where a clear-text greeting was expected.
+type headConn struct {
+	net.Conn
+	head [3]byte
+	n    int
+}
+
+func (h *headConn) Read(p []byte) (int, error) {
+	n, err := h.Conn.Read(p)
+	if h.n < len(h.head) {
+		h.n += copy(h.head[h.n:], p[:n])
+	}
+	return n, err
+}
+
+// tlsRecord reports whether the first octets are a TLS record header: a
+// handshake or alert record of TLS 1.0 to 1.3.
+func (h *headConn) tlsRecord() bool {
+	return h.n >= 2 && (h.head[0] == 0x15 || h.head[0] == 0x16) && h.head[1] == 0x03
+}
+
+// looksLikeReply reports whether b starts as an SMTP reply: three digits.
+func looksLikeReply(b []byte) bool {
+	return len(b) >= 3 && '2' <= b[0] && b[0] <= '5' && '0' <= b[1] && b[1] <= '9' && '0' <= b[2] && b[2] <= '9'
+}
+
+// isNoSuchHost reports a DNS answer that the host name does not exist
+// (NXDOMAIN), as opposed to a resolver that failed for now.
+func isNoSuchHost(err error) bool {
+	var dnsErr *net.DNSError
+	return errors.As(err, &dnsErr) && dnsErr.IsNotFound && !dnsErr.IsTemporary && !dnsErr.IsTimeout
 }

@@ -34,6 +34,12 @@ var (
 	// ErrTLSRequired means the server does not offer STARTTLS although the
 	// TLS mode requires it. Nothing was sent in clear text.
 	ErrTLSRequired = errors.New("mailer: server does not offer STARTTLS")
+	// ErrWrongTLSMode means the Client and the server's port disagree on
+	// how TLS starts: STARTTLS configured for port 465, which expects
+	// implicit TLS (use smtps://), or implicit TLS configured for a server
+	// that greets in clear text and expects STARTTLS (use smtp://). It is
+	// permanent.
+	ErrWrongTLSMode = errors.New("mailer: wrong TLS mode for the server's port")
 	// ErrInsecureAuth means credentials would have crossed a connection
 	// without TLS. No AUTH command was sent. See [WithInsecureAuth].
 	ErrInsecureAuth = errors.New("mailer: refusing to send credentials over a connection without TLS")
@@ -267,3 +273,6 @@ func quoteValue(s string) string {
 	}
 	return strconv.Quote(s)
 }
+
+// errPort465 is the error for STARTTLS configured on port 465.
+var errPort465 = fmt.Errorf("%w: port 465 expects implicit TLS (RFC 8314): use smtps:// or WithTLS(TLSImplicit)", ErrWrongTLSMode)

@@ -30,8 +30,8 @@ const (
 	// of data, before the reply. The message may have been delivered.
 	OutcomeUnknown
 	// OutcomePermanent: a 5xx reply, rejected credentials, a TLS or
-	// certificate failure, an invalid message or configuration. Retrying
-	// would fail the same way.
+	// certificate failure, a server name that does not exist in DNS, an
+	// invalid message or configuration. Retrying would fail the same way.
 	OutcomePermanent
 )
 
@@ -150,6 +150,7 @@ func classifyCause(err error) Outcome {
 		errors.As(err, &invalidErr), errors.As(err, &alertErr), errors.As(err, &recordErr):
 		return OutcomePermanent
 	case errors.Is(err, ErrTLSRequired), errors.Is(err, ErrInsecureAuth), errors.Is(err, ErrAuth),
+		errors.Is(err, ErrWrongTLSMode), isNoSuchHost(err),
 		errors.Is(err, ErrSMTPUTF8Required), errors.Is(err, ErrInvalidConfig), errors.Is(err, ErrNoServer),
 		errors.As(err, &fieldErr), errors.As(err, &local),
 		errors.Is(err, ErrNoSender), errors.Is(err, ErrNoRecipients), errors.Is(err, ErrNilMessage),

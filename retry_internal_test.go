@@ -196,7 +196,7 @@ func TestCancelDuringWait(t *testing.T) {
 // started.
 func TestGiveUpWithinDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c, times, _, _ := fakeClient(t, []attemptResult{tempErr(421, EnhancedCode{})})
+		c, times, _, _ := fakeClient(t, []attemptResult{tempMsg(421, EnhancedCode{}, "rate limit exceeded")})
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
 		start := time.Now()

@@ -19,7 +19,8 @@ type URL struct {
 	Host string
 	// Port is the server port: from the URL, else 587 for smtp and 465 for smtps.
 	Port int
-	// TLS is the TLS mode from the scheme and the "tls" query key.
+	// TLS is the TLS mode from the scheme, the port (smtp:// on port 465
+	// means implicit TLS) and the "tls" query key.
 	TLS TLSMode
 	// Auth holds the credentials; the zero Auth when the URL has no user.
 	Auth Auth
@@ -33,6 +34,9 @@ type URL struct {
 //
 //	smtp://[user[:password]@]host[:port][?query]    STARTTLS, required (port 587)
 //	smtps://[user[:password]@]host[:port][?query]   implicit TLS (port 465)
+//
+// smtp:// with port 465 means implicit TLS too, since that port expects
+// it (RFC 8314); with a tls= key it is an error matching ErrWrongTLSMode.
 //
 // User and password are URL-escaped ("alice%40qq.com"); an unescaped "@" in
 // the user name is accepted too. Query keys:
@@ -145,6 +149,16 @@ func ParseURL(rawURL string) (*URL, error) {
 		default:
 			return nil, configError(opt, "unknown key; known keys are auth, tls, helo, timeout")
 		}
+	}
+	if out.Scheme == "smtp" && out.Port == 465 {
+		// Port 465 speaks TLS from the first byte (RFC 8314): a client
+		// waiting for a clear-text greeting would wait for its timeout.
+		// Like Symfony's mailer, smtp:// on port 465 means implicit TLS;
+		// a STARTTLS policy asked for explicitly is an error.
+		if _, ok := q["tls"]; ok {
+			return nil, &ConfigError{Option: "URL", Err: errPort465}
+		}
+		out.TLS = TLSImplicit
 	}
 
 	if u.User != nil {
