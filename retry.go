@@ -148,7 +148,7 @@ func isThrottling(e *SendError) bool {
 // throttleText matches the words servers use when they limit a sender:
 // Gmail's "421 4.7.28 … rate limited", Microsoft's "451 4.7.500 Server
 // busy", QQ Mail's "Connection frequency limited", "too many connections".
-var throttleText = regexp.MustCompile(`(?i)\b(rate|rates|rated|throttl\w*|limit\w*|frequen\w*|slow down|busy|quota|too many (connections|sessions|messages|mails|emails|requests))\b`)
+var throttleText = regexp.MustCompile(`(?i)\b(rate|rates|rated|throttl\w*|limit\w*|frequen\w*|slow down|(server|system|service) (is )?(too )?busy|quota|too many (connections|sessions|messages|mails|emails|requests))\b`)
 
 func clamp(d, lo, hi time.Duration) time.Duration {
 	return min(max(d, lo), hi)

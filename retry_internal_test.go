@@ -138,6 +138,7 @@ func TestThrottleWait(t *testing.T) {
 		{"454 4.7.0 TLS not available", tempMsg(454, EnhancedCode{4, 7, 0}, "TLS not available due to temporary reason")},
 		{"421 try again later", tempMsg(421, EnhancedCode{4, 7, 0}, "Try again later, closing connection")},
 		{"452 too many recipients", tempMsg(452, EnhancedCode{4, 5, 3}, "Too many recipients")},
+		{"450 mailbox busy", tempMsg(450, EnhancedCode{4, 2, 1}, "Mailbox busy, try later")},
 		{"separate", tempMsg(451, EnhancedCode{4, 3, 0}, "please operate separately; generated error")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

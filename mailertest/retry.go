@@ -8,7 +8,7 @@ import (
 
 // FastRetry returns a retry policy for tests: the default number of
 // attempts (3), with a millisecond between them, after throttling replies
-// (421, 4.7.x) too. With the default policy a test of a failure path (the
+// (rate limits) too. With the default policy a test of a failure path (the
 // server answers 451, drops the connection, is not there) waits seconds
 // in backoff; with this one it takes milliseconds:
 //
