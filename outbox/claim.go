@@ -78,7 +78,7 @@ func (o *Outbox[TTx]) notClaimable(ctx context.Context, job *river.Job[mailArgs]
 	case r.Status == StatusSending:
 		// This job ran before and its process died mid-send (River's
 		// rescuer gave it back): the message may have been delivered.
-		if o.opts.RetryUnknown && job.Attempt < job.MaxAttempts+1 {
+		if o.opts.RetryUnknown {
 			c, err := o.claim(ctx, job, true)
 			if err == nil {
 				return o.sendClaimed(ctx, job, c)

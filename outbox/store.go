@@ -48,8 +48,12 @@ type Store[TTx any] interface {
 
 // Rows is the result of a query, as database/sql's *sql.Rows.
 type Rows interface {
+	// Next advances to the next row; false at the end or on error.
 	Next() bool
+	// Scan copies the current row's columns into dest.
 	Scan(dest ...any) error
+	// Err returns the error that ended the iteration, if any.
 	Err() error
+	// Close releases the rows; it is safe to call more than once.
 	Close() error
 }
