@@ -26,18 +26,66 @@ func WithDKIM(d DKIM) Option {
 }
 
 // payloadFor returns the payload of Send(m), signed when the Client signs.
+// A small message (one rendered ahead into memory) is signed in the
+// background while the attempt connects and the server answers MAIL, RCPT
+// and DATA, so that the signature costs a Send little time; its From
+// alignment is checked at once. A large one is signed before the first
+// attempt, so that no connection waits for it.
 func (c *Client) payloadFor(m *Message) (payload, error) {
 	p := payloadOf(m)
-	if c.cfg.dkim == nil {
+	s := c.cfg.dkim
+	if s == nil {
 		return p, nil
 	}
-	sig, err := c.cfg.dkim.signMessage(m)
-	if err != nil {
-		return payload{}, dkimFailed(err, m.messageID)
+	if !prerenderable(m) {
+		sig, err := s.signMessage(m)
+		if err != nil {
+			return payload{}, dkimFailed(err, m.messageID)
+		}
+		p.sig = []byte(sig)
+		p.size += int64(len(sig))
+		return p, nil
 	}
-	p.sig = []byte(sig)
-	p.size += int64(len(sig))
+	if !domainsAlign(domainOf(m.from.Address), s.domain) {
+		return payload{}, dkimFailed(&DKIMAlignmentError{Domain: s.domain, From: m.from.Address}, m.messageID)
+	}
+	ps := &pendingSig{done: make(chan struct{})}
+	go func() {
+		defer close(ps.done)
+		sig, err := s.signMessage(m)
+		ps.sig, ps.err = []byte(sig), err
+	}()
+	p.pending = ps
+	p.size += sigSizeEstimate
 	return p, nil
+}
+
+// sigSizeEstimate is what a DKIM-Signature field adds to the SIZE= of a
+// message signed in the background: more than an RSA 4096 signature takes.
+const sigSizeEstimate = 1200
+
+// pendingSig is a signature computed in the background.
+type pendingSig struct {
+	done chan struct{}
+	sig  []byte
+	err  error
+}
+
+// signature returns the DKIM-Signature field to write before the message
+// (nil when the Client does not sign), waiting for it if needed.
+func (p *payload) signature() ([]byte, error) {
+	if p.pending != nil {
+		<-p.pending.done
+		return p.pending.sig, p.pending.err
+	}
+	return p.sig, nil
+}
+
+// settle waits for a background signature, so that none outlives its Send.
+func (p *payload) settle() {
+	if p.pending != nil {
+		<-p.pending.done
+	}
 }
 
 // signRaw signs the raw message of p when the Client signs.

@@ -22,15 +22,16 @@ var _ Sender = (*Client)(nil)
 // payload is what a delivery sends: the envelope and either a built
 // Message, rendered at each attempt, or the bytes of a raw message.
 type payload struct {
-	from      string   // reverse-path; "" is the null sender <>
-	rcpts     []string // recipients, each once
-	msg       *Message // the message to render, or nil
-	raw       []byte   // the raw message when msg is nil
-	size      int64    // size declared with SIZE=, 0 for none
-	smtputf8  bool     // ask for SMTPUTF8 even for ASCII addresses
-	dsn       DSN      // DSN parameters, sent when the server offers DSN
-	messageID string   // for receipts, events, errors and logs
-	sig       []byte   // a DKIM-Signature field written before the message (dkim_send.go)
+	from      string      // reverse-path; "" is the null sender <>
+	rcpts     []string    // recipients, each once
+	msg       *Message    // the message to render, or nil
+	raw       []byte      // the raw message when msg is nil
+	size      int64       // size declared with SIZE=, 0 for none
+	smtputf8  bool        // ask for SMTPUTF8 even for ASCII addresses
+	dsn       DSN         // DSN parameters, sent when the server offers DSN
+	messageID string      // for receipts, events, errors and logs
+	sig       []byte      // a DKIM-Signature field written before the message (dkim_send.go)
+	pending   *pendingSig // sig, while it is computed in the background
 }
 
 // payloadOf returns the payload of Send(m).

@@ -33,6 +33,7 @@ type delivery struct {
 // send runs attempts until every recipient got the message or failed for
 // good, or the policy or the context says stop.
 func (c *Client) send(ctx context.Context, p payload) (Receipt, error) {
+	defer p.settle()
 	policy, err := c.retryPolicy(ctx)
 	if err != nil {
 		return Receipt{}, err

@@ -323,6 +323,10 @@ func (cn *conn) endEmpty() {
 // message may take the rest of it for commands.
 func (cn *conn) data(p *payload, body []byte, rerr error, accepted []string, res *txResult) {
 	res.bodyStarted = true
+	sig, serr := p.signature() // a DKIM signature computed meanwhile (dkim_send.go)
+	if rerr == nil {
+		rerr = serr
+	}
 	var se *SendError
 	switch {
 	case rerr != nil:
@@ -331,11 +335,11 @@ func (cn *conn) data(p *payload, body []byte, rerr error, accepted []string, res
 		cn.abort()
 		se = &SendError{Stage: StageData, Err: &localError{err: rerr}}
 	case body != nil:
-		se = cn.writeRendered(body)
+		se = cn.writeRendered(sig, body)
 	case p.msg == nil:
-		se = cn.writeRaw(p.sig, p.raw)
+		se = cn.writeRaw(sig, p.raw)
 	default:
-		se = cn.writeBody(p.sig, p.msg)
+		se = cn.writeBody(sig, p.msg)
 	}
 	if se != nil {
 		res.err, res.deferred = se, nil
@@ -422,11 +426,15 @@ func (cn *conn) writeBody(sig []byte, m *Message) *SendError {
 }
 
 // writeRendered writes a message rendered ahead, final dot included, in
-// one write: if the write fails, the dot at its end was not sent.
-func (cn *conn) writeRendered(body []byte) *SendError {
+// one write: if the write fails, the dot at its end was not sent. A DKIM
+// signature field, which needs no dot-stuffing, goes first.
+func (cn *conn) writeRendered(sig, body []byte) *SendError {
 	cn.setDeadline(cn.cfg.timeouts.Command)
 	w := cn.client.Text.W
-	_, err := w.Write(body)
+	_, err := w.Write(sig)
+	if err == nil {
+		_, err = w.Write(body)
+	}
 	if err == nil {
 		err = w.Flush()
 	}

@@ -36,13 +36,12 @@ func (cn *conn) prerender(p *payload) ([]byte, error) {
 		if !prerenderable(p.msg) {
 			return nil, nil
 		}
-		return cn.render(p.sig, p.msg)
+		return cn.render(p.msg)
 	}
 	if len(p.raw) > maxPrerender {
 		return nil, nil
 	}
 	cn.stuff.reset(cn.body[:0])
-	cn.stuff.writeRaw(p.sig)
 	cn.stuff.writeRaw(p.raw)
 	cn.body = cn.stuff.close()
 	return cn.body, nil
@@ -85,9 +84,8 @@ func (cn *conn) writeRaw(sig, raw []byte) *SendError {
 // render writes m, dot-stuffed and followed by the final dot, into the
 // connection's body buffer and returns it. The buffer is reused by the
 // next message.
-func (cn *conn) render(sig []byte, m *Message) ([]byte, error) {
+func (cn *conn) render(m *Message) ([]byte, error) {
 	cn.stuff.reset(cn.body[:0])
-	_, _ = cn.stuff.Write(sig)
 	if cn.bw == nil {
 		cn.bw = bufio.NewWriterSize(&cn.stuff, 4096)
 	} else {
