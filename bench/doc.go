@@ -11,4 +11,13 @@
 // README come from
 //
 //	go test -run '^$' -bench Throughput -benchmem -benchtime 2000x ./bench
+//
+// The in-process benchmarks leave out what a user's program pays besides
+// sending (building its messages, start-up) and share the CPU with the
+// sink. The whole-process table runs each sender as its own program
+// against a sink in another process (bench/cmd/sink): the raw pipelining
+// ceiling (bench/cmd/ceiling), examples/bulk and go-mail (bench/cmd/gomail),
+// and reports wall time, CPU time, CPU and allocations per message:
+//
+//	go run ./bench/cmd/table -n 10000 -runs 5
 package bench

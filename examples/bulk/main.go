@@ -25,6 +25,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -51,6 +53,8 @@ type options struct {
 	to       string
 	ca       string
 	progress string
+	stats    bool
+	cpuprof  string
 }
 
 func parseFlags(args []string, env func(string) string, stderr io.Writer) (*options, error) {
@@ -65,6 +69,8 @@ func parseFlags(args []string, env func(string) string, stderr io.Writer) (*opti
 	fs.StringVar(&o.to, "to", "user%d@example.com", "recipient address pattern; %d is the message number")
 	fs.StringVar(&o.ca, "ca", "", "PEM file of a CA to trust, for a server with a private certificate")
 	fs.StringVar(&o.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal), on, off")
+	fs.BoolVar(&o.stats, "stats", false, "end with the process's heap allocations on stderr (for bench/cmd/table)")
+	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -95,6 +101,21 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 	if err != nil {
 		fmt.Fprintln(stderr, "bulk:", err)
 		return 2
+	}
+	if o.cpuprof != "" {
+		stop, err := startProfile(o.cpuprof)
+		if err != nil {
+			fmt.Fprintln(stderr, "bulk:", err)
+			return 2
+		}
+		defer stop()
+	}
+	if o.stats {
+		defer func() {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			fmt.Fprintf(stderr, "bulk: allocations %d (%.1f a message)\n", ms.Mallocs, float64(ms.Mallocs)/float64(o.n))
+		}()
 	}
 	var server mailer.Option
 	if o.url == "" {
@@ -256,4 +277,21 @@ func (p *progress) stop() {
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// startProfile starts a CPU profile into the file name; the function it
+// returns stops it and closes the file.
+func startProfile(name string) (func(), error) {
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }

@@ -108,3 +108,16 @@ func TestInvalidFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestStatsAndProfile: -stats ends with the allocation count that
+// bench/cmd/table reads, and -cpuprofile writes a profile.
+func TestStatsAndProfile(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	code, out, errOut := bulk(t, nil, false, "-n", "20", "-stats", "-cpuprofile", prof)
+	assert.Equal(t, 0, code, errOut)
+	assert.Regexp(t, summary, out)
+	assert.Regexp(t, `\nbulk: allocations \d+ \([0-9.]+ a message\)\n$`, errOut)
+	fi, err := os.Stat(prof)
+	require.NoError(t, err)
+	assert.Positive(t, fi.Size())
+}
