@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -188,6 +189,21 @@ var hostileCases = []hostileCase{
 	{name: "message-id CRLF", apply: func(b *MessageBuilder) { b.MessageID("a@b\r\nBcc: x@y.test") }, wantErr: ErrInvalidHeader, wantField: "Message-ID"},
 	{name: "message-id no at", apply: func(b *MessageBuilder) { b.MessageID("no-at-sign") }, wantErr: ErrInvalidHeader, wantField: "Message-ID"},
 	{name: "user-agent CRLF", apply: func(b *MessageBuilder) { b.UserAgent("x\r\nBcc: y@z.test") }, wantErr: ErrInvalidHeader, wantField: "UserAgent"},
+	// Date
+	{name: "date year 10000", apply: func(b *MessageBuilder) { b.Date(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)) }, wantErr: ErrInvalidHeader, wantField: "Date"},
+	{name: "date year -1", apply: func(b *MessageBuilder) { b.Date(time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)) }, wantErr: ErrInvalidHeader, wantField: "Date"},
+	{name: "date offset +24h", apply: func(b *MessageBuilder) { b.Date(time.Date(2025, 1, 1, 0, 0, 0, 0, time.FixedZone("", 24*3600))) }, wantErr: ErrInvalidHeader, wantField: "Date"},
+	{name: "date offset -24h", apply: func(b *MessageBuilder) { b.Date(time.Date(2025, 1, 1, 0, 0, 0, 0, time.FixedZone("", -24*3600))) }, wantErr: ErrInvalidHeader, wantField: "Date"},
+	{name: "date sub-minute offset", apply: func(b *MessageBuilder) { b.Date(time.Date(1920, 1, 1, 0, 0, 0, 0, time.FixedZone("LMT", 19*60+32))) }, wantErr: ErrInvalidHeader, wantField: "Date"},
+	{name: "date offset -23:59 year 9999", apply: func(b *MessageBuilder) {
+		b.Date(time.Date(9999, 12, 31, 23, 59, 59, 0, time.FixedZone("", -(23*3600+59*60))))
+	}, check: func(t *testing.T, _ decoded, raw []byte) {
+		msg, err := mail.ReadMessage(bytes.NewReader(raw))
+		require.NoError(t, err)
+		d, err := msg.Header.Date()
+		require.NoError(t, err)
+		assert.True(t, d.Equal(time.Date(9999, 12, 31, 23, 59, 59, 0, time.FixedZone("", -(23*3600+59*60)))), "%v", d)
+	}},
 	{name: "priority unknown", apply: func(b *MessageBuilder) { b.Priority(Priority(9)) }, wantErr: ErrInvalidHeader, wantField: "Priority"},
 }
 

@@ -261,10 +261,31 @@ func (b *MessageBuilder) Header(name, value string) *MessageBuilder {
 	return b
 }
 
-// Date sets the Date header. The default is the time Build is called.
+// Date sets the Date header. The default is the time Build is called. The
+// year must be within 0 to 9999 and the zone offset less than 24 hours and
+// a whole number of minutes, as RFC 5322 section 3.3 can write it (use
+// t.UTC() for a historical zone such as Amsterdam's +00:19:32).
 func (b *MessageBuilder) Date(t time.Time) *MessageBuilder {
+	if err := checkDate(t); err != nil {
+		b.errs = append(b.errs, &FieldError{Field: "Date", Value: quoteValue(t.String()), Err: err})
+		return b
+	}
 	b.m.date = t
 	return b
+}
+
+// checkDate reports a time the Date header cannot carry.
+func checkDate(t time.Time) error {
+	_, off := t.Zone()
+	switch {
+	case t.Year() < 0 || t.Year() > 9999:
+		return fmt.Errorf("%w: year %d is outside 0 to 9999", ErrInvalidHeader, t.Year())
+	case off <= -24*3600 || off >= 24*3600:
+		return fmt.Errorf("%w: zone offset %v is 24 hours or more", ErrInvalidHeader, time.Duration(off)*time.Second)
+	case off%60 != 0:
+		return fmt.Errorf("%w: zone offset %v is not a whole number of minutes; use t.UTC()", ErrInvalidHeader, time.Duration(off)*time.Second)
+	}
+	return nil
 }
 
 // MessageID sets the Message-ID, with or without angle brackets, instead of
