@@ -189,6 +189,28 @@ var hostileCases = []hostileCase{
 	{name: "message-id CRLF", apply: func(b *MessageBuilder) { b.MessageID("a@b\r\nBcc: x@y.test") }, wantErr: ErrInvalidHeader, wantField: "Message-ID"},
 	{name: "message-id no at", apply: func(b *MessageBuilder) { b.MessageID("no-at-sign") }, wantErr: ErrInvalidHeader, wantField: "Message-ID"},
 	{name: "user-agent CRLF", apply: func(b *MessageBuilder) { b.UserAgent("x\r\nBcc: y@z.test") }, wantErr: ErrInvalidHeader, wantField: "UserAgent"},
+	// Headers that carry addresses
+	{name: "header Resent-Bcc", apply: func(b *MessageBuilder) { b.Header("Resent-Bcc", "hidden@example.com") }, wantErr: ErrInvalidHeader, wantField: `Header "Resent-Bcc"`},
+	{name: "header resent-bcc lower case", apply: func(b *MessageBuilder) { b.Header("resent-bcc", "hidden@example.com") }, wantErr: ErrInvalidHeader, wantField: `Header "resent-bcc"`},
+	{name: "header Errors-To not an address", apply: func(b *MessageBuilder) { b.Header("Errors-To", "bounces, <evil") }, wantErr: ErrInvalidAddress, wantField: `Header "Errors-To"`},
+	{name: "header Return-Receipt-To group", apply: func(b *MessageBuilder) { b.Header("Return-Receipt-To", "G: a@example.com;") }, wantErr: ErrInvalidAddress, wantField: `Header "Return-Receipt-To"`},
+	{name: "header Resent-To comment", apply: func(b *MessageBuilder) { b.Header("Resent-To", "a@example.com (x)evil.com") }, wantErr: ErrInvalidAddress, wantField: `Header "Resent-To"`},
+	{name: "header Resent-Cc empty", apply: func(b *MessageBuilder) { b.Header("Resent-Cc", "") }, wantErr: ErrInvalidAddress, wantField: `Header "Resent-Cc"`},
+	{name: "header Disposition-Notification-To non-ASCII local part", apply: func(b *MessageBuilder) { b.Header("Disposition-Notification-To", "zoë@example.com") },
+		wantErr: ErrInvalidAddress, wantField: `Header "Disposition-Notification-To"`},
+	{name: "header Disposition-Notification-To addresses", extra: []string{"Disposition-Notification-To"},
+		apply: func(b *MessageBuilder) {
+			b.Header("Disposition-Notification-To", `"Doe, Jane" <jane@example.com>, Zoë Ünal <zoe@example.com>,bob@example.com`)
+		},
+		check: func(t *testing.T, _ decoded, raw []byte) {
+			msg, err := mail.ReadMessage(bytes.NewReader(raw))
+			require.NoError(t, err)
+			list, err := msg.Header.AddressList("Disposition-Notification-To")
+			require.NoError(t, err)
+			assert.Equal(t, []*mail.Address{{Name: "Doe, Jane", Address: "jane@example.com"},
+				{Name: "Zoë Ünal", Address: "zoe@example.com"}, {Address: "bob@example.com"}}, list)
+		}},
+
 	// Date
 	{name: "date year 10000", apply: func(b *MessageBuilder) { b.Date(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)) }, wantErr: ErrInvalidHeader, wantField: "Date"},
 	{name: "date year -1", apply: func(b *MessageBuilder) { b.Date(time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)) }, wantErr: ErrInvalidHeader, wantField: "Date"},

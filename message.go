@@ -66,7 +66,10 @@ type Message struct {
 	partsSize          int64    // encoded size of the bodies and attachments in memory
 }
 
-type header struct{ name, value string }
+type header struct {
+	name, value string
+	addrs       []Address // the addresses of an address header (addrheader.go)
+}
 
 // From returns the author's address.
 func (m *Message) From() Address { return m.from }
@@ -247,7 +250,10 @@ func (b *MessageBuilder) checkBody(field, s string) bool {
 // Subject, Date, Message-ID, MIME-Version, any Content-*, List-Unsubscribe,
 // the priority headers, User-Agent, X-Mailer, …); the value must not contain
 // control characters. Non-ASCII and very long values are written as RFC
-// 2047 encoded words.
+// 2047 encoded words. Headers that carry addresses (Resent-To,
+// Disposition-Notification-To, Return-Receipt-To, Errors-To, …) take
+// addresses as To does, separated by commas; Resent-Bcc is refused, as it
+// would show its addresses to every recipient.
 func (b *MessageBuilder) Header(name, value string) *MessageBuilder {
 	if err := checkHeaderName(name); err != nil {
 		b.errs = append(b.errs, &FieldError{Field: "Header", Value: quoteValue(name), Err: err})
@@ -257,7 +263,12 @@ func (b *MessageBuilder) Header(name, value string) *MessageBuilder {
 		b.errs = append(b.errs, fieldError("Header "+quoteValue(name), value, err))
 		return b
 	}
-	b.m.headers = append(b.m.headers, header{name: name, value: value})
+	addrs, _, err := parseAddressHeader(name, value)
+	if err != nil {
+		b.errs = append(b.errs, fieldError("Header "+quoteValue(name), value, err))
+		return b
+	}
+	b.m.headers = append(b.m.headers, header{name: name, value: value, addrs: addrs})
 	return b
 }
 

@@ -131,7 +131,11 @@ func (m *Message) writeHeaders(h *headerBlock) {
 	}
 	h.field("Message-ID", false, "<"+m.messageID+">")
 	for _, x := range m.headers {
-		h.unstructured(x.name, x.value)
+		if x.addrs != nil {
+			h.addressList(x.name, x.addrs)
+		} else {
+			h.unstructured(x.name, x.value)
+		}
 	}
 	if len(m.unsubscribe) > 0 {
 		toks := make([]string, len(m.unsubscribe))
