@@ -242,6 +242,7 @@ func (m *Message) resolveInline() []error {
 	domain := senderDomain(m.from.Address)
 	var errs []error
 	seen := make(map[string]bool)
+	full := make(map[string]string) // short Content-ID → completed
 	for i := range m.attachments {
 		a := &m.attachments[i]
 		if a.cid == "" {
@@ -250,7 +251,7 @@ func (m *Message) resolveInline() []error {
 		short := a.cid
 		if !strings.Contains(short, "@") {
 			a.cid = short + "@" + domain
-			m.wireHTML = completeCIDRefs(m.wireHTML, short, a.cid)
+			full[short] = a.cid
 		}
 		key := strings.ToLower(a.cid)
 		if seen[key] {
@@ -258,43 +259,52 @@ func (m *Message) resolveInline() []error {
 		}
 		seen[key] = true
 	}
+	if len(full) > 0 {
+		m.wireHTML = completeCIDRefs(m.wireHTML, full)
+	}
 	if len(seen) > 0 && m.html == "" {
 		errs = append(errs, &FieldError{Field: "Embed", Err: ErrEmbedWithoutHTML})
 	}
 	return errs
 }
 
-// completeCIDRefs replaces each "cid:short" in html that is not followed by
-// another Content-ID character with "cid:full".
-func completeCIDRefs(html, short, full string) string {
-	ref := "cid:" + short
+// completeCIDRefs replaces each "cid:short" in html (the scheme in any
+// case) that is not followed by another Content-ID character or "@" with
+// "cid:" and full[short], in one pass whatever the number of embeds.
+func completeCIDRefs(html string, full map[string]string) string {
 	var b strings.Builder
-	for {
-		i := indexFold(html, ref)
-		if i < 0 {
+	done := 0 // html[:done] is written
+	for i := 0; ; {
+		k := strings.IndexByte(html[i:], ':')
+		if k < 0 {
 			break
 		}
-		end := i + len(ref)
-		b.WriteString(html[:i])
-		if end < len(html) && (isCIDChar(html[end]) || html[end] == '@') {
-			b.WriteString(html[i:end])
-		} else {
-			b.WriteString("cid:" + full)
+		start := i + k + 1 // after the colon
+		i = start
+		if start < 4 || !strings.EqualFold(html[start-4:start-1], "cid") {
+			continue
 		}
-		html = html[end:]
+		end := start
+		for end < len(html) && isCIDChar(html[end]) {
+			end++
+		}
+		i = end
+		f, ok := full[html[start:end]]
+		if !ok || end < len(html) && html[end] == '@' {
+			continue
+		}
+		if b.Len() == 0 {
+			b.Grow(len(html) + 64)
+		}
+		b.WriteString(html[done:start])
+		b.WriteString(f)
+		done = end
 	}
-	b.WriteString(html)
+	if done == 0 {
+		return html
+	}
+	b.WriteString(html[done:])
 	return b.String()
-}
-
-// indexFold is strings.Index with an ASCII case-insensitive "cid:" scheme.
-func indexFold(s, ref string) int {
-	for i := 0; i+len(ref) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+4], "cid:") && s[i+4:i+len(ref)] == ref[4:] {
-			return i
-		}
-	}
-	return -1
 }
 
 // senderDomain returns the sender's domain in lower-case ASCII, for

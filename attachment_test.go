@@ -2,10 +2,12 @@ package mailer
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -89,6 +91,50 @@ func TestAttachErrors(t *testing.T) {
 
 func TestCompleteCIDRefs(t *testing.T) {
 	html := `<img src="cid:logo"> <img src='cid:logo2'> cid:logo@x.com url(cid:logo) cid:logo.`
-	got := completeCIDRefs(html, "logo", "logo@example.com")
+	got := completeCIDRefs(html, map[string]string{"logo": "logo@example.com"})
 	assert.Equal(t, `<img src="cid:logo@example.com"> <img src='cid:logo2'> cid:logo@x.com url(cid:logo@example.com) cid:logo.`, got)
+	got = completeCIDRefs(`CID:a cid:b:cid:a, xcid:c cid:`, map[string]string{"a": "a@x.test", "b": "b@x.test", "c": "c@x.test"})
+	assert.Equal(t, `CID:a@x.test cid:b@x.test:cid:a@x.test, xcid:c@x.test cid:`, got)
+}
+
+// TestBuildEmbedsLinear: Build rewrites the HTML's cid: references in one
+// pass. It rewrote the whole HTML once per embed: 1,000 embeds in 1 MiB of
+// HTML took 5.3 s. What it allocates now stays within a few times the
+// HTML, whatever the number of embeds.
+func TestBuildEmbedsLinear(t *testing.T) {
+	const embeds = 200
+	var html strings.Builder
+	for html.Len() < 256<<10 {
+		for i := range embeds {
+			fmt.Fprintf(&html, `<p>Item %d <img src="cid:img%d"></p>`, i, i)
+		}
+	}
+	b := NewMessage().From("a@example.com").To("b@example.com").Subject("s").Text("t").HTML(html.String())
+	for i := range embeds {
+		b.Embed(fmt.Sprintf("img%d", i), "a.png", []byte("png"))
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	m, err := b.Build()
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	assert.Contains(t, m.wireHTML, `src="cid:img199@example.com"`)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(8*html.Len()), "bytes allocated by Build")
+}
+
+func BenchmarkBuildEmbeds(b *testing.B) {
+	var html strings.Builder
+	for html.Len() < 1<<20 {
+		fmt.Fprintf(&html, `<p>Item <img src="cid:img%d"></p>`, html.Len()%1000)
+	}
+	mb := NewMessage().From("a@example.com").To("b@example.com").Subject("s").Text("t").HTML(html.String())
+	for i := range 1000 {
+		mb.Embed(fmt.Sprintf("img%d", i), "a.png", []byte("png"))
+	}
+	for b.Loop() {
+		if _, err := mb.Build(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
