@@ -47,6 +47,7 @@ type auditRecord struct {
 	Result       string    `json:"result,omitempty"`
 	Reason       string    `json:"reason,omitempty"`
 	Banned       bool      `json:"banned,omitempty"`
+	DelayMS      int64     `json:"delay_ms,omitempty"` // wait before a failed AUTH's reply
 	Error        string    `json:"error,omitempty"`
 	Tenants      int       `json:"tenants,omitempty"`
 	Messages     int       `json:"messages,omitempty"`

@@ -147,7 +147,11 @@ tenants:
 			b.Fatal(err)
 		}
 		cfg.SetDir(pki.dir)
-		g, err := gateway.New(cfg)
+		var gopts []gateway.Option
+		if os.Getenv("BENCH_DISCARD") != "" {
+			gopts = append(gopts, gateway.WithDelivery("sync", discard{}))
+		}
+		g, err := gateway.New(cfg, gopts...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -189,4 +193,12 @@ func auditPath(b *testing.B) string {
 		return `""`
 	}
 	return filepath.Join(b.TempDir(), "audit.jsonl")
+}
+
+// discard is a Delivery that accepts at once: BENCH_DISCARD=1 measures the
+// client leg alone.
+type discard struct{}
+
+func (discard) Deliver(context.Context, *gateway.Transaction) gateway.Result {
+	return gateway.Result{Reply: &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK"}, Outcome: "delivered"}
 }

@@ -24,6 +24,7 @@ func (r *relay) Deliver(ctx context.Context, tx *Transaction) Result {
 	env := mailer.Envelope{From: tx.From, To: tx.To, SMTPUTF8: tx.SMTPUTF8}
 	ctx = mailer.ContextWithRetryPolicy(ctx, oneAttempt)
 	var res Result
+	tooLarge := 0 // upstreams whose SIZE limit is below the message
 	for _, name := range tx.Upstreams {
 		up := r.g.ups.get(name)
 		if up == nil {
@@ -77,6 +78,10 @@ func (r *relay) Deliver(ctx context.Context, tx *Transaction) Result {
 			res.Outcome = "failed"
 			res.Reply = errUpstreamTemp(tx.ID)
 			return res
+		case errors.Is(err, mailer.ErrMessageTooLarge):
+			// Refused before MAIL, nothing sent: the next upstream may take it.
+			tooLarge++
+			continue
 		case failoverAllowed(outcome, se):
 			continue
 		default:
@@ -91,6 +96,12 @@ func (r *relay) Deliver(ctx context.Context, tx *Transaction) Result {
 			res.Reply = errUpstreamPermanent(code, enh, tx.ID)
 			return res
 		}
+	}
+	if tooLarge > 0 && tooLarge == len(res.Attempts) {
+		// Every upstream advertised a smaller SIZE: retrying cannot help.
+		res.Outcome = "rejected:too_large"
+		res.Reply = errTooLarge
+		return res
 	}
 	res.Outcome = "failed"
 	res.Reply = errUpstreamTemp(tx.ID)

@@ -190,13 +190,11 @@ func TestRelayUpstreamFaults(t *testing.T) {
 			t.Fatal("upstream 1 should hold the one copy")
 		}
 	})
-	t.Run("sender only upstream b may not send as", func(t *testing.T) {
-		e := relayEnv(t, nil, nil)
-		e.ups["a"].Close()
-		// a is the only upstream for @t1.test senders in a's list, but b
-		// (no senders list) may send as anyone: covered.
+	t.Run("larger than every upstream's SIZE", func(t *testing.T) {
+		small := mailertest.WithMaxMessageBytes(100)
+		e := relayEnv(t, []mailertest.Option{small}, []mailertest.Option{small})
 		got, _ := send(e, "m")
-		if !strings.HasPrefix(got, "250") {
+		if !strings.HasPrefix(got, "552 5.3.4") || len(e.ups["a"].Messages())+len(e.ups["b"].Messages()) != 0 {
 			t.Fatal(got)
 		}
 	})

@@ -215,7 +215,7 @@ func (s *session) failedLogin(mech, user, reason string) error {
 	g := s.g
 	delay, ban := s.failed(user, reason)
 	g.audit.write(&auditRecord{Event: "auth", Session: s.gc.info.id, Client: s.gc.RemoteAddr().String(), Mech: mech,
-		User: cleanText(user, 64), Result: "fail", Reason: reason, Banned: ban}, g.now())
+		User: cleanText(user, 64), Result: "fail", Reason: reason, Banned: ban, DelayMS: delay.Milliseconds()}, g.now())
 	if delay > 0 {
 		t := time.NewTimer(delay)
 		select {

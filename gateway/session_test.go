@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -145,9 +146,21 @@ func TestBruteForce(t *testing.T) {
 	}
 	lines := e.auditLines()
 	fails := 0
+	lastDelay := int64(0)
 	for _, l := range lines {
 		if strings.Contains(l, `"event":"auth"`) && strings.Contains(l, `"result":"fail"`) {
 			fails++
+			// The wait before each 535 grows (1 ms a failure here, up to max_delay 20 ms).
+			var rec struct {
+				DelayMS int64 `json:"delay_ms"`
+				Banned  bool  `json:"banned"`
+				User    string
+			}
+			json.Unmarshal([]byte(l), &rec)
+			if rec.DelayMS <= lastDelay && rec.DelayMS < 20 || rec.User != "app1" || rec.Banned != (fails == 20) {
+				t.Fatalf("failure %d: delay %d ms after %d, banned %v: %s", fails, rec.DelayMS, lastDelay, rec.Banned, l)
+			}
+			lastDelay = rec.DelayMS
 		}
 		if strings.Contains(l, "wrong-password") || strings.Contains(l, e.tokens["app1"]) || strings.Contains(l, plain("app1", "wrong-password-1")) {
 			t.Fatalf("a secret in the audit: %s", l)
