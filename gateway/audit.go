@@ -209,6 +209,7 @@ type AuditError struct {
 	Reason string
 }
 
+// Error says where the chain breaks.
 func (e *AuditError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Reason) }
 
 // VerifyAudit reads an audit log and checks its hash chain: every line's

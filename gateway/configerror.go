@@ -12,6 +12,7 @@ type FieldError struct {
 	Reason string
 }
 
+// Error returns "path: reason".
 func (e FieldError) Error() string { return e.Path + ": " + e.Reason }
 
 // ConfigError lists every problem Compile found; a configuration with any
@@ -20,6 +21,7 @@ type ConfigError struct {
 	Errors []FieldError
 }
 
+// Error lists every problem, one a line.
 func (e *ConfigError) Error() string {
 	lines := make([]string, len(e.Errors))
 	for i, f := range e.Errors {

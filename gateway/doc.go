@@ -1,5 +1,44 @@
 // Package gateway is mailgate, an SMTP submission gateway for the
 // applications of a company network: tenants with their own revocable
 // credentials, sender rules, limits, routing to provider accounts through
-// the mailer library, and a tamper-evident audit log.
+// the mailer library, and a tamper-evident audit log. The daemon is
+// gateway/cmd/mailgate; this package lets it be embedded and tested in
+// process.
+//
+// # Security model
+//
+// The gateway is never an open relay, loopback included: MAIL, RCPT and
+// DATA need a tenant, named by AUTH (PLAIN or LOGIN, offered only after
+// TLS 1.2 or newer) or by a verified client certificate. Credentials are
+// generated tokens stored as SHA-256, or bcrypt/argon2id hashes for
+// human-chosen passwords; none is ever written to a log, an error or the
+// audit, nor is any AUTH payload. Failed logins wait longer each time, and
+// too many from one IP ban it; a user's failures never lock that user out
+// from another address.
+//
+// Each tenant may send only as its senders (envelope and the From and
+// Sender header fields), to the recipients its rules allow, within its
+// size, recipient, rate and connection limits. Bare CR or LF in a message
+// is refused (RFC 5321 section 2.3.8; SMTP smuggling), and so is a message
+// with too many Received: fields (a loop).
+//
+// # Delivery
+//
+// A Delivery takes each accepted message. The built-in "sync" relay sends
+// the client's bytes, with one Received: line added, through the tenant's
+// chain of upstreams (each a mailer.Client with its own pool and rate
+// limit), one SMTP attempt each, and answers the client with the outcome:
+// the next upstream is tried only when nothing was committed upstream, and
+// an unknown outcome (the connection lost after the final dot) is
+// 451 4.4.2 with no second copy anywhere. "capture" does the same toward a
+// capture sink for staging tenants. Replies come from one table: 4xx for
+// trouble that is ours or the network's, never an upstream's text or a Go
+// error.
+//
+// # Configuration
+//
+// Configuration is YAML (LoadConfig), compiled fail-closed (Compile lists
+// every problem with its YAML path) and swapped atomically by Reload;
+// secrets are only referenced (*_file, *_env). Shutdown drains: idle
+// sessions are closed, messages in DATA or in delivery finish.
 package gateway
