@@ -98,6 +98,10 @@ func (cs *connState) serve() {
 		text := strings.TrimRight(line, "\r\n")
 		verb, _, _ := strings.Cut(text, " ")
 		verb = strings.ToUpper(verb)
+		if len(line) > maxLine && verb != "AUTH" {
+			_ = cs.lineTooLong()
+			return
+		}
 		switch verb {
 		case "STARTTLS":
 			err = cs.startTLS(text)
@@ -352,7 +356,7 @@ func (cs *connState) auth(text, line string) error {
 		if err != nil || !bytes.HasPrefix(reply, []byte("334")) {
 			return err
 		}
-		next, err := cs.cr.ReadString('\n')
+		next, err := cs.readLine(maxAuthLine)
 		if err != nil {
 			return err
 		}
@@ -389,22 +393,23 @@ func (cs *connState) data(line string) error {
 		}
 	}
 	w := bufio.NewWriter(cs.back)
+	n := 0 // octets of the line so far: a dot ends the data only at the start of a line
 	for {
 		l, err := cs.cr.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			if _, err := w.Write(l); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if string(l) == ".\r\n" {
+		if n == 0 && err == nil && string(l) == ".\r\n" {
 			break
+		}
+		if n += len(l); n > maxLine {
+			return cs.lineTooLong()
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return err
 		}
 		if _, err := w.Write(l); err != nil {
 			return err
+		}
+		if err == nil {
+			n = 0
 		}
 	}
 	if err := w.Flush(); err != nil {

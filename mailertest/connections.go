@@ -1,6 +1,7 @@
 package mailertest
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"net"
@@ -45,18 +46,54 @@ func (s *Server) Open() int {
 	return s.open
 }
 
+// Line limits, as a real server has them: a command line or a line of
+// message text may be 2,000 octets long, CRLF included (go-smtp's
+// default; Postfix's line_length_limit is 2,048), and a line of the AUTH
+// exchange 12,288 (RFC 4954 section 4), for long OAuth 2.0 tokens. A longer
+// line gets "500 5.4.0" and the connection is closed, as go-smtp does.
+const (
+	maxLine     = 2000
+	maxAuthLine = 12288
+)
+
+var errLineTooLong = errors.New("line too long")
+
+// readLine reads one line of at most limit octets from the client. A
+// longer one is answered and ends the connection.
+func (cs *connState) readLine(limit int) (string, error) {
+	var line []byte
+	for {
+		l, err := cs.cr.ReadSlice('\n')
+		if len(line)+len(l) > limit {
+			return "", cs.lineTooLong()
+		}
+		line = append(line, l...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		return string(line), err
+	}
+}
+
+// lineTooLong answers a line over the limit and ends the connection.
+func (cs *connState) lineTooLong() error {
+	cs.record(true, "<line too long>")
+	_ = cs.reply([]byte("500 5.4.0 Too long line, closing connection\r\n"))
+	return errLineTooLong
+}
+
 // readCommand reads the client's next command line. With an idle timeout,
 // a client that stays silent for that long gets 421 and is disconnected.
 func (cs *connState) readCommand() (string, error) {
 	d := cs.srv.opts.idleTimeout
 	if d <= 0 {
-		return cs.cr.ReadString('\n')
+		return cs.readLine(maxAuthLine)
 	}
 	cs.mu.Lock()
 	front := cs.front
 	cs.mu.Unlock()
 	_ = front.SetReadDeadline(time.Now().Add(d))
-	line, err := cs.cr.ReadString('\n')
+	line, err := cs.readLine(maxAuthLine)
 	if errors.Is(err, os.ErrDeadlineExceeded) && line == "" {
 		_ = front.SetWriteDeadline(time.Now().Add(time.Second))
 		_ = cs.reply([]byte("421 4.4.2 mailertest closing idle connection\r\n"))

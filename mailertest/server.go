@@ -199,6 +199,7 @@ func Start(opts ...Option) (*Server, error) {
 	s.smtpd.EnableSMTPUTF8 = s.opts.smtputf8
 	s.smtpd.EnableDSN = s.opts.dsn
 	s.smtpd.MaxMessageBytes = s.opts.maxMessageBytes
+	s.smtpd.MaxLineLength = maxAuthLine // the front end applies the limits (connections.go)
 	s.smtpd.ReadTimeout = 5 * time.Minute
 	s.smtpd.WriteTimeout = 5 * time.Minute
 	s.smtpd.ErrorLog = log.New(io.Discard, "", 0)

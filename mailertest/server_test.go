@@ -3,6 +3,7 @@ package mailertest_test
 import (
 	"bufio"
 	"crypto/tls"
+	"encoding/base64"
 	"net"
 	"net/smtp"
 	"strings"
@@ -223,5 +224,81 @@ func TestMaxConcurrentCountsWhatIsOpen(t *testing.T) {
 			require.NoError(t, nc.Close())
 		}
 		assert.Equal(t, 1, srv.MaxConcurrent())
+	})
+}
+
+// rawSession dials srv (without TLS), reads the greeting and returns a
+// function that sends text and returns the server's next reply line.
+func rawSession(t *testing.T, srv *mailertest.Server) (send func(string) string, conn net.Conn) {
+	t.Helper()
+	nc, err := net.Dial("tcp", srv.Addr())
+	require.NoError(t, err)
+	t.Cleanup(func() { nc.Close() })
+	r := bufio.NewReader(nc)
+	read := func() string {
+		var all string
+		for {
+			l, err := r.ReadString('\n')
+			all += l
+			if err != nil || len(l) < 4 || l[3] != '-' {
+				return all
+			}
+		}
+	}
+	read() // the greeting
+	return func(s string) string {
+		if _, err := nc.Write([]byte(s)); err != nil {
+			return ""
+		}
+		return read()
+	}, nc
+}
+
+// TestDataEndsOnlyAtLineStart: a long line of message text whose tail is
+// ".\r\n" does not end the data, and what follows is never run as
+// commands.
+func TestDataEndsOnlyAtLineStart(t *testing.T) {
+	srv := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSNone))
+	send, _ := rawSession(t, srv)
+	require.True(t, strings.HasPrefix(send("EHLO c.example\r\n"), "250"))
+	require.True(t, strings.HasPrefix(send("MAIL FROM:<a@example.com>\r\n"), "250"))
+	require.True(t, strings.HasPrefix(send("RCPT TO:<b@example.com>\r\n"), "250"))
+	require.True(t, strings.HasPrefix(send("DATA\r\n"), "354"))
+	reply := send("Subject: x\r\n\r\n" + strings.Repeat("y", 5000) + ".\r\nMAIL FROM:<evil@x.test>\r\nRCPT TO:<victim@x.test>\r\nDATA\r\nevil\r\n.\r\n")
+	assert.True(t, strings.HasPrefix(reply, "500 5.4.0"), "reply %q", reply)
+	for _, c := range srv.Commands() {
+		assert.NotContains(t, c, "evil@x.test")
+	}
+	assert.Empty(t, srv.Messages())
+}
+
+// TestLineLimits: command and text lines up to 2,000 octets, AUTH lines up
+// to 12,288 (RFC 4954), as real servers allow; longer ones get 500 and
+// the connection ends.
+func TestLineLimits(t *testing.T) {
+	t.Run("command", func(t *testing.T) {
+		srv := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSNone))
+		send, _ := rawSession(t, srv)
+		assert.True(t, strings.HasPrefix(send("NOOP "+strings.Repeat("n", 1990)+"\r\n"), "250"))
+		assert.True(t, strings.HasPrefix(send("NOOP "+strings.Repeat("n", 100_000)+"\r\n"), "500 5.4.0"))
+		assert.Empty(t, send("NOOP\r\n"), "the connection is closed")
+	})
+	t.Run("text", func(t *testing.T) {
+		srv := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSNone))
+		send, _ := rawSession(t, srv)
+		send("EHLO c.example\r\n")
+		send("MAIL FROM:<a@example.com>\r\n")
+		send("RCPT TO:<b@example.com>\r\n")
+		require.True(t, strings.HasPrefix(send("DATA\r\n"), "354"))
+		assert.True(t, strings.HasPrefix(send("Subject: x\r\n\r\n"+strings.Repeat("y", 1998)+"\r\n.\r\n"), "250"))
+		require.Len(t, srv.Messages(), 1)
+	})
+	t.Run("AUTH with a long token", func(t *testing.T) {
+		token := strings.Repeat("t", 6000) // base64 in the AUTH line: about 8,000 octets
+		srv := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSNone), mailertest.WithToken("u@example.com", token))
+		send, _ := rawSession(t, srv)
+		send("EHLO c.example\r\n")
+		ir := base64.StdEncoding.EncodeToString([]byte("user=u@example.com\x01auth=Bearer " + token + "\x01\x01"))
+		assert.True(t, strings.HasPrefix(send("AUTH XOAUTH2 "+ir+"\r\n"), "235"))
 	})
 }
