@@ -270,7 +270,8 @@ func (m *Message) resolveInline() []error {
 
 // completeCIDRefs replaces each "cid:short" in html (the scheme in any
 // case) that is not followed by another Content-ID character or "@" with
-// "cid:" and full[short], in one pass whatever the number of embeds.
+// "cid:" (in lower case) and full[short], in one pass whatever the number
+// of embeds.
 func completeCIDRefs(html string, full map[string]string) string {
 	var b strings.Builder
 	done := 0 // html[:done] is written
@@ -296,7 +297,8 @@ func completeCIDRefs(html string, full map[string]string) string {
 		if b.Len() == 0 {
 			b.Grow(len(html) + 64)
 		}
-		b.WriteString(html[done:start])
+		b.WriteString(html[done : start-4])
+		b.WriteString("cid:")
 		b.WriteString(f)
 		done = end
 	}

@@ -94,7 +94,7 @@ func TestCompleteCIDRefs(t *testing.T) {
 	got := completeCIDRefs(html, map[string]string{"logo": "logo@example.com"})
 	assert.Equal(t, `<img src="cid:logo@example.com"> <img src='cid:logo2'> cid:logo@x.com url(cid:logo@example.com) cid:logo.`, got)
 	got = completeCIDRefs(`CID:a cid:b:cid:a, xcid:c cid:`, map[string]string{"a": "a@x.test", "b": "b@x.test", "c": "c@x.test"})
-	assert.Equal(t, `CID:a@x.test cid:b@x.test:cid:a@x.test, xcid:c@x.test cid:`, got)
+	assert.Equal(t, `cid:a@x.test cid:b@x.test:cid:a@x.test, xcid:c@x.test cid:`, got)
 }
 
 // TestBuildEmbedsLinear: Build rewrites the HTML's cid: references in one
