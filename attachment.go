@@ -51,31 +51,38 @@ func (m *Message) Attachments() []string {
 
 // AttachFile attaches the file at path. The recipient sees the file's base
 // name, which may be in any script. The content type comes from the file
-// name's extension or, failing that, from the first 512 bytes of the file.
-// The file must exist when AttachFile is called; it is read again, in
+// name's extension or, failing that, from the first 512 bytes of the file,
+// unless opts set it (see [ContentType]). The file must exist when AttachFile is called; it is read again, in
 // small pieces, each time the message is written, so that a large file is
 // never held in memory.
-func (b *MessageBuilder) AttachFile(path string) *MessageBuilder {
-	if a, ok := b.fileAttachment("AttachFile", path); ok {
+func (b *MessageBuilder) AttachFile(path string, opts ...AttachOption) *MessageBuilder {
+	if a, ok := b.fileAttachment("AttachFile", path); ok && b.applyAttachOptions("AttachFile", &a, opts) {
 		b.m.attachments = append(b.m.attachments, a)
 	}
 	return b
 }
 
 // AttachBytes attaches data under the file name name. data is copied. The
-// content type comes from the name's extension or is sniffed from data.
-func (b *MessageBuilder) AttachBytes(name string, data []byte) *MessageBuilder {
+// content type comes from the name's extension or is sniffed from data,
+// unless opts set it: a calendar invitation is
+//
+//	b.AttachBytes("invite.ics", ics, mailer.ContentType("text/calendar; method=REQUEST"))
+func (b *MessageBuilder) AttachBytes(name string, data []byte, opts ...AttachOption) *MessageBuilder {
 	if b.checkName("AttachBytes", name) {
 		data = slices.Clip(append([]byte{}, data...))
-		b.m.attachments = append(b.m.attachments, attachment{name: name, ctype: contentType(name, data), data: data})
+		a := attachment{name: name, ctype: contentType(name, data), data: data}
+		if b.applyAttachOptions("AttachBytes", &a, opts) {
+			b.m.attachments = append(b.m.attachments, a)
+		}
 	}
 	return b
 }
 
 // AttachReader attaches the content of r under the file name name. r is
 // read to its end now and held in memory, so that the message can be sent
-// more than once; use AttachFile or AttachFS for large files.
-func (b *MessageBuilder) AttachReader(name string, r io.Reader) *MessageBuilder {
+// more than once; use AttachFile or AttachFS for large files. opts are as
+// for AttachBytes.
+func (b *MessageBuilder) AttachReader(name string, r io.Reader, opts ...AttachOption) *MessageBuilder {
 	if !b.checkName("AttachReader", name) {
 		return b
 	}
@@ -88,14 +95,18 @@ func (b *MessageBuilder) AttachReader(name string, r io.Reader) *MessageBuilder 
 		b.errs = append(b.errs, fieldError("AttachReader", name, err))
 		return b
 	}
-	b.m.attachments = append(b.m.attachments, attachment{name: name, ctype: contentType(name, data), data: data})
+	a := attachment{name: name, ctype: contentType(name, data), data: data}
+	if b.applyAttachOptions("AttachReader", &a, opts) {
+		b.m.attachments = append(b.m.attachments, a)
+	}
 	return b
 }
 
 // AttachFS attaches the file name of fsys (an embed.FS, for example). Like
-// AttachFile, it reads the file each time the message is written.
-func (b *MessageBuilder) AttachFS(fsys fs.FS, name string) *MessageBuilder {
-	if a, ok := b.fsAttachment("AttachFS", fsys, name); ok {
+// AttachFile, it reads the file each time the message is written; opts are
+// as for AttachBytes.
+func (b *MessageBuilder) AttachFS(fsys fs.FS, name string, opts ...AttachOption) *MessageBuilder {
+	if a, ok := b.fsAttachment("AttachFS", fsys, name); ok && b.applyAttachOptions("AttachFS", &a, opts) {
 		b.m.attachments = append(b.m.attachments, a)
 	}
 	return b
@@ -103,29 +114,31 @@ func (b *MessageBuilder) AttachFS(fsys fs.FS, name string) *MessageBuilder {
 
 // Embed adds an inline part, typically an image, that the HTML body shows
 // with <img src="cid:CID">. name is its file name, which also gives its
-// content type. data is copied.
+// content type unless opts set it (see [ContentType]). data is copied.
 //
 // CID is made of letters, digits, ".", "_", "-" and at most one "@". A CID
 // without "@" such as "logo" is completed with the sender's domain
 // ("logo@example.com") to make the Content-ID a valid, unique msg-id
 // (RFC 2392); the "cid:logo" references in the HTML are completed the same
 // way, so write them as "cid:logo".
-func (b *MessageBuilder) Embed(cid, name string, data []byte) *MessageBuilder {
+func (b *MessageBuilder) Embed(cid, name string, data []byte, opts ...AttachOption) *MessageBuilder {
 	if b.checkCID(cid) && b.checkName("Embed", name) {
 		data = slices.Clip(append([]byte{}, data...))
-		b.m.attachments = append(b.m.attachments,
-			attachment{name: name, ctype: contentType(name, data), cid: cid, data: data})
+		a := attachment{name: name, ctype: contentType(name, data), cid: cid, data: data}
+		if b.applyAttachOptions("Embed", &a, opts) {
+			b.m.attachments = append(b.m.attachments, a)
+		}
 	}
 	return b
 }
 
 // EmbedFile is Embed with the content of the file at path, read each time
 // the message is written.
-func (b *MessageBuilder) EmbedFile(cid, path string) *MessageBuilder {
+func (b *MessageBuilder) EmbedFile(cid, path string, opts ...AttachOption) *MessageBuilder {
 	if !b.checkCID(cid) {
 		return b
 	}
-	if a, ok := b.fileAttachment("EmbedFile", path); ok {
+	if a, ok := b.fileAttachment("EmbedFile", path); ok && b.applyAttachOptions("EmbedFile", &a, opts) {
 		a.cid = cid
 		b.m.attachments = append(b.m.attachments, a)
 	}
@@ -134,11 +147,11 @@ func (b *MessageBuilder) EmbedFile(cid, path string) *MessageBuilder {
 
 // EmbedFS is Embed with the content of the file name of fsys, read each
 // time the message is written.
-func (b *MessageBuilder) EmbedFS(cid string, fsys fs.FS, name string) *MessageBuilder {
+func (b *MessageBuilder) EmbedFS(cid string, fsys fs.FS, name string, opts ...AttachOption) *MessageBuilder {
 	if !b.checkCID(cid) {
 		return b
 	}
-	if a, ok := b.fsAttachment("EmbedFS", fsys, name); ok {
+	if a, ok := b.fsAttachment("EmbedFS", fsys, name); ok && b.applyAttachOptions("EmbedFS", &a, opts) {
 		a.cid = cid
 		b.m.attachments = append(b.m.attachments, a)
 	}

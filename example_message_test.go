@@ -127,3 +127,19 @@ func ExampleMessageBuilder_ListUnsubscribe() {
 	// Output:
 	// [https://example.com/unsubscribe?u=42 mailto:unsubscribe@example.com] high
 }
+
+// A calendar invitation that mail clients offer to accept: the attachment's
+// content type carries the iTIP method.
+func ExampleContentType() {
+	ics := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:42@example.com\r\n" +
+		"DTSTART:20270101T100000Z\r\nSUMMARY:Kick-off\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+	msg, err := mailer.NewMessage().From("app@example.com").To("bob@example.com").
+		Subject("Invitation: Kick-off").Text("You are invited to the kick-off.").
+		AttachBytes("invite.ics", []byte(ics), mailer.ContentType("text/calendar; method=REQUEST")).
+		Build()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(msg.Attachments())
+	// Output: [invite.ics]
+}

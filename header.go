@@ -2,9 +2,7 @@ package mailer
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -417,17 +415,35 @@ func checkHeaderValue(v string) error {
 	return nil
 }
 
-// managedHeaders are written by the builder from typed methods and cannot
-// be set with [MessageBuilder.Header]; neither can any "Content-*" header.
-var managedHeaders = []string{
-	"from", "sender", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id",
-	"mime-version", "return-path", "received", "dkim-signature",
-	"list-unsubscribe", "list-unsubscribe-post",
-	"x-priority", "x-msmail-priority", "importance", "priority",
-	"user-agent", "x-mailer",
+// managedHeaders are written by the builder, by servers or by the Client,
+// and cannot be set with [MessageBuilder.Header]; neither can any
+// "Content-*" header. Each comes with the advice given instead.
+var managedHeaders = map[string]string{
+	"from":                  "use MessageBuilder.From",
+	"sender":                "is not written: From names the sender; to receive bounces at another address, use MessageBuilder.EnvelopeFrom",
+	"to":                    "use MessageBuilder.To",
+	"cc":                    "use MessageBuilder.Cc",
+	"bcc":                   "use MessageBuilder.Bcc (never written into the message)",
+	"reply-to":              "use MessageBuilder.ReplyTo",
+	"subject":               "use MessageBuilder.Subject",
+	"date":                  "use MessageBuilder.Date",
+	"message-id":            "use MessageBuilder.MessageID",
+	"mime-version":          "is always written as 1.0",
+	"return-path":           "is added by the receiving server from the envelope sender: use MessageBuilder.EnvelopeFrom",
+	"received":              "is added by the servers the message passes through",
+	"dkim-signature":        "is added when the Client signs the message: use WithDKIM",
+	"list-unsubscribe":      "use MessageBuilder.ListUnsubscribe",
+	"list-unsubscribe-post": "use MessageBuilder.OneClickUnsubscribe",
+	"x-priority":            "use MessageBuilder.Priority",
+	"x-msmail-priority":     "use MessageBuilder.Priority",
+	"importance":            "use MessageBuilder.Priority",
+	"priority":              "use MessageBuilder.Priority",
+	"user-agent":            "use MessageBuilder.UserAgent",
+	"x-mailer":              "use MessageBuilder.UserAgent",
 }
 
-var errManagedHeader = errors.New("is set by the message builder; use its method")
+// contentAdvice is the advice for Content-* headers.
+const contentAdvice = "is written from the body and attachment methods (Text, HTML, AttachBytes…, Embed…; an attachment's type with ContentType)"
 
 // checkHeaderName applies RFC 5322 section 2.2 (printable ASCII except
 // colon) and refuses the headers the builder manages.
@@ -436,8 +452,11 @@ func checkHeaderName(name string) error {
 		return err
 	}
 	lower := strings.ToLower(name)
-	if slices.Contains(managedHeaders, lower) || strings.HasPrefix(lower, "content-") {
-		return fmt.Errorf("%w: %s %w", ErrInvalidHeader, name, errManagedHeader)
+	if advice, ok := managedHeaders[lower]; ok {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidHeader, name, advice)
+	}
+	if strings.HasPrefix(lower, "content-") {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidHeader, name, contentAdvice)
 	}
 	return nil
 }

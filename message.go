@@ -248,9 +248,11 @@ func (b *MessageBuilder) checkBody(field, s string) bool {
 // Header adds a custom header such as "X-Campaign". The name must be a
 // valid RFC 5322 field name and not one the builder manages (From, To,
 // Subject, Date, Message-ID, MIME-Version, any Content-*, List-Unsubscribe,
-// the priority headers, User-Agent, X-Mailer, …); the value must not contain
-// control characters. Non-ASCII and very long values are written as RFC
-// 2047 encoded words. Headers that carry addresses (Resent-To,
+// the priority headers, User-Agent, X-Mailer, …): the error then names
+// the method or option to use instead (Sender and Return-Path: EnvelopeFrom;
+// DKIM-Signature: WithDKIM). The value must not contain control
+// characters. Non-ASCII and very long values are written as RFC 2047
+// encoded words. Headers that carry addresses (Resent-To,
 // Disposition-Notification-To, Return-Receipt-To, Errors-To, …) take
 // addresses as To does, separated by commas; Resent-Bcc is refused, as it
 // would show its addresses to every recipient.
