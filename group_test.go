@@ -2,6 +2,7 @@ package mailer_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"log/slog"
 	"net"
@@ -232,4 +233,24 @@ func TestRoundRobinRestsAndProbes(t *testing.T) {
 	assert.InDelta(t, 10, got["B"], 1, "B is back in the rotation: %v", got)
 	assert.Zero(t, g.Accounts()[1].Failures)
 	assert.True(t, g.Accounts()[1].RestingUntil.IsZero())
+}
+
+// TestFailoverLocalRateLimit: the first account's rate limit would make
+// the message wait past the caller's deadline; nothing was sent, so the
+// second account takes it.
+func TestFailoverLocalRateLimit(t *testing.T) {
+	a := newAccount(t, []mailer.Option{mailer.WithRateLimit(1, time.Hour)})
+	b := newAccount(t, nil)
+	g := mailer.Failover(mailer.Named("A", a.client), mailer.Named("B", b.client))
+	rcpt, err := g.Send(bg, testMessage(t)) // A's one message this hour
+	require.NoError(t, err)
+	assert.Equal(t, "A", rcpt.Account)
+
+	ctx, cancel := context.WithTimeout(bg, time.Minute)
+	defer cancel()
+	rcpt, err = g.Send(ctx, testMessage(t))
+	require.NoError(t, err)
+	assert.Equal(t, "B", rcpt.Account)
+	assert.Len(t, a.srv.Messages(), 1)
+	assert.Len(t, b.srv.Messages(), 1)
 }
