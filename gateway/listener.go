@@ -62,6 +62,7 @@ type guardConn struct {
 	mu        sync.Mutex
 	state     int
 	inData    bool
+	dataGen   int
 	dataIdle  time.Duration
 	dataLimit time.Time
 	timedOut  bool
@@ -128,18 +129,25 @@ func (c *guardConn) SetDeadline(t time.Time) error {
 	return c.SetReadDeadline(t)
 }
 
-// beginData switches to the sliding DATA deadline.
-func (c *guardConn) beginData(idle, max time.Duration) {
+// beginData switches to the sliding DATA deadline. It returns a number
+// for endData, so that a BDAT Data goroutine ending late (after an RSET)
+// does not end the next message's DATA.
+func (c *guardConn) beginData(idle, max time.Duration) int {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dataGen++
 	c.inData, c.timedOut = true, false
 	c.dataIdle, c.dataLimit = idle, time.Now().Add(max)
-	c.mu.Unlock()
+	return c.dataGen
 }
 
 // endData leaves DATA; it reports whether a read timed out in it.
-func (c *guardConn) endData() bool {
+func (c *guardConn) endData(gen int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if gen != c.dataGen {
+		return false
+	}
 	c.inData = false
 	if c.state == connDrain {
 		c.Conn.SetReadDeadline(time.Now())

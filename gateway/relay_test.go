@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -296,5 +297,42 @@ func TestRelayClientSeesTemporary(t *testing.T) {
 	var se *mailer.SendError
 	if !errors.As(err, &se) || se.Code != 451 || mailer.Classify(err) != mailer.OutcomeTemporary {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// BDAT (CHUNKING, which go-smtp always offers): the chunks are relayed as
+// one message, a line starting with "." arrives intact, RSET between
+// chunks discards it.
+func TestRelayBDAT(t *testing.T) {
+	e := relayEnv(t, nil, nil)
+	c := e.session("app1")
+	c.expect("250", "MAIL FROM:<a@t1.test>")
+	c.expect("250", "RCPT TO:<r@ext.example>")
+	part1 := "From: a@t1.test\r\nSubject: bdat\r\n\r\n.dot line\r\n"
+	part2 := "..two\r\nend\r\n"
+	c.conn.Write([]byte(fmt.Sprintf("BDAT %d\r\n%s", len(part1), part1)))
+	if code, msg := c.read(); code != 250 {
+		t.Fatalf("BDAT 1: %d %s", code, msg)
+	}
+	c.conn.Write([]byte(fmt.Sprintf("BDAT %d LAST\r\n%s", len(part2), part2)))
+	if code, msg := c.read(); code != 250 {
+		t.Fatalf("BDAT LAST: %d %s", code, msg)
+	}
+	msgs := e.ups["a"].Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	if _, rest := stripReceived(t, msgs[0].Data); string(rest) != part1+part2 {
+		t.Fatalf("got %q", rest)
+	}
+	// RSET in the middle of a chunked message.
+	c.expect("250", "MAIL FROM:<a@t1.test>")
+	c.expect("250", "RCPT TO:<r@ext.example>")
+	c.conn.Write([]byte(fmt.Sprintf("BDAT %d\r\n%s", len(part1), part1)))
+	c.read()
+	c.expect("250", "RSET")
+	c.expect("250", "NOOP")
+	if n := len(e.ups["a"].Messages()); n != 1 {
+		t.Fatalf("%d messages after RSET", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -34,6 +35,9 @@ type identity struct {
 // session is one go-smtp session. go-smtp makes a new one at EHLO and
 // again after STARTTLS.
 type session struct {
+	// mu guards ident and tx: with BDAT, go-smtp runs Data in a goroutine
+	// of its own that may outlive an RSET.
+	mu    sync.Mutex
 	g     *Gateway
 	conn  *smtp.Conn
 	gc    *guardConn
@@ -45,6 +49,7 @@ type session struct {
 // txState is one mail transaction, from MAIL to the end of DATA.
 type txState struct {
 	id         string
+	ident      *identity
 	snap       *snapshot
 	t          *tenant
 	from       string
@@ -125,7 +130,9 @@ func (s *session) authenticated(snap *snapshot, cred *credential, user, mech, ce
 		gc.kill()
 		return errTenantConns
 	}
+	s.mu.Lock()
 	s.ident = &identity{tenant: cred.tenant, credID: cred.id(), user: user, mech: mech, cert: certFP}
+	s.mu.Unlock()
 	gc.mu.Lock()
 	gc.info.tenant, gc.info.user = cred.tenant, user
 	gc.mu.Unlock()
@@ -262,6 +269,8 @@ func (s *session) revalidate(snap *snapshot) *tenant {
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.Reset()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.ident == nil {
 		return errAuthRequired
 	}
@@ -281,7 +290,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		return errAuthRequired
 	}
 	now := g.now()
-	tx := &txState{id: newID(), snap: snap, t: t, from: from, start: now}
+	tx := &txState{id: newID(), ident: s.ident, snap: snap, t: t, from: from, start: now}
 	if opts != nil {
 		tx.utf8 = opts.UTF8
 	}
@@ -308,6 +317,8 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.ident == nil {
 		return errAuthRequired
 	}
@@ -327,15 +338,18 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
+	s.mu.Lock()
 	tx := s.tx
-	if s.ident == nil || tx == nil {
+	s.tx = nil
+	authed := s.ident != nil
+	s.mu.Unlock()
+	if !authed || tx == nil {
 		io.Copy(io.Discard, r)
 		return errAuthRequired
 	}
-	s.tx = nil
 	g := s.g
 	lim := tx.snap.limits
-	s.gc.beginData(lim.DataIdleTimeout, lim.DataMaxDuration)
+	gen := s.gc.beginData(lim.DataIdleTimeout, lim.DataMaxDuration)
 	buf := getBuffer()
 	defer putBuffer(buf)
 	received := s.receivedLine(tx)
@@ -345,14 +359,17 @@ func (s *session) Data(r io.Reader) error {
 	if err == nil && lr.N == 0 {
 		_, err = io.Copy(io.Discard, r)
 		if err == nil {
-			s.gc.endData()
+			s.gc.endData(gen)
 			return s.rejectTx(tx, "too_large", errTooLarge)
 		}
 	}
-	timedOut := s.gc.endData()
+	timedOut := s.gc.endData(gen)
 	if err != nil {
 		var se *smtp.SMTPError
 		switch {
+		case errors.Is(err, smtp.ErrDataReset):
+			// RSET in the middle of BDAT: the message is dropped.
+			return s.rejectTx(tx, "aborted", reply(451, 4, 3, 0, "Message aborted"))
 		case timedOut || os.IsTimeout(err):
 			s.gc.kill()
 			return s.rejectTx(tx, "timeout", errDataTimeout)
@@ -414,7 +431,6 @@ func (s *session) rejectTx(tx *txState, reason string, r *smtp.SMTPError) error 
 	if !tx.reservedAt.IsZero() {
 		s.g.rates.release(tx.t.name, tx.reservedAt, now)
 	}
-	s.tx = nil
 	s.g.audit.write(s.txRecord(tx, "rejected:"+reason, r), now)
 	return r
 }
@@ -424,19 +440,22 @@ func (s *session) txRecord(tx *txState, outcome string, r *smtp.SMTPError) *audi
 	a := s.g.audit
 	rec := &auditRecord{Event: "message", ID: tx.id, Session: s.gc.info.id, Listener: s.gc.listener,
 		Client: s.gc.RemoteAddr().String(), HELO: cleanText(s.conn.Hostname(), 64), TLS: s.gc.info.tls,
-		Mech: s.ident.mech, User: s.ident.user, Tenant: tx.t.name, MailFrom: &from,
+		Mech: tx.ident.mech, User: tx.ident.user, Tenant: tx.t.name, MailFrom: &from,
 		RcptCount: len(tx.rcpts), Rcpt: a.rcpts(tx.rcpts), RcptDenied: a.rcpts(tx.denied),
 		Outcome: outcome, Reply: replyString(r), DurationMS: s.g.now().Sub(tx.start).Milliseconds()}
-	if s.ident.cert != "" {
-		rec.ClientCert = "sha256:" + s.ident.cert
+	if tx.ident.cert != "" {
+		rec.ClientCert = "sha256:" + tx.ident.cert
 	}
 	return rec
 }
 
 func (s *session) Reset() {
-	if tx := s.tx; tx != nil {
+	s.mu.Lock()
+	tx := s.tx
+	s.tx = nil
+	s.mu.Unlock()
+	if tx != nil {
 		s.g.rates.release(tx.t.name, tx.reservedAt, s.g.now())
-		s.tx = nil
 	}
 }
 
