@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -310,4 +311,49 @@ func TestDataIdleTimeout(t *testing.T) {
 	if rec.count() != 0 {
 		t.Fatal("delivered")
 	}
+}
+
+// No password, token or AUTH payload (base64 included) in the audit or
+// the operational log.
+func TestNoSecretsInLogs(t *testing.T) {
+	var logBuf syncBuffer
+	e := start(t, setup{yaml: baseServer + policyTenants, opts: []gateway.Option{
+		gateway.WithDelivery("sync", &recorder{}),
+		gateway.WithLogger(slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+	}})
+	tok := e.tokens["app1"]
+	c := e.dialRaw("submissions")
+	e.greet(c)
+	c.expect("250", "EHLO x")
+	c.expect("535", "AUTH PLAIN %s", plain("app1", "hunter2-wrong"))
+	c.expect("334", "AUTH LOGIN")
+	c.expect("334", "%s", encode("app1"))
+	c.expect("535", "%s", encode("hunter3-wrong"))
+	c.expect("235", "AUTH PLAIN %s", plain("app1", tok))
+	c.expect("250", "MAIL FROM:<a@t1.test>")
+	c.cmd("QUIT")
+	e.g.Shutdown(context.Background())
+	all := logBuf.String() + strings.Join(e.auditLines(), "\n")
+	for _, secret := range []string{tok, "hunter2", "hunter3", plain("app1", tok), plain("app1", "hunter2-wrong"), encode("hunter3-wrong"), encode(tok)} {
+		if strings.Contains(all, secret) {
+			t.Fatalf("%q found in the logs", secret)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
