@@ -72,6 +72,7 @@ func TestFailoverMatrix(t *testing.T) {
 		{name: "421 at greeting", next: true, srvOpts: fault(mailertest.StepGreeting, "421 4.3.2 busy")},
 		{name: "451 at MAIL", next: true, srvOpts: fault(mailertest.StepMAIL, "451 4.3.0 try later")},
 		{name: "450 at RCPT", next: true, srvOpts: fault(mailertest.StepRCPT, "450 4.2.0 mailbox busy")},
+		{name: "5.7.x for our sender at MAIL", next: true, srvOpts: fault(mailertest.StepMAIL, "550 5.7.60 client does not have permission to send as this sender")},
 		{name: "550 at RCPT", outcome: mailer.OutcomePermanent, srvOpts: fault(mailertest.StepRCPT, "550 5.1.1 no such user")},
 		{name: "drop after the dot", outcome: mailer.OutcomeUnknown, firstKeeps: 1,
 			srvOpts: []mailertest.Option{mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, Drop: true})}},
@@ -224,6 +225,15 @@ func TestRoundRobinRestsAndProbes(t *testing.T) {
 	greetingsBefore := len(b.srv.Transcript())
 	send(10)
 	assert.Equal(t, greetingsBefore, len(b.srv.Transcript()), "a resting account is skipped")
+
+	// The rest is over but B is still down: one send probes it, fails
+	// over to another account, and B rests again.
+	advance(time.Minute + time.Second)
+	got = send(10)
+	assert.Zero(t, got["B"])
+	assert.Equal(t, 10, got["A"]+got["C"])
+	assert.Equal(t, 4, g.Accounts()[1].Failures, "one probe")
+	assert.True(t, g.Accounts()[1].RestingUntil.After(now), "resting again")
 
 	// B is back, and its rest is over: one send probes it, then it takes
 	// its share again.
