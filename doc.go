@@ -101,13 +101,15 @@
 //
 // # Templates
 //
-// [ParseTemplates] parses mail templates once from an fs.FS: per mail a
-// subject, an HTML body (html/template) and optionally a text body, with
-// shared layouts and locale variants ("zh-CN" falls back to "zh", then to
-// the default locale). [MessageBuilder.Template] renders one into a
-// message, with its CSS inlined; package templates holds built-in
-// verification, address-confirmation and password-reset mails in English
-// and Chinese.
+// Package templates (github.com/postkit/mailer/templates) parses mail
+// templates once from an fs.FS: per mail a subject, an HTML body
+// (html/template) and optionally a text body, with shared layouts and
+// locale variants ("zh-CN" falls back to "zh", then to the default
+// locale), the CSS inlined at parse time. [MessageBuilder.Template]
+// renders one into a message through the [TemplateRenderer] interface.
+// The package also holds built-in verification, address-confirmation and
+// password-reset mails in English and Chinese. It is separate so that a
+// program that sends plain mail does not link the template machinery.
 //
 // # Testing
 //

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/postkit/mailer/internal/html2text"
 )
 
 // Errors about the content of a message, reported by [MessageBuilder.Build]
@@ -380,7 +382,7 @@ func (b *MessageBuilder) Build() (*Message, error) {
 			Err: fmt.Errorf("%w: RFC 8058 one-click needs an https List-Unsubscribe URI", ErrInvalidHeader)})
 	}
 	if m.text == "" && m.html != "" {
-		text, err := htmlToText(m.html)
+		text, err := html2text.Convert(m.html)
 		if err != nil {
 			errs = append(errs, &FieldError{Field: "HTML", Err: fmt.Errorf("%w: %w", ErrInvalidBody, err)})
 		}

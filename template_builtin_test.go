@@ -64,15 +64,15 @@ func or(s, def string) string {
 }
 
 // builtinSet parses the built-in templates once per test binary.
-func builtinSet(t testing.TB) *TemplateSet {
+func builtinSet(t testing.TB) *templates.Set {
 	t.Helper()
-	set, err := ParseTemplates(templates.FS, nil)
+	set, err := templates.Parse(templates.FS, nil)
 	require.NoError(t, err)
 	return set
 }
 
 // build renders c into a message with a fixed date and Message-ID.
-func (c builtinCase) build(t testing.TB, set *TemplateSet) *Message {
+func (c builtinCase) build(t testing.TB, set *templates.Set) *Message {
 	t.Helper()
 	m, err := NewMessage().From("Acme <noreply@acme.example>").To("bob@example.com").
 		Template(set, c.name, c.locale, c.data).

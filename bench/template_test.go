@@ -22,7 +22,7 @@ var verification = templates.Verification{
 // parsed and escaped, into a reused buffer. The overhead ratio is
 // Message / bare.
 func BenchmarkTemplate(b *testing.B) {
-	build := func(b *testing.B, set *mailer.TemplateSet) {
+	build := func(b *testing.B, set *templates.Set) {
 		b.ReportAllocs()
 		for b.Loop() {
 			_, err := mailer.NewMessage().From("Acme <noreply@acme.example>").To("bob@example.com").
@@ -33,21 +33,21 @@ func BenchmarkTemplate(b *testing.B) {
 		}
 	}
 	b.Run("Message", func(b *testing.B) {
-		set, err := mailer.ParseTemplates(templates.FS, nil)
+		set, err := templates.Parse(templates.FS, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		build(b, set)
 	})
 	b.Run("Message-NoInlineCSS", func(b *testing.B) {
-		set, err := mailer.ParseTemplates(templates.FS, &mailer.TemplateOptions{NoInlineCSS: true})
+		set, err := templates.Parse(templates.FS, &templates.Options{NoInlineCSS: true})
 		if err != nil {
 			b.Fatal(err)
 		}
 		build(b, set)
 	})
 	b.Run("Render", func(b *testing.B) {
-		set, err := mailer.ParseTemplates(templates.FS, nil)
+		set, err := templates.Parse(templates.FS, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

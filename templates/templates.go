@@ -1,32 +1,38 @@
-// Package templates holds the built-in mail templates of
-// github.com/postkit/mailer: a verification code ("verification"), an
+// Package templates renders mails from html/template and text/template
+// files, and holds built-in ones.
+//
+// [Parse] reads the templates of an fs.FS once, when the program starts:
+// per mail a subject, an HTML body (html/template) and optionally a text
+// body, with shared layouts and partials, locale variants ("zh-CN" falls
+// back to "zh", then to the default locale) and the CSS of the HTML
+// inlined into style attributes, once, at parse time. The resulting [Set]
+// is a mailer.TemplateRenderer: mailer.MessageBuilder.Template renders a
+// mail into a message. The engine is its own package so that a program
+// that sends plain mail does not link it and its CSS inliner.
+//
+// [FS] holds the built-in mails: a verification code ("verification"), an
 // address-confirmation link ("confirm-address") and a password reset
 // ("password-reset"), each in English ("en", the default) and Simplified
 // Chinese ("zh-CN"). They share one layout: the product name or logo, a
-// title, the message, a code box or a button, and a footer.
+// title, the message, a code box or a button, and a footer. Parse them
+// and render them with the data type of each mail:
 //
-// Parse them once with mailer.ParseTemplates and render them with the
-// data type of each mail:
-//
-//	set, err := mailer.ParseTemplates(templates.FS, nil)
+//	set, err := templates.Parse(templates.FS, nil)
 //	…
 //	msg, err := mailer.NewMessage().From("Acme <noreply@acme.example>").To(user.Email).
-//		Template(set, "verification", user.Locale, templates.Verification{
+//		Template(set, templates.NameVerification, user.Locale, templates.Verification{
 //			Brand:   templates.Brand{Product: "Acme"},
 //			Code:    "493817",
 //			Expires: 10 * time.Minute,
 //		}).Build()
 //
-// The HTML is built from tables with inline CSS (the CSS inliner of
-// mailer.ParseTemplates does that from the layout's <style> element), no
-// script and no web fonts, and shrinks to fit a phone: it is written for
-// the web and app clients of Gmail, Outlook, QQ Mail and 163, and has
-// dark-mode colours for the clients that support them. Each mail also has
-// a hand-written text part.
-//
-// The files are ordinary templates: copy them next to your own to change
-// them, or add partials and locales (see mailer.ParseTemplates for the
-// file names). This package does not import mailer.
+// The built-in HTML is built from tables with inline CSS, no script and no
+// web fonts, and shrinks to fit a phone: it is written for the web and app
+// clients of Gmail, Outlook, QQ Mail and 163, and has dark-mode colours
+// for the clients that support them. Each mail also has a hand-written
+// text part. The files are ordinary templates: copy them next to your own
+// to change them, or add partials and locales (see [Parse] for the file
+// names). This package does not import mailer.
 package templates
 
 import (
@@ -37,7 +43,7 @@ import (
 	"time"
 )
 
-// FS holds the built-in template files, for mailer.ParseTemplates.
+// FS holds the built-in template files, for templates.Parse.
 //
 //go:embed *.tmpl
 var FS embed.FS

@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/postkit/mailer"
 	"github.com/postkit/mailer/templates"
 )
 
@@ -61,7 +60,7 @@ func TestFormatDuration(t *testing.T) {
 // TestPasswordResetSingleUse checks that the reset mail promises a link
 // that works only once only when the data says the service enforces it.
 func TestPasswordResetSingleUse(t *testing.T) {
-	set, err := mailer.ParseTemplates(templates.FS, nil)
+	set, err := templates.Parse(templates.FS, nil)
 	require.NoError(t, err)
 	for _, tt := range []struct {
 		loc, once string

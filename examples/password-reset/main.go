@@ -73,7 +73,7 @@ func run(ctx context.Context, getenv func(string) string, now func() time.Time, 
 	defer cfg.Close()
 
 	// Parse the templates once, when the program starts.
-	set, err := mailer.ParseTemplates(templates.FS, nil)
+	set, err := templates.Parse(templates.FS, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "password-reset:", err)
 		return exampleenv.ExitInvalid

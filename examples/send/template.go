@@ -74,7 +74,7 @@ func applyTemplate(b *mailer.MessageBuilder, o *options) error {
 	if err != nil {
 		return err
 	}
-	set, err := mailer.ParseTemplates(templates.FS, nil)
+	set, err := templates.Parse(templates.FS, nil)
 	if err != nil {
 		return err
 	}

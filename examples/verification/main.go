@@ -67,7 +67,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	defer cfg.Close()
 
 	// Parse the templates once, when the program starts.
-	set, err := mailer.ParseTemplates(templates.FS, nil)
+	set, err := templates.Parse(templates.FS, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "verification:", err)
 		return exampleenv.ExitInvalid

@@ -1,4 +1,4 @@
-package mailer
+package templates
 
 import (
 	"errors"
@@ -18,7 +18,7 @@ import (
 // Inlining the rendered HTML of every mail (parsing the document and its
 // CSS, matching every selector) costs 30 times the rendering itself. The
 // CSS and the elements it selects are in the template, not in the data,
-// so ParseTemplates inlines once, on a skeleton of the template:
+// so Parse inlines once, on a skeleton of the template:
 //
 //  1. The mail's HTML template is flattened into one document: each
 //     {{template}} call is replaced by the called template's text, and

@@ -1,4 +1,4 @@
-package mailer_test
+package templates_test
 
 import (
 	"embed"
@@ -9,10 +9,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/postkit/mailer"
+	"github.com/postkit/mailer/templates"
 )
 
-// emails is embedded the way ParseTemplates recommends: all: keeps the
+// emails is embedded the way Parse recommends: all: keeps the
 // layout and partials, whose names start with "_".
 //
 //go:embed all:testdata/embed/emails
@@ -27,7 +27,7 @@ var emailsPlain embed.FS
 // TestTemplatesFromEmbedFS parses templates from a real embed.FS, with a
 // layout and a text partial, as the documentation recommends.
 func TestTemplatesFromEmbedFS(t *testing.T) {
-	set, err := mailer.ParseTemplates(emails, nil)
+	set, err := templates.Parse(emails, nil)
 	require.NoError(t, err)
 	data := map[string]string{"Product": "Acme", "Name": "Bob"}
 	r, err := set.Render("welcome", "en", data)
@@ -47,9 +47,9 @@ func TestTemplatesEmbedWithoutAll(t *testing.T) {
 	_, err := fs.Stat(emailsPlain, "testdata/embed/emails/_layout.html.tmpl")
 	require.ErrorIs(t, err, fs.ErrNotExist, "go:embed without all: leaves out _ files")
 
-	_, err = mailer.ParseTemplates(emailsPlain, nil)
+	_, err = templates.Parse(emailsPlain, nil)
 	require.Error(t, err)
-	var te *mailer.TemplateError
+	var te *templates.Error
 	require.True(t, errors.As(err, &te))
 	assert.Contains(t, err.Error(), `no such template "layout"`)
 	assert.Contains(t, err.Error(), `no such template "signature"`)

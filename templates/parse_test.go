@@ -1,4 +1,4 @@
-package mailer_test
+package templates_test
 
 import (
 	"errors"
@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/postkit/mailer"
+	"github.com/postkit/mailer/templates"
 )
 
 // layoutFS is a small set with a layout, a locale-dependent footer partial
@@ -37,9 +38,9 @@ func layoutFS() fstest.MapFS {
 
 var codeData = map[string]any{"Product": "Acme", "Name": "Bob", "Code": "123456"}
 
-func parse(t *testing.T, fsys fstest.MapFS, opts *mailer.TemplateOptions) *mailer.TemplateSet {
+func parse(t *testing.T, fsys fstest.MapFS, opts *templates.Options) *templates.Set {
 	t.Helper()
-	set, err := mailer.ParseTemplates(fsys, opts)
+	set, err := templates.Parse(fsys, opts)
 	require.NoError(t, err)
 	return set
 }
@@ -116,7 +117,7 @@ func TestTemplateLocaleFallback(t *testing.T) {
 			"m.txt.tmpl":        {Data: []byte("{{locale}}")},
 			"m.en.subject.tmpl": {Data: []byte("s")},
 			"m.en.txt.tmpl":     {Data: []byte("{{locale}}")},
-		}, &mailer.TemplateOptions{DefaultLocale: "zh_cn"})
+		}, &templates.Options{DefaultLocale: "zh_cn"})
 		assert.Equal(t, []string{"en", "zh-CN"}, set.Locales("m"))
 		r, err := set.Render("m", "fr", nil)
 		require.NoError(t, err)
@@ -144,7 +145,7 @@ func TestTemplateRenderErrors(t *testing.T) {
 	set := parse(t, layoutFS(), nil)
 	t.Run("missing key", func(t *testing.T) {
 		_, err := set.Render("code", "zh-CN", map[string]any{"Product": "Acme", "Name": "Bob"})
-		var te *mailer.TemplateError
+		var te *templates.Error
 		require.ErrorAs(t, err, &te)
 		assert.Equal(t, "code", te.Name)
 		assert.Equal(t, "zh-CN", te.Locale)
@@ -157,7 +158,7 @@ func TestTemplateRenderErrors(t *testing.T) {
 	})
 	t.Run("missing key in a layout", func(t *testing.T) {
 		_, err := set.Render("code", "en", map[string]any{"Name": "Bob", "Code": "1"})
-		var te *mailer.TemplateError
+		var te *templates.Error
 		require.ErrorAs(t, err, &te)
 		assert.Equal(t, "subject", te.Part, "the subject renders first")
 		_, err = set.Render("code", "en", struct{ Name, Code string }{"Bob", "1"})
@@ -167,7 +168,7 @@ func TestTemplateRenderErrors(t *testing.T) {
 	})
 	t.Run("unknown template", func(t *testing.T) {
 		_, err := set.Render("nope", "en", codeData)
-		assert.ErrorIs(t, err, mailer.ErrTemplateNotFound)
+		assert.ErrorIs(t, err, templates.ErrNotFound)
 		assert.EqualError(t, err, `mailer: template "nope" (en): no such template`)
 	})
 }
@@ -182,7 +183,7 @@ func TestTemplateParseErrors(t *testing.T) {
 	tests := []struct {
 		name  string
 		edit  func(fstest.MapFS)
-		opts  *mailer.TemplateOptions
+		opts  *templates.Options
 		want  []string
 		file  string
 		line  int
@@ -215,8 +216,8 @@ func TestTemplateParseErrors(t *testing.T) {
 		{name: "subject partial", edit: func(f fstest.MapFS) { f["_x.subject.tmpl"] = &fstest.MapFile{} },
 			want: []string{"a partial is .txt.tmpl or .html.tmpl"}},
 		{name: "empty", edit: func(f fstest.MapFS) { clear(f) }, want: []string{"no .tmpl files found"}},
-		{name: "bad func", opts: &mailer.TemplateOptions{Funcs: map[string]any{"x": 42}}, want: []string{"TemplateOptions.Funcs: value for x not a function"}},
-		{name: "bad default locale", opts: &mailer.TemplateOptions{DefaultLocale: "english!"}, want: []string{`invalid DefaultLocale "english!"`}},
+		{name: "bad func", opts: &templates.Options{Funcs: map[string]any{"x": 42}}, want: []string{"Options.Funcs: value for x not a function"}},
+		{name: "bad default locale", opts: &templates.Options{DefaultLocale: "english!"}, want: []string{`invalid DefaultLocale "english!"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,13 +225,13 @@ func TestTemplateParseErrors(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(fsys)
 			}
-			set, err := mailer.ParseTemplates(fsys, tt.opts)
+			set, err := templates.Parse(fsys, tt.opts)
 			require.Error(t, err)
 			assert.Nil(t, set)
 			for _, w := range tt.want {
 				assert.Contains(t, err.Error(), w)
 			}
-			var te *mailer.TemplateError
+			var te *templates.Error
 			require.ErrorAs(t, err, &te)
 			if tt.file != "" {
 				assert.Equal(t, tt.file, te.File)
@@ -241,7 +242,7 @@ func TestTemplateParseErrors(t *testing.T) {
 }
 
 func TestTemplateEscapeErrorIsHTMLTemplateError(t *testing.T) {
-	_, err := mailer.ParseTemplates(fstest.MapFS{
+	_, err := templates.Parse(fstest.MapFS{
 		"m.subject.tmpl": {Data: []byte("s")},
 		"m.html.tmpl":    {Data: []byte(`{{if .X}}<a href="{{end}}">x</a>`)},
 	}, nil)
@@ -255,7 +256,7 @@ func TestTemplateOptions(t *testing.T) {
 		"m.subject.tmpl": {Data: []byte("{{shout .}}")},
 		"m.html.tmpl":    {Data: []byte(`<html><head><style>p{color:red}</style></head><body><p>{{shout .}}</p></body></html>`)},
 	}
-	opts := &mailer.TemplateOptions{NoInlineCSS: true, Funcs: map[string]any{"shout": strings.ToUpper}}
+	opts := &templates.Options{NoInlineCSS: true, Funcs: map[string]any{"shout": strings.ToUpper}}
 	set := parse(t, fsys, opts)
 	r, err := set.Render("m", "", "hi")
 	require.NoError(t, err)
@@ -289,7 +290,7 @@ func TestTemplateParsedOnce(t *testing.T) {
 
 func TestTemplateConcurrent(t *testing.T) {
 	set := parse(t, layoutFS(), nil)
-	want := map[string]*mailer.Rendered{}
+	want := map[string]*templates.Rendered{}
 	for _, loc := range []string{"en", "zh-CN", "de"} {
 		r, err := set.Render("code", loc, codeData)
 		require.NoError(t, err)
@@ -329,11 +330,14 @@ func TestBuilderTemplate(t *testing.T) {
 	assert.Equal(t, "Hi Bob, your code is 123456.\n-- Acme\n", m.Text(), "the text template")
 
 	_, err = mailer.NewMessage().To("bob@").Template(set, "code", "en", map[string]any{}).Build()
-	var te *mailer.TemplateError
+	var te *templates.Error
 	require.ErrorAs(t, err, &te, "Build reports the render error")
 	assert.ErrorIs(t, err, mailer.ErrInvalidAddress, "with the other problems")
 
 	_, err = mailer.NewMessage().From("a@example.com").To("b@example.com").Template(nil, "code", "en", nil).Build()
+	assert.ErrorContains(t, err, "nil TemplateRenderer")
+	var none *templates.Set
+	_, err = mailer.NewMessage().From("a@example.com").To("b@example.com").Template(none, "code", "en", nil).Build()
 	require.ErrorAs(t, err, &te)
-	assert.Contains(t, err.Error(), "nil *TemplateSet")
+	assert.Contains(t, err.Error(), "nil *templates.Set")
 }

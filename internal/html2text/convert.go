@@ -1,28 +1,25 @@
-package mailer
+package html2text
 
 import (
 	"strconv"
 	"strings"
 
-	"github.com/postkit/mailer/internal/html2text"
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 )
 
-// htmlToText derives the text/plain alternative of an HTML-only message
-// with internal/html2text (github.com/inbucket/html2text, the maintained
-// fork of jaytaylor/html2text, without the table writer it linked into
-// every program). It keeps headings, paragraphs, lists and tables and
+// Convert derives the text/plain alternative of an HTML-only message
+// with FromHTMLNode. It keeps headings, paragraphs, lists and tables and
 // drops scripts, styles and the head. Before converting, the document is
 // adjusted so that links read "text (url)", ordered lists are numbered,
 // and "cid:" and in-page links are not shown.
-func htmlToText(s string) (string, error) {
+func Convert(s string) (string, error) {
 	doc, err := html.Parse(strings.NewReader(s))
 	if err != nil {
 		return "", err
 	}
 	prepareForText(doc)
-	text, err := html2text.FromHTMLNode(doc, html2text.Options{})
+	text, err := FromHTMLNode(doc, Options{})
 	if err != nil {
 		return "", err
 	}

@@ -1,4 +1,4 @@
-package mailer
+package templates
 
 import (
 	"testing"
@@ -48,7 +48,7 @@ func TestInlineAtParseTime(t *testing.T) {
 				"m.zh-CN.html.tmpl":    {Data: []byte(`{{define "title"}}标题{{end}}` + tt.body + `{{template "layout" .}}`)},
 				"m.zh-CN.subject.tmpl": {Data: []byte("s")},
 			}
-			set, err := ParseTemplates(fsys, nil)
+			set, err := Parse(fsys, nil)
 			require.NoError(t, err)
 			for _, loc := range []string{"en", "zh-CN"} {
 				v := set.mails["m"].variants[loc]
@@ -78,11 +78,11 @@ func TestInlineAtParseTimeErrors(t *testing.T) {
 		"m.subject.tmpl": {Data: []byte("s")},
 		"m.html.tmpl":    {Data: []byte("<html><head><style>p { color: red; }</style></head>\n<body><p>{{.Missing}}</p></body></html>")},
 	}
-	set, err := ParseTemplates(fsys, nil)
+	set, err := Parse(fsys, nil)
 	require.NoError(t, err)
 	require.NotNil(t, set.mails["m"].variants["en"].source, "inlined at parse time")
 	_, err = set.Render("m", "en", map[string]string{})
-	var te *TemplateError
+	var te *Error
 	require.ErrorAs(t, err, &te)
 	assert.Equal(t, "m.html.tmpl", te.File)
 	assert.Equal(t, 2, te.Line)
@@ -92,7 +92,8 @@ func TestInlineAtParseTimeErrors(t *testing.T) {
 // already-inlined template (TestBuiltinGolden checks the output against
 // the golden files, which were made by inlining each rendered document).
 func TestBuiltinsInlinedAtParseTime(t *testing.T) {
-	set := builtinSet(t)
+	set, err := Parse(FS, nil)
+	require.NoError(t, err)
 	for name, m := range set.mails {
 		for loc, v := range m.variants {
 			assert.NotNil(t, v.source, "%s %s falls back to inlining at render time", name, loc)

@@ -1,4 +1,4 @@
-package mailer_test
+package templates_test
 
 import (
 	"fmt"
@@ -6,12 +6,13 @@ import (
 	"testing/fstest"
 
 	"github.com/postkit/mailer"
+	"github.com/postkit/mailer/templates"
 )
 
 // A set with a shared layout and a mail in two locales. In a program the
 // files come from an embed.FS made with //go:embed all:emails: without
 // all:, Go leaves out the files starting with "_", such as the layout.
-func ExampleTemplateSet() {
+func ExampleSet() {
 	emails := fstest.MapFS{
 		"emails/_layout.html.tmpl":        {Data: []byte(`{{define "layout"}}<html lang="{{locale}}"><body>{{block "body" .}}{{end}}</body></html>{{end}}`)},
 		"emails/reset.en.subject.tmpl":    {Data: []byte(`Reset your {{.Product}} password`)},
@@ -20,7 +21,7 @@ func ExampleTemplateSet() {
 		"emails/reset.zh-CN.html.tmpl":    {Data: []byte(`{{define "body"}}<p>{{.Name}}，您好：<a href="{{.URL}}">重置密码</a>。</p>{{end}}{{template "layout" .}}`)},
 	}
 	// Parse once, when the program starts; the set is safe for concurrent use.
-	set, err := mailer.ParseTemplates(emails, nil)
+	set, err := templates.Parse(emails, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package mailer
+package templates
 
 import (
 	"bytes"
@@ -11,15 +11,17 @@ import (
 	"sync"
 
 	"github.com/vanng822/go-premailer/premailer"
+
+	"github.com/postkit/mailer/internal/html2text"
 )
 
-// Rendered is the result of [TemplateSet.Render]: the subject and bodies of
+// Rendered is the result of [Set.Render]: the subject and bodies of
 // one mail in one locale.
 type Rendered struct {
 	// Name is the mail's name, such as "reset".
 	Name string
 	// Locale is the locale of the variant that was rendered, which may
-	// differ from the one asked for (see [TemplateSet.Render]).
+	// differ from the one asked for (see [Set.Render]).
 	Locale string
 	// Subject is the subject on one line.
 	Subject string
@@ -42,19 +44,19 @@ type Rendered struct {
 // Data is given to the subject, text and HTML templates alike. HTML
 // templates escape it according to its context, so a user's name such as
 // "<script>" is shown as text, never run. A missing map key or struct
-// field is an error. Errors are [*TemplateError] values naming the mail,
+// field is an error. Errors are [*Error] values naming the mail,
 // the locale, the part and, when the template package says, the file and
 // line. Render is safe for concurrent use.
-func (s *TemplateSet) Render(name, locale string, data any) (*Rendered, error) {
+func (s *Set) Render(name, locale string, data any) (*Rendered, error) {
 	return s.render(name, locale, data, true)
 }
 
 // render does Render's work; with deriveText false, a variant without a
-// text template leaves Text empty (MessageBuilder.Build derives it).
-func (s *TemplateSet) render(name, locale string, data any, deriveText bool) (*Rendered, error) {
+// text template leaves Text empty (mailer.MessageBuilder.Build derives it).
+func (s *Set) render(name, locale string, data any, deriveText bool) (*Rendered, error) {
 	m := s.mails[name]
 	if m == nil {
-		return nil, &TemplateError{Name: name, Locale: locale, Err: ErrTemplateNotFound}
+		return nil, &Error{Name: name, Locale: locale, Err: ErrNotFound}
 	}
 	v := m.variants[pickLocale(m.locales, locale, s.defaultLocale)]
 	r := &Rendered{Name: name, Locale: v.locale}
@@ -92,7 +94,7 @@ func (s *TemplateSet) render(name, locale string, data any, deriveText bool) (*R
 		}
 		r.HTML = html
 		if r.Text == "" && deriveText {
-			if r.Text, err = htmlToText(html); err != nil {
+			if r.Text, err = html2text.Convert(html); err != nil {
 				return nil, v.error(partHTML, fmt.Errorf("deriving the text part: %w", err))
 			}
 		}
@@ -140,39 +142,29 @@ func containsFold(s, sub string) bool {
 	return false
 }
 
-func (v *variant) error(part string, err error) *TemplateError {
+func (v *variant) error(part string, err error) *Error {
 	return newTemplateError(v.name, v.locale, part, v.files[part], err)
 }
 
-// Template renders mail name of set in the variant that fits locale (see
-// [TemplateSet.Render]) and sets the Subject, the HTML body and, if the
-// variant has a text template, the Text body; without one, Build derives
-// the text part from the HTML. The caller sets From, To and the rest. A
-// render error is reported by Build, as a [*TemplateError].
-func (b *MessageBuilder) Template(set *TemplateSet, name, locale string, data any) *MessageBuilder {
-	if set == nil {
-		b.errs = append(b.errs, &TemplateError{Name: name, Locale: locale, Err: errors.New("nil *TemplateSet")})
-		return b
+// RenderMessage renders mail name in the variant that fits locale (see
+// [Set.Render]) for mailer.MessageBuilder.Template, which makes Set a
+// mailer.TemplateRenderer. text is "" when the variant has no text
+// template: the message builder then derives the text part from the HTML.
+func (s *Set) RenderMessage(name, locale string, data any) (subject, text, html string, err error) {
+	if s == nil {
+		return "", "", "", &Error{Name: name, Locale: locale, Err: errors.New("nil *templates.Set")}
 	}
-	r, err := set.render(name, locale, data, false)
+	r, err := s.render(name, locale, data, false)
 	if err != nil {
-		b.errs = append(b.errs, err)
-		return b
+		return "", "", "", err
 	}
-	b.Subject(r.Subject)
-	if r.Text != "" {
-		b.Text(r.Text)
-	}
-	if r.HTML != "" {
-		b.HTML(r.HTML)
-	}
-	return b
+	return r.Subject, r.Text, r.HTML, nil
 }
 
-// A TemplateError reports a template that could not be parsed or
+// An Error reports a template that could not be parsed or
 // rendered. Errors from the template packages are wrapped, so errors.As
 // reaches an html/template *Error or a text/template ExecError.
-type TemplateError struct {
+type Error struct {
 	// Name is the mail, such as "reset", or "" for an error about a file
 	// or the whole set.
 	Name string
@@ -192,7 +184,7 @@ type TemplateError struct {
 
 // Error returns a message such as
 // `mailer: template "reset" (zh-CN, html): template: reset.zh-CN.html.tmpl:5:12: executing …`.
-func (e *TemplateError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("mailer: template")
 	if e.Name != "" {
@@ -220,7 +212,7 @@ func (e *TemplateError) Error() string {
 }
 
 // Unwrap returns the underlying error.
-func (e *TemplateError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // errPosRe finds the file and line in the errors of text/template
 // ("template: NAME:LINE:…") and html/template ("html/template:NAME:LINE:…").
@@ -228,8 +220,8 @@ var errPosRe = regexp.MustCompile(`template: ?([^:\s]+):(\d+):`)
 
 // newTemplateError wraps err, taking the file and line from its text when
 // the template package put them there.
-func newTemplateError(name, loc, part, file string, err error) *TemplateError {
-	e := &TemplateError{Name: name, Locale: loc, Part: part, File: file, Err: err}
+func newTemplateError(name, loc, part, file string, err error) *Error {
+	e := &Error{Name: name, Locale: loc, Part: part, File: file, Err: err}
 	var he *htmltemplate.Error
 	if errors.As(err, &he) && he.Line > 0 && he.Name != "" {
 		e.File, e.Line = he.Name, he.Line

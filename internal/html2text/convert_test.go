@@ -1,4 +1,4 @@
-package mailer
+package html2text
 
 import (
 	"testing"
@@ -22,7 +22,7 @@ func TestHTMLToText(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := htmlToText(tt.html)
+			got, err := Convert(tt.html)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got)
 		})
