@@ -171,6 +171,7 @@ type config struct {
 	rules        []ReplyRule
 	retry        RetryPolicy
 	hooks        []Hook
+	transcript   *transcript // WithTranscript; nil without
 	pool         poolConfig
 	dkim         *DKIMSigner // dkim_send.go
 }

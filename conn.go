@@ -90,7 +90,7 @@ func dial(ctx context.Context, cfg *config, log *slog.Logger) (*conn, *SendError
 		head = &headConn{Conn: raw}
 		nc = head
 	}
-	client, err := newSession(nc, newScrubber(cfg.auth))
+	client, err := newSession(nc, newScrubber(cfg.auth), cfg.transcript.newTap(cfg.addr()))
 	if err != nil {
 		cn.close()
 		se := replyError(ctx, StageDial, err)

@@ -25,6 +25,7 @@ type session struct {
 	nc      net.Conn // the connection under Text: TCP, or TLS over it
 	rr      *replyReader
 	secrets *scrubber
+	tap     *tap // WithTranscript's listener, or nil
 	tls     bool
 	ext     map[string]string // EHLO keywords in upper case, and their parameters
 }
@@ -39,8 +40,8 @@ var errUnexpectedChallenge = fmt.Errorf("%w: unexpected challenge from the serve
 var errSTARTTLSInjection = textproto.ProtocolError("data after the reply to STARTTLS, before the TLS handshake")
 
 // newSession starts a session on nc and reads the greeting.
-func newSession(nc net.Conn, secrets *scrubber) (*session, error) {
-	s := &session{secrets: secrets}
+func newSession(nc net.Conn, secrets *scrubber, tp *tap) (*session, error) {
+	s := &session{secrets: secrets, tap: tp}
 	_, s.tls = nc.(*tls.Conn)
 	s.attach(nc)
 	if _, _, err := s.Text.ReadResponse(220); err != nil {
@@ -53,11 +54,13 @@ func newSession(nc net.Conn, secrets *scrubber) (*session, error) {
 func (s *session) attach(nc net.Conn) {
 	s.nc = nc
 	s.rr = newReplyReader(nc, s.secrets)
+	s.tap.tls(nc)
+	r, w := s.tap.wrap(s.rr, nc)
 	s.Text = textproto.NewConn(struct {
 		io.Reader
 		io.Writer
 		io.Closer
-	}{s.rr, nc, nc})
+	}{r, w, nc})
 }
 
 // buffered returns the number of octets received from the server and not
