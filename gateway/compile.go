@@ -51,6 +51,9 @@ type tenant struct {
 	perMinute   int
 	perDay      int
 	maxConns    int
+	cmdTimeout  time.Duration
+	dataIdle    time.Duration
+	dataMax     time.Duration
 	mode        string
 	chain       []string // upstream names
 }

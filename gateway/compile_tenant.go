@@ -60,6 +60,19 @@ func compileTenants(cfg *Config, s *snapshot, el *errList) {
 			t.maxRcpt = s.limits.MaxRecipients
 		}
 		t.perMinute, t.perDay, t.maxConns = lim.MessagesPerMinute, lim.MessagesPerDay, lim.MaxConnections
+		t.cmdTimeout, t.dataIdle, t.dataMax = s.limits.CommandTimeout, s.limits.DataIdleTimeout, s.limits.DataMaxDuration
+		if lim.CommandTimeout > 0 {
+			t.cmdTimeout = lim.CommandTimeout
+		}
+		if lim.DataIdleTimeout > 0 {
+			t.dataIdle = lim.DataIdleTimeout
+		}
+		if lim.DataMaxDuration > 0 {
+			t.dataMax = lim.DataMaxDuration
+		}
+		if lim.CommandTimeout < 0 || lim.DataIdleTimeout < 0 || lim.DataMaxDuration < 0 {
+			el.add(p+".limits", "timeouts must not be negative")
+		}
 		if t.perMinute < 0 || t.perDay < 0 || t.maxConns < 0 {
 			el.add(p+".limits", "limits must not be negative")
 		}

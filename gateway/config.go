@@ -182,6 +182,11 @@ type TenantLimits struct {
 	MessagesPerMinute int   `yaml:"messages_per_minute"`
 	MessagesPerDay    int   `yaml:"messages_per_day"`
 	MaxConnections    int   `yaml:"max_connections"`
+	// Timeouts shorter (or longer) than the server's, for this tenant's
+	// sessions once authenticated.
+	CommandTimeout  time.Duration `yaml:"command_timeout"`
+	DataIdleTimeout time.Duration `yaml:"data_idle_timeout"`
+	DataMaxDuration time.Duration `yaml:"data_max_duration"`
 }
 
 // RouteConfig is how a tenant's mail leaves: Mode "sync" (the client's

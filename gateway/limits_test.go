@@ -109,3 +109,29 @@ func cheapArgon2id(pw string) string {
 	h := argon2.IDKey([]byte(pw), salt, 1, 1024, 1, 32)
 	return fmt.Sprintf("$argon2id$v=19$m=1024,t=1,p=1$%s$%s", base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(h))
 }
+
+// A tenant's own command timeout applies once it has authenticated (the
+// server's is 5 minutes here).
+func TestTenantTimeouts(t *testing.T) {
+	t.Parallel()
+	y := baseServer + policyTenants + `
+  brisk:
+    credentials: [{username: brisk, token_sha256: "{{TOKEN:brisk}}"}]
+    senders: ["@brisk.test"]
+    limits: {command_timeout: 300ms, data_idle_timeout: 300ms}
+    route: {upstreams: [up]}
+`
+	e := start(t, setup{yaml: y, opts: []gateway.Option{gateway.WithDelivery("sync", &recorder{})}})
+	c := e.session("brisk")
+	c.expect("250", "MAIL FROM:<a@brisk.test>")
+	if code, msg := c.read(); code != 421 || !strings.HasPrefix(msg, "4.4.2") {
+		t.Fatalf("idle tenant session: %d %s", code, msg)
+	}
+	c = e.session("brisk")
+	c.expect("250", "MAIL FROM:<a@brisk.test>")
+	c.expect("250", "RCPT TO:<r@ext.example>")
+	c.expect("354", "DATA")
+	if code, msg := c.read(); code != 451 || !strings.HasPrefix(msg, "4.4.2") {
+		t.Fatalf("idle DATA: %d %s", code, msg)
+	}
+}

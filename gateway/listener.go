@@ -66,6 +66,7 @@ type guardConn struct {
 	dataIdle  time.Duration
 	dataLimit time.Time
 	timedOut  bool
+	cmdIdle   time.Duration // the tenant's command timeout, once known
 	closed    bool
 	info      sessionInfo
 }
@@ -117,8 +118,12 @@ func (c *guardConn) Read(p []byte) (int, error) {
 
 func (c *guardConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
-	if c.state != connOpen && !c.inData {
+	switch {
+	case c.state != connOpen && !c.inData:
 		t = time.Now()
+	case c.cmdIdle > 0 && !t.IsZero() && !c.inData:
+		// go-smtp sets its server-wide timeout before each command.
+		t = time.Now().Add(c.cmdIdle)
 	}
 	c.mu.Unlock()
 	return c.Conn.SetReadDeadline(t)

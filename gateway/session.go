@@ -135,6 +135,7 @@ func (s *session) authenticated(snap *snapshot, cred *credential, user, mech, ce
 	s.mu.Unlock()
 	gc.mu.Lock()
 	gc.info.tenant, gc.info.user = cred.tenant, user
+	gc.cmdIdle = t.cmdTimeout
 	gc.mu.Unlock()
 	rec := &auditRecord{Event: "auth", Session: gc.info.id, Client: gc.RemoteAddr().String(), Mech: mech, User: user,
 		Tenant: cred.tenant, Result: "ok"}
@@ -349,7 +350,7 @@ func (s *session) Data(r io.Reader) error {
 	}
 	g := s.g
 	lim := tx.snap.limits
-	gen := s.gc.beginData(lim.DataIdleTimeout, lim.DataMaxDuration)
+	gen := s.gc.beginData(tx.t.dataIdle, tx.t.dataMax)
 	buf := getBuffer()
 	defer putBuffer(buf)
 	received := s.receivedLine(tx)
