@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"context"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -41,6 +42,7 @@ func TestShutdownDrainsDataInFlight(t *testing.T) {
 	}
 	w.Flush()
 
+	health := e.g.HealthAddr()
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -49,6 +51,12 @@ func TestShutdownDrainsDataInFlight(t *testing.T) {
 	}()
 	if code, text := idle.read(); code != 421 {
 		t.Fatalf("idle session: %d %s", code, text)
+	}
+	// Draining: not ready any more, so a load balancer stops sending.
+	if resp, err := http.Get("http://" + health + "/readyz"); err != nil || resp.StatusCode != 503 {
+		t.Fatalf("/readyz while draining: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	for range lines - lines/2 {
 		w.WriteString(line)
