@@ -25,6 +25,7 @@ func longTests(t *testing.T) {
 // Every SENT message reached the server exactly once, every UNKNOWN one
 // at most once, and nothing is left PENDING or SENDING.
 func TestCrashQuick(t *testing.T) {
+	t.Parallel()
 	crashRun(t, 100, time.Duration(50+rand.IntN(150))*time.Millisecond)
 }
 

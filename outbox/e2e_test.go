@@ -49,6 +49,7 @@ func (tr *transitions[TTx]) steps(id string) []string {
 // Enqueue → SENT end to end on both drivers, every transition visible
 // through Status (from the hooks) and List.
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	bothDrivers(t,
 		func(t *testing.T) { testEndToEnd[*sql.Tx](t, openSQLite) },
 		func(t *testing.T) { testEndToEnd[pgx.Tx](t, openPG) })
@@ -100,6 +101,7 @@ func testEndToEnd[TTx any](t *testing.T, open opener[TTx]) {
 
 // The fault cases of mailertest, each on its own server.
 func TestFaults(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t.Run("451 then SENT", func(t *testing.T) {
 		srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, On: 1, Reply: "451 4.3.0 Try again later"}))
@@ -197,6 +199,7 @@ func TestFaults(t *testing.T) {
 // EnqueueTx: rolled back → no record, no job, no mail; committed →
 // delivered.
 func TestEnqueueTx(t *testing.T) {
+	t.Parallel()
 	srv := mailertest.NewServer(t)
 	ob := openSQLite(t, newClient(t, srv), outbox.Options{})
 	store := sqliteStoreOf(t, ob)
@@ -248,7 +251,15 @@ func TestEnqueueTx(t *testing.T) {
 // message back to PENDING without using an attempt; the next start sends
 // it.
 func TestStopBeforeDotIsPending(t *testing.T) {
-	srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDATA, On: 1, Delay: time.Minute}))
+	t.Parallel()
+	var blocking atomic.Bool
+	blocking.Store(true)
+	srv := mailertest.NewServer(t, mailertest.WithFaultFunc(func(step mailertest.Step, _ int) *mailertest.Fault {
+		if step == mailertest.StepDATA && blocking.Load() {
+			return &mailertest.Fault{Delay: time.Minute} // the send hangs before the final dot
+		}
+		return nil
+	}))
 	client := newClient(t, srv)
 	ob := openSQLite(t, client, outbox.Options{})
 	ctx := context.Background()
@@ -256,7 +267,12 @@ func TestStopBeforeDotIsPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, _ := ob.Enqueue(ctx, newMessage(t, 1))
-	waitFor(t, ob, id, is(outbox.StatusSending))
+	for deadline := time.Now().Add(15 * time.Second); srv.Count(mailertest.StepDATA) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the send never reached DATA")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	sctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
 	if err := ob.Stop(sctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -269,6 +285,7 @@ func TestStopBeforeDotIsPending(t *testing.T) {
 	if len(srv.Messages()) != 0 {
 		t.Fatal("the message was delivered")
 	}
+	blocking.Store(false)
 	// A new Outbox on the same store sends it.
 	ob2, err := outbox.New(client, sqliteStoreOf(t, ob), fast(outbox.Options{}))
 	if err != nil {
@@ -283,6 +300,7 @@ func TestStopBeforeDotIsPending(t *testing.T) {
 // RetryUnknown: a drop after the dot is retried (at-least-once) and the
 // hook marks the possible duplicate.
 func TestRetryUnknown(t *testing.T) {
+	t.Parallel()
 	srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, On: 1, Drop: true}))
 	var sawDup atomic.Bool
 	ob := openSQLite(t, newClient(t, srv), outbox.Options{RetryUnknown: true, Hooks: []mailer.Hook{func(_ context.Context, e mailer.Event) {
@@ -305,6 +323,7 @@ func TestRetryUnknown(t *testing.T) {
 // Retention: DeleteFinished removes final records only; the Message-ID
 // may then be enqueued again. A panicking hook does not stop delivery.
 func TestRetentionAndPanickingHook(t *testing.T) {
+	t.Parallel()
 	srv := mailertest.NewServer(t)
 	ob := openSQLite(t, newClient(t, srv), outbox.Options{Hooks: []mailer.Hook{func(context.Context, mailer.Event) { panic("hook") }}})
 	ctx := context.Background()
@@ -326,5 +345,53 @@ func TestRetentionAndPanickingHook(t *testing.T) {
 	}
 	if _, err := ob.Enqueue(ctx, sent); err != nil {
 		t.Fatalf("the Message-ID after its record was deleted: %v", err)
+	}
+}
+
+// EnqueueTx in a pgx.Tx: rolled back → nothing; committed → delivered.
+func TestEnqueueTxPostgres(t *testing.T) {
+	t.Parallel()
+	srv := mailertest.NewServer(t)
+	ob, pool := openPGPool(t, newClient(t, srv), outbox.Options{})
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, "CREATE TABLE app_user (email TEXT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	signUp := func(n int, commit bool) string {
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		m := newMessage(t, n)
+		if _, err := tx.Exec(ctx, "INSERT INTO app_user (email) VALUES ($1)", m.To()[0].Address); err != nil {
+			t.Fatal(err)
+		}
+		id, err := ob.EnqueueTx(ctx, tx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if commit {
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return id
+	}
+	rolledBack := signUp(1, false)
+	committed := signUp(2, true)
+	start(t, ob)
+	waitFor(t, ob, committed, is(outbox.StatusSent))
+	if _, err := ob.Status(ctx, rolledBack); !errors.Is(err, outbox.ErrNotFound) {
+		t.Fatalf("rolled-back message: %v, want ErrNotFound", err)
+	}
+	var users, jobs int
+	pool.QueryRow(ctx, "SELECT count(*) FROM app_user").Scan(&users)
+	pool.QueryRow(ctx, "SELECT count(*) FROM river_job WHERE kind = 'mail_outbox_send'").Scan(&jobs)
+	if users != 1 || jobs != 1 {
+		t.Fatalf("%d users and %d jobs, want 1 and 1", users, jobs)
+	}
+	if msgs := srv.Messages(); len(msgs) != 1 || msgs[0].Header.Get("Message-Id") != "<"+committed+">" {
+		t.Fatalf("server got %d messages", len(msgs))
 	}
 }

@@ -163,10 +163,11 @@ func start[TTx any](t *testing.T, ob *outbox.Outbox[TTx]) {
 	})
 }
 
-// waitFor polls the record of id until cond holds (10 s at most).
+// waitFor polls the record of id until cond holds (30 s at most: the
+// machine may be loaded).
 func waitFor[TTx any](t *testing.T, ob *outbox.Outbox[TTx], id string, cond func(outbox.Record) bool) outbox.Record {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r, err := ob.Status(context.Background(), id)
 		if err != nil {

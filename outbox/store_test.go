@@ -19,6 +19,7 @@ import (
 type noSender struct{ mailer.Sender }
 
 func TestEnqueueStatusList(t *testing.T) {
+	t.Parallel()
 	bothDrivers(t,
 		func(t *testing.T) { testEnqueueStatusList(t, openSQLite(t, noSender{}, outbox.Options{})) },
 		func(t *testing.T) { testEnqueueStatusList(t, openPG(t, noSender{}, outbox.Options{})) })
@@ -103,6 +104,7 @@ func testEnqueueStatusList[TTx any](t *testing.T, ob *outbox.Outbox[TTx]) {
 }
 
 func TestDuplicateMessageID(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t.Run("sqlite", func(t *testing.T) {
 		st, err := outboxsqlite.Open(t.TempDir() + "/o.db")
@@ -153,6 +155,7 @@ func testDuplicate[TTx any](t *testing.T, ob *outbox.Outbox[TTx], cleanRiver fun
 }
 
 func TestBodyTooLarge(t *testing.T) {
+	t.Parallel()
 	ob := openSQLite(t, noSender{}, outbox.Options{MaxBodyBytes: 2000})
 	m, err := mailer.NewMessage().From("a@example.com").To("b@example.com").Subject("big").Text(strings.Repeat("x ", 3000)).Build()
 	if err != nil {
@@ -194,6 +197,7 @@ func TestStartFailsOnPendingMigrations(t *testing.T) {
 // A pool call while the caller holds the single SQLite connection in a
 // transaction fails clearly after the lock wait instead of hanging.
 func TestSQLiteMisuseInsideTransaction(t *testing.T) {
+	t.Parallel()
 	st, err := outboxsqlite.Open(t.TempDir()+"/o.db", outboxsqlite.WithLockWait(200*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
