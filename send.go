@@ -33,6 +33,13 @@ type delivery struct {
 // send runs attempts until every recipient got the message or failed for
 // good, or the policy or the context says stop.
 func (c *Client) send(ctx context.Context, p payload) (Receipt, error) {
+	return c.sendOn(ctx, p, 0)
+}
+
+// sendOn is send on the goroutine whose id is gid, or 0 for the calling
+// goroutine's id to be found when a hook first runs (see goroutineID).
+// SendAll's workers find their id once for all the messages they send.
+func (c *Client) sendOn(ctx context.Context, p payload, gid uint64) (Receipt, error) {
 	defer p.settle()
 	policy, err := c.retryPolicy(ctx)
 	if err != nil {
@@ -40,7 +47,7 @@ func (c *Client) send(ctx context.Context, p payload) (Receipt, error) {
 	}
 	d := &delivery{
 		c: c, ctx: ctx, p: p, policy: policy, start: time.Now(),
-		log: c.cfg.logger,
+		log: c.cfg.logger, gid: gid,
 	}
 	pending := slices.Clone(p.rcpts)
 	d.emit(Event{Status: StatusPending, Recipients: pending})
@@ -201,7 +208,10 @@ func (d *delivery) emit(ev Event) {
 		return
 	}
 	if d.hookCtx == nil {
-		d.hookCtx, d.gid = context.WithoutCancel(d.ctx), goroutineID()
+		d.hookCtx = context.WithoutCancel(d.ctx)
+		if d.gid == 0 {
+			d.gid = goroutineID()
+		}
 	}
 	ev.MessageID = d.p.messageID
 	ev.Account = accountOf(d.ctx)

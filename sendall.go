@@ -42,6 +42,10 @@ func (c *Client) SendAll(ctx context.Context, msgs ...*Message) ([]Receipt, erro
 	var wg sync.WaitGroup
 	for range min(len(msgs), 2*c.cfg.pool.size) {
 		wg.Go(func() {
+			var gid uint64 // the worker's goroutine, for hooks (one stack trace per worker)
+			if c.hooks != nil {
+				gid = goroutineID()
+			}
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= len(msgs) {
@@ -56,7 +60,7 @@ func (c *Client) SendAll(ctx context.Context, msgs ...*Message) ([]Receipt, erro
 					errs[i] = err
 					continue
 				}
-				receipts[i], errs[i] = c.send(ctx, p)
+				receipts[i], errs[i] = c.sendOn(ctx, p, gid)
 			}
 		})
 	}
