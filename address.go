@@ -233,26 +233,42 @@ func newMessageID(from string) string {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])) + "@" + senderDomain(from)
 }
 
-// addressTokens formats a for a header as tokens that may be separated by
-// folding white space: the display name (as atoms, a quoted string or RFC
-// 2047 encoded words) and "<addr-spec>", or the bare addr-spec without a
-// name. The domain is written in ASCII (punycode) unless the local part is
-// itself non-ASCII, which needs SMTPUTF8 and RFC 6532 headers anyway.
-func addressTokens(a Address, first int) []string {
+// addressTokens writes a as tokens of the field in progress, which may be
+// separated by folding white space: the display name's atoms (or one
+// quoted string, or RFC 2047 encoded words, the first at most first
+// octets long) and "<addr-spec>", or the bare addr-spec when a has no
+// name. sep (empty or ",") ends the last token. The domain is written in
+// ASCII (punycode) unless the local part is itself non-ASCII, which needs
+// SMTPUTF8 and RFC 6532 headers anyway. It reports false when the field
+// failed.
+func (h *headerBlock) addressTokens(a Address, first int, sep string, utf8OK bool) bool {
 	spec := headerAddrSpec(a.Address)
 	if a.Name == "" {
-		return []string{spec}
+		return h.token("", spec, sep, utf8OK)
 	}
-	var toks []string
 	switch {
 	case isAtomPhrase(a.Name):
-		toks = strings.Split(a.Name, " ")
+		for w := range strings.SplitSeq(a.Name, " ") {
+			if !h.token("", w, "", utf8OK) {
+				return false
+			}
+		}
 	case isPlainQuotable(a.Name):
-		toks = []string{quotePhrase(a.Name)}
+		if !h.token("", quotePhrase(a.Name), "", utf8OK) {
+			return false
+		}
 	default:
-		toks = encodeWords(a.Name, first)
+		for _, w := range encodeWords(a.Name, first) {
+			if !h.token("", w, "", utf8OK) {
+				return false
+			}
+		}
 	}
-	return append(toks, "<"+spec+">")
+	end := ">"
+	if sep == "," {
+		end = ">,"
+	}
+	return h.token("<", spec, end, utf8OK)
 }
 
 // headerAddrSpec returns addr as written in a header: as in the envelope,
@@ -275,7 +291,7 @@ func isAtomPhrase(name string) bool {
 	if len(name) > 60 {
 		return false
 	}
-	for _, w := range strings.Split(name, " ") {
+	for w := range strings.SplitSeq(name, " ") {
 		if w == "" {
 			return false
 		}
@@ -322,19 +338,24 @@ func (h *headerBlock) addressList(name string, addrs []Address) {
 	if len(addrs) == 0 {
 		return
 	}
-	var toks []string
 	utf8OK := false
+	for _, a := range addrs {
+		utf8OK = utf8OK || !isASCII(headerAddrSpec(a.Address))
+	}
+	if !h.begin(name) {
+		return
+	}
 	for i, a := range addrs {
-		budget := encodedWordMax
+		budget, sep := encodedWordMax, ","
 		if i == 0 {
 			budget = firstWordBudget(name)
 		}
-		t := addressTokens(a, budget)
-		if i < len(addrs)-1 {
-			t[len(t)-1] += ","
+		if i == len(addrs)-1 {
+			sep = ""
 		}
-		toks = append(toks, t...)
-		utf8OK = utf8OK || !isASCII(headerAddrSpec(a.Address))
+		if !h.addressTokens(a, budget, sep, utf8OK) {
+			return
+		}
 	}
-	h.field(name, utf8OK, toks...)
+	h.end()
 }

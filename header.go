@@ -31,6 +31,12 @@ const (
 type headerBlock struct {
 	b   []byte
 	err error
+
+	// The field in progress (begin, token, end).
+	name  string
+	start int // where it starts in b
+	line  int // octets on its current line
+	ntok  int // tokens written
 }
 
 // field writes name and the tokens of its value, separated by single
@@ -39,38 +45,107 @@ type headerBlock struct {
 // only address headers with an internationalised local part need (RFC
 // 6532).
 func (h *headerBlock) field(name string, utf8OK bool, tokens ...string) {
-	if h.err != nil {
+	if !h.begin(name) {
 		return
+	}
+	for _, t := range tokens {
+		if !h.token("", t, "", utf8OK) {
+			return
+		}
+	}
+	h.end()
+}
+
+// fieldWords is field with the tokens of value, which are separated by
+// single spaces: fieldWords(name, utf8OK, v) writes what
+// field(name, utf8OK, strings.Split(v, " ")...) writes, without the slice.
+func (h *headerBlock) fieldWords(name string, utf8OK bool, value string) {
+	if !h.begin(name) {
+		return
+	}
+	for {
+		t, rest, more := strings.Cut(value, " ")
+		if !h.token("", t, "", utf8OK) {
+			return
+		}
+		if !more {
+			break
+		}
+		value = rest
+	}
+	h.end()
+}
+
+// fieldParams writes a media type we formatted ("type/sub; k=v; …"), as
+// field does with each item a token and every token but the last ending
+// with ";".
+func (h *headerBlock) fieldParams(name, ctype string) {
+	if !h.begin(name) {
+		return
+	}
+	for {
+		t, rest, more := strings.Cut(ctype, "; ")
+		suffix := ""
+		if more {
+			suffix = ";"
+		}
+		if !h.token("", t, suffix, false) {
+			return
+		}
+		if !more {
+			break
+		}
+		ctype = rest
+	}
+	h.end()
+}
+
+// begin starts the field name; tokens follow, then end. It reports false
+// when the block already failed or the name is not allowed.
+func (h *headerBlock) begin(name string) bool {
+	if h.err != nil {
+		return false
 	}
 	if err := checkFieldName(name); err != nil {
 		h.err = err
-		return
+		return false
 	}
-	line := len(name) + 1
-	start := len(h.b)
+	h.name, h.start, h.line, h.ntok = name, len(h.b), len(name)+1, 0
 	h.b = append(h.b, name...)
 	h.b = append(h.b, ':')
-	for i, t := range tokens {
-		if err := checkFieldToken(t, utf8OK); err != nil {
-			h.b = h.b[:start]
-			h.err = fmt.Errorf("%w: %s: %w", ErrInvalidHeader, name, err)
-			return
-		}
-		if i > 0 && line+1+len(t) > lineSoftMax {
-			h.b = append(h.b, "\r\n"...)
-			line = 0
-		}
-		h.b = append(h.b, ' ')
-		h.b = append(h.b, t...)
-		line += 1 + len(t)
-		if line > lineHardMax {
-			h.b = h.b[:start]
-			h.err = fmt.Errorf("%w: %s: line longer than %d octets", ErrInvalidHeader, name, lineHardMax)
-			return
-		}
-	}
-	h.b = append(h.b, "\r\n"...)
+	return true
 }
+
+// token writes the token prefix+t+suffix of the field in progress, after a
+// space or a fold. On a token that is not allowed it removes the field,
+// records the error and reports false.
+func (h *headerBlock) token(prefix, t, suffix string, utf8OK bool) bool {
+	if err := checkFieldToken(prefix, t, suffix, utf8OK); err != nil {
+		h.b = h.b[:h.start]
+		h.err = fmt.Errorf("%w: %s: %w", ErrInvalidHeader, h.name, err)
+		return false
+	}
+	n := len(prefix) + len(t) + len(suffix)
+	if h.ntok > 0 && h.line+1+n > lineSoftMax {
+		h.b = append(h.b, "\r\n"...)
+		h.line = 0
+	}
+	h.ntok++
+	h.b = append(h.b, ' ')
+	h.b = append(h.b, prefix...)
+	h.b = append(h.b, t...)
+	h.b = append(h.b, suffix...)
+	h.line += 1 + n
+	if h.line > lineHardMax {
+		h.b = h.b[:h.start]
+		h.err = fmt.Errorf("%w: %s: line longer than %d octets", ErrInvalidHeader, h.name, lineHardMax)
+		return false
+	}
+	return true
+}
+
+// end ends the field in progress.
+func (h *headerBlock) end() { h.b = append(h.b, "\r\n"...) }
 
 // unstructured writes an unstructured field such as Subject (RFC 5322
 // section 3.2.5): as it is when it is printable ASCII that folds cleanly,
@@ -104,22 +179,25 @@ func checkFieldName(name string) error {
 	return nil
 }
 
-// checkFieldToken refuses anything that could end a header line or hide
-// in one: CR, LF, NUL, any other ASCII control (tab included: tokens are
-// joined by the writer), DEL, and non-ASCII octets unless allowed.
-func checkFieldToken(t string, utf8OK bool) error {
-	if t == "" {
+// checkFieldToken refuses the token prefix+t+suffix (prefix and suffix
+// are ASCII) if it could end a header line or hide in one: CR, LF, NUL,
+// any other ASCII control (tab included: tokens are joined by the writer),
+// DEL, and non-ASCII octets unless allowed.
+func checkFieldToken(prefix, t, suffix string, utf8OK bool) error {
+	if len(prefix)+len(t)+len(suffix) == 0 {
 		return fmt.Errorf("empty token")
 	}
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		switch {
-		case c == '\r' || c == '\n':
-			return fmt.Errorf("contains a line break")
-		case c < 0x20 || c == 0x7f:
-			return fmt.Errorf("contains control character %U", rune(c))
-		case c >= utf8.RuneSelf && !utf8OK:
-			return fmt.Errorf("contains a non-ASCII octet")
+	for _, part := range [...]string{prefix, t, suffix} {
+		for i := 0; i < len(part); i++ {
+			c := part[i]
+			switch {
+			case c == '\r' || c == '\n':
+				return fmt.Errorf("contains a line break")
+			case c < 0x20 || c == 0x7f:
+				return fmt.Errorf("contains control character %U", rune(c))
+			case c >= utf8.RuneSelf && !utf8OK:
+				return fmt.Errorf("contains a non-ASCII octet")
+			}
 		}
 	}
 	if utf8OK && !utf8.ValidString(t) {

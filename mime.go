@@ -108,7 +108,7 @@ func (m *Message) write(w *bufio.Writer) error {
 	if _, err := w.Write(h.b); err != nil {
 		return err
 	}
-	endsCRLF, err := root.writeBody(w)
+	endsCRLF, err := root.writeBody(w, &h)
 	if err == nil && !endsCRLF {
 		_, err = w.WriteString("\r\n")
 	}
@@ -118,7 +118,7 @@ func (m *Message) write(w *bufio.Writer) error {
 // writeHeaders writes the message's own headers (all but the Content-*
 // headers of the root part).
 func (m *Message) writeHeaders(h *headerBlock) {
-	h.field("Date", false, strings.Fields(m.date.Format("Mon, 02 Jan 2006 15:04:05 -0700"))...)
+	h.fieldWords("Date", false, m.date.Format("Mon, 02 Jan 2006 15:04:05 -0700"))
 	h.addressList("From", []Address{m.from})
 	h.addressList("Reply-To", m.replyTo)
 	h.addressList("To", m.to)
@@ -129,7 +129,9 @@ func (m *Message) writeHeaders(h *headerBlock) {
 	if m.subject != "" {
 		h.unstructured("Subject", m.subject)
 	}
-	h.field("Message-ID", false, "<"+m.messageID+">")
+	if h.begin("Message-ID") && h.token("<", m.messageID, ">", false) {
+		h.end()
+	}
 	for _, x := range m.headers {
 		if x.addrs != nil {
 			h.addressList(x.name, x.addrs)
@@ -240,22 +242,35 @@ func newBoundary(seed *[16]byte, n int) string {
 		b[i] = byte(sum)
 		carry = carry>>8 + sum>>8
 	}
-	return "=_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+	var out [2 + 26]byte
+	out[0], out[1] = '=', '_'
+	boundaryEncoding.Encode(out[2:], b[:])
+	return string(out[:])
 }
+
+// boundaryEncoding is base32 in lower case without padding.
+var boundaryEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // writeHeaders writes the Content-* headers of p.
 func (p *part) writeHeaders(h *headerBlock) error {
 	if p.multipart != "" {
-		groups := [][]string{{"multipart/" + p.multipart}}
-		for _, prm := range p.params {
-			groups = append(groups, []string{prm})
+		// The tokens of withSemicolons: the type, each parameter and
+		// the boundary, all but the last followed by ";".
+		if !h.begin("Content-Type") || !h.token("multipart/", p.multipart, ";", false) {
+			return h.err
 		}
-		groups = append(groups, []string{`boundary="` + p.boundary + `"`})
-		h.field("Content-Type", false, withSemicolons(groups...)...)
+		for _, prm := range p.params {
+			if !h.token("", prm, ";", false) {
+				return h.err
+			}
+		}
+		if h.token(`boundary="`, p.boundary, `"`, false) {
+			h.end()
+		}
 		return h.err
 	}
 	if p.att == nil {
-		h.field("Content-Type", false, withSemicolons(paramGroups(p.ctype)...)...)
+		h.fieldParams("Content-Type", p.ctype)
 		h.field("Content-Transfer-Encoding", false, p.enc.String())
 		return h.err
 	}
@@ -279,7 +294,8 @@ func (p *part) writeHeaders(h *headerBlock) error {
 }
 
 // writeBody writes the body of p and reports whether it ends with CRLF.
-func (p *part) writeBody(w *bufio.Writer) (bool, error) {
+// h is a header block whose buffer the parts' headers reuse.
+func (p *part) writeBody(w *bufio.Writer, h *headerBlock) (bool, error) {
 	switch {
 	case p.multipart != "":
 		for i, c := range p.children {
@@ -287,22 +303,26 @@ func (p *part) writeBody(w *bufio.Writer) (bool, error) {
 			if i == 0 {
 				sep = "--"
 			}
-			var h headerBlock
-			if err := c.writeHeaders(&h); err != nil {
+			*h = headerBlock{b: h.b[:0]}
+			if err := c.writeHeaders(h); err != nil {
 				return false, err
 			}
-			if _, err := w.WriteString(sep + p.boundary + "\r\n"); err != nil {
+			_, _ = w.WriteString(sep)
+			_, _ = w.WriteString(p.boundary)
+			if _, err := w.WriteString("\r\n"); err != nil {
 				return false, err
 			}
 			h.b = append(h.b, "\r\n"...)
 			if _, err := w.Write(h.b); err != nil {
 				return false, err
 			}
-			if _, err := c.writeBody(w); err != nil {
+			if _, err := c.writeBody(w, h); err != nil {
 				return false, err
 			}
 		}
-		_, err := w.WriteString("\r\n--" + p.boundary + "--\r\n")
+		_, _ = w.WriteString("\r\n--")
+		_, _ = w.WriteString(p.boundary)
+		_, err := w.WriteString("--\r\n")
 		return true, err
 	case p.att != nil:
 		r, err := p.att.open()
