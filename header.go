@@ -156,7 +156,8 @@ func (h *headerBlock) unstructured(name, value string) {
 		h.field(name, false)
 		return
 	}
-	if toks, ok := plainTokens(value, len(name)+1); ok {
+	var buf [16]string // room for the tokens of most values, on the stack
+	if toks, ok := plainTokens(buf[:0], value, len(name)+1); ok {
 		h.field(name, false, toks...)
 		return
 	}
@@ -214,7 +215,9 @@ func checkFieldToken(prefix, t, suffix string, utf8OK bool) error {
 // single space between two non-space characters: parsers differ in what
 // they keep of longer runs of white space at a fold (net/textproto keeps
 // one space), and a single space survives them all.
-func plainTokens(v string, nameLen int) ([]string, bool) {
+//
+// The tokens are appended to dst.
+func plainTokens(dst []string, v string, nameLen int) ([]string, bool) {
 	if v == "" || v[0] == ' ' || v[len(v)-1] == ' ' || strings.Contains(v, "=?") {
 		return nil, false
 	}
@@ -223,7 +226,7 @@ func plainTokens(v string, nameLen int) ([]string, bool) {
 			return nil, false
 		}
 	}
-	var toks []string
+	toks := dst
 	start := 0
 	for i := 1; i < len(v)-1; i++ {
 		if v[i] == ' ' && v[i-1] != ' ' && v[i+1] != ' ' {
