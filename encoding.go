@@ -29,23 +29,27 @@ func (e transferEncoding) String() string {
 // RFC 5321 section 2.3.8 and the SMTP smuggling variants that rely on
 // them ("\n.\n", "\r.\r", …). It returns s itself when nothing changes.
 func canonicalCRLF(s string) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\r':
-			if i+1 >= len(s) || s[i+1] != '\n' {
-				clean = false
-			} else {
-				i++
+	if strings.IndexByte(s, '\r') < 0 {
+		// Unix text, the common case: every LF is lone.
+		n := strings.Count(s, "\n")
+		if n == 0 {
+			return s
+		}
+		var b strings.Builder
+		b.Grow(len(s) + n)
+		for {
+			i := strings.IndexByte(s, '\n')
+			if i < 0 {
+				break
 			}
-		case '\n':
-			clean = false
+			b.WriteString(s[:i])
+			b.WriteString("\r\n")
+			s = s[i+1:]
 		}
-		if !clean {
-			break
-		}
+		b.WriteString(s)
+		return b.String()
 	}
-	if clean {
+	if crlfOnly(s) {
 		return s
 	}
 	var b strings.Builder
@@ -64,6 +68,24 @@ func canonicalCRLF(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// crlfOnly reports whether every CR and LF of s is part of a CRLF: each LF
+// follows a CR, and there are as many CRs as LFs (so each CR has its LF).
+func crlfOnly(s string) bool {
+	if strings.Count(s, "\r") != strings.Count(s, "\n") {
+		return false
+	}
+	for rest, off := s, 0; ; {
+		i := strings.IndexByte(rest, '\n')
+		if i < 0 {
+			return true
+		}
+		if off+i == 0 || s[off+i-1] != '\r' {
+			return false
+		}
+		rest, off = rest[i+1:], off+i+1
+	}
 }
 
 // chooseEncoding picks the transfer encoding of a text body already in

@@ -26,10 +26,50 @@ func TestCanonicalCRLF(t *testing.T) {
 		{"\r", "\r\n"},
 		{"\n.\n", "\r\n.\r\n"},
 		{"x\r.\r\n", "x\r\n.\r\n"},
+		{"\n", "\r\n"},
+		{"a\n\n", "a\r\n\r\n"},
+		{"\na", "\r\na"},
+		{"\r\n\n", "\r\n\r\n"},
+		{"\n\r", "\r\n\r\n"},
+		{"\r\r\n\n", "\r\n\r\n\r\n"},
+		{"\r\n\r\n", "\r\n\r\n"},
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, canonicalCRLF(tt.in), "%q", tt.in)
+		assert.Equal(t, tt.want, canonicalCRLFByByte(tt.in), "%q", tt.in)
 	}
+}
+
+// FuzzCanonicalCRLF checks canonicalCRLF against the plain byte-by-byte
+// rewrite it is an optimisation of.
+func FuzzCanonicalCRLF(f *testing.F) {
+	for _, s := range []string{"", "a\nb", "a\r\nb\n", "\r\r\n\n\r", "x\r.\r\n", "\n.\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := canonicalCRLF(s), canonicalCRLFByByte(s); got != want {
+			t.Fatalf("canonicalCRLF(%q) = %q, want %q", s, got, want)
+		}
+	})
+}
+
+// canonicalCRLFByByte writes every CRLF, lone CR and lone LF of s as CRLF.
+func canonicalCRLFByByte(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\r':
+			b.WriteString("\r\n")
+			if i+1 < len(s) && s[i+1] == '\n' {
+				i++
+			}
+		case '\n':
+			b.WriteString("\r\n")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 func TestChooseEncoding(t *testing.T) {
