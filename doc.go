@@ -12,8 +12,9 @@
 // to 2047 and 2231 (MIME and encoded words), RFC 3207 (STARTTLS), RFC 8314
 // (implicit TLS for submission), RFC 4954 (SMTP AUTH), RFC 3463 (enhanced
 // status codes), RFC 6531 (SMTPUTF8) and RFC 8058 (one-click unsubscribe).
-// The SMTP engine is the smtp package of github.com/wneessen/go-mail, driven
-// by this package so that each stage is classified exactly; MIME is written
+// The SMTP session (greeting, EHLO, STARTTLS, AUTH with go-mail's SASL
+// mechanisms, the transactions) is driven by this package over
+// net/textproto, so that each stage is classified exactly; MIME is written
 // by this package on the standard library, streaming attachments.
 //
 // # Getting started
@@ -47,6 +48,14 @@
 // (loopback included) unless [WithInsecureAuth] says so, bounds every
 // network step with a timeout, and logs nothing. Trust a private CA with
 // [WithRootCAs] or [WithCAFile]; there is no way to skip verification.
+//
+// What a server sends is bounded and cleaned, from the greeting on (before
+// TLS too): a reply line may be 4 KiB long and a multiline reply 64 KiB
+// (RFC 5321 asks for 512 octets per line); a longer one, or a line cut
+// short by a deadline, is a protocol error of the stage it came in. Reply
+// text in errors, logs and events is capped, stripped of control
+// characters, and scrubbed of the client's password or token and their
+// base64 forms, in case the server echoes the AUTH exchange.
 //
 // # Errors
 //

@@ -263,3 +263,50 @@ func TestGarbledReplyTextIsCapped(t *testing.T) {
 		assert.NotContains(t, line, "\x1b")
 	}
 }
+
+// An endless reply later in the session is a protocol error of its stage:
+// temporary before the end of data, unknown after it (the server may have
+// accepted the message).
+func TestHostileReplyClassedByStage(t *testing.T) {
+	flood := func(c *rawConn) { c.flood("250-"+strings.Repeat("z", 100)+"\r\n", floodLimit) }
+	cases := []struct {
+		name    string
+		script  func(c *rawConn)
+		stage   mailer.Stage
+		outcome mailer.Outcome
+	}{
+		{"MAIL", func(c *rawConn) {
+			if c.expect("EHLO") && c.send("250 mx.test\r\n") && c.expect("MAIL") {
+				flood(c)
+			}
+		}, mailer.StageMail, mailer.OutcomeTemporary},
+		{"end of data", func(c *rawConn) {
+			ok := c.expect("EHLO") && c.send("250 mx.test\r\n") && c.expect("MAIL") && c.send("250 ok\r\n") &&
+				c.expect("RCPT") && c.send("250 ok\r\n") && c.expect("DATA") && c.send("354 go\r\n")
+			for ok {
+				line, err := c.r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if line == ".\r\n" {
+					flood(c)
+					return
+				}
+			}
+		}, mailer.StageDataEnd, mailer.OutcomeUnknown},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newRawServer(t, func(_ *rawServer, c *rawConn) {
+				if c.send("220 mx.test\r\n") {
+					tc.script(c)
+				}
+			})
+			_, err := newClient(t, srv.options()).Send(bg, testMessage(t))
+			se := sendErr(t, err)
+			assert.Equal(t, tc.stage, se.Stage)
+			assert.Equal(t, tc.outcome, mailer.Classify(err))
+			assert.True(t, errors.As(err, new(textproto.ProtocolError)), "want a protocol error, got %v", err)
+		})
+	}
+}
