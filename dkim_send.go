@@ -1,5 +1,10 @@
 package mailer
 
+import (
+	"bytes"
+	"sync"
+)
+
 // WithDKIM signs every message the Client sends with DKIM (see [DKIM]).
 // Send signs the message once, before its first attempt: the message is
 // rendered once into the signer (streamed: a large attachment is read and
@@ -51,9 +56,18 @@ func (c *Client) payloadFor(m *Message) (payload, error) {
 	}
 	ps := &pendingSig{done: make(chan struct{})}
 	go func() {
+		// Render once, into memory: the signature is computed over these
+		// bytes and every attempt sends them (see payload.rendered).
 		defer close(ps.done)
-		sig, err := s.signMessage(m)
-		ps.sig, ps.err = []byte(sig), err
+		buf := renderBufs.Get().(*bytes.Buffer)
+		buf.Reset()
+		if _, err := m.WriteTo(buf); err != nil {
+			ps.err = err
+			renderBufs.Put(buf)
+			return
+		}
+		sig, err := s.Signature(buf.Bytes())
+		ps.sig, ps.err, ps.buf = []byte(sig), err, buf
 	}()
 	p.pending = ps
 	p.size += sigSizeEstimate
@@ -64,11 +78,29 @@ func (c *Client) payloadFor(m *Message) (payload, error) {
 // message signed in the background: more than an RSA 4096 signature takes.
 const sigSizeEstimate = 1200
 
-// pendingSig is a signature computed in the background.
+// pendingSig is a signature computed in the background, with the
+// rendering of the message it signs.
 type pendingSig struct {
 	done chan struct{}
 	sig  []byte
 	err  error
+	buf  *bytes.Buffer // the message as rendered once; nil after an error
+}
+
+// renderBufs recycles the buffers of messages signed in the background.
+var renderBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// rendered returns the message as the background signer rendered it, for
+// the attempt to send instead of rendering it again, or nil.
+func (p *payload) rendered() []byte {
+	if p.pending == nil {
+		return nil
+	}
+	<-p.pending.done
+	if p.pending.buf == nil {
+		return nil
+	}
+	return p.pending.buf.Bytes()
 }
 
 // signature returns the DKIM-Signature field to write before the message
@@ -81,10 +113,15 @@ func (p *payload) signature() ([]byte, error) {
 	return p.sig, nil
 }
 
-// settle waits for a background signature, so that none outlives its Send.
+// settle waits for a background signature, so that none outlives its
+// Send, and recycles its buffer.
 func (p *payload) settle() {
 	if p.pending != nil {
 		<-p.pending.done
+		if b := p.pending.buf; b != nil && b.Cap() <= 4*maxPrerender {
+			p.pending.buf = nil
+			renderBufs.Put(b)
+		}
 	}
 }
 

@@ -32,17 +32,20 @@ func prerenderable(m *Message) bool {
 // and followed by the final dot, when it is small enough; it returns nil
 // and no error for a message streamed after the 354 reply.
 func (cn *conn) prerender(p *payload) ([]byte, error) {
+	raw := p.raw
 	if p.msg != nil {
 		if !prerenderable(p.msg) {
 			return nil, nil
 		}
-		return cn.render(p.msg)
+		if raw = p.rendered(); raw == nil { // the DKIM pass's rendering (dkim_send.go)
+			return cn.render(p.msg)
+		}
 	}
-	if len(p.raw) > maxPrerender {
+	if len(raw) > maxPrerender {
 		return nil, nil
 	}
 	cn.stuff.reset(cn.body[:0])
-	cn.stuff.writeRaw(p.raw)
+	cn.stuff.writeRaw(raw)
 	cn.body = cn.stuff.close()
 	return cn.body, nil
 }
