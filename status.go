@@ -127,10 +127,12 @@ type Hook func(ctx context.Context, e Event)
 //     does not stop the other messages.
 //
 // The cost: with a hook that takes 2 ms per event, three events per
-// message, a pool of 8 (16 workers) sends about 16 / 6 ms ≈ 2,600
-// messages a second, against about 12,000 without hooks (BenchmarkThroughputHook in
-// package bench). A hook that must not slow sending should hand events to
-// its own queue.
+// message, a pool of 8 (16 workers) sends at most 16 / 6 ms ≈ 2,600
+// messages a second (1,300 measured on a busy 2-core machine, against 160
+// when hooks ran on one goroutine: BenchmarkThroughputHook in package
+// bench). Each Send with hooks also spends a few microseconds on
+// bookkeeping (finding its goroutine, for Close). A hook that must not
+// slow sending should hand events to its own queue.
 //
 // The context passed to a hook carries the values of Send's context but
 // is never cancelled, so that a hook can still record a failure caused by
