@@ -150,7 +150,7 @@ var secretURLs = []struct {
 }{
 	// An unescaped "/", "?" or "#" in the password ends the user part
 	// early: what follows must not be quoted as a path, query or port.
-	{"smtp://alice:12345/secretpart@smtp.example.com", []string{"secretpart", "12345"}},
+	{"smtp://alice:pw-12345/secretpart@smtp.example.com", []string{"secretpart", "pw-12345"}},
 	{"smtp://alice:hunter2:587?tls=SECRETVALUE@smtp.example.com", []string{"SECRETVALUE", "hunter2"}},
 	{"smtp://alice:pass?auth=S3CRETKEY@smtp.example.com", []string{"S3CRETKEY"}},
 	{"smtp://alice:ab#cdSECRETFRAG@smtp.example.com", []string{"SECRETFRAG"}},
@@ -167,7 +167,7 @@ var secretURLs = []struct {
 // character gets an error that says which, and how to escape it.
 func TestURLErrorsNameTheCharacter(t *testing.T) {
 	for raw, want := range map[string]string{
-		"smtp://alice:12345/secretpart@smtp.example.com":            `"/"`,
+		"smtp://alice:pw-12345/secretpart@smtp.example.com":         `"/"`,
 		"smtp://alice:hunter2:587?tls=SECRETVALUE@smtp.example.com": `%3F`,
 		"smtp://alice:ab#cd@smtp.example.com":                       `%23`,
 	} {
