@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"bufio"
 	"bytes"
 	"sync"
 )
@@ -59,15 +60,20 @@ func (c *Client) payloadFor(m *Message) (payload, error) {
 		// Render once, into memory: the signature is computed over these
 		// bytes and every attempt sends them (see payload.rendered).
 		defer close(ps.done)
-		buf := renderBufs.Get().(*bytes.Buffer)
-		buf.Reset()
-		if _, err := m.WriteTo(buf); err != nil {
+		rb := renderBufs.Get().(*renderBuf)
+		rb.buf.Reset()
+		rb.bw.Reset(&rb.buf)
+		err := m.write(rb.bw)
+		if ferr := rb.bw.Flush(); err == nil {
+			err = ferr
+		}
+		if err != nil {
 			ps.err = err
-			renderBufs.Put(buf)
+			renderBufs.Put(rb)
 			return
 		}
-		sig, err := s.Signature(buf.Bytes())
-		ps.sig, ps.err, ps.buf = []byte(sig), err, buf
+		sig, err := s.Signature(rb.buf.Bytes())
+		ps.sig, ps.err, ps.rb = []byte(sig), err, rb
 	}()
 	p.pending = ps
 	p.size += sigSizeEstimate
@@ -84,11 +90,21 @@ type pendingSig struct {
 	done chan struct{}
 	sig  []byte
 	err  error
-	buf  *bytes.Buffer // the message as rendered once; nil after an error
+	rb   *renderBuf // the message as rendered once; nil after an error
+}
+
+// renderBuf holds a message rendered into memory.
+type renderBuf struct {
+	buf bytes.Buffer
+	bw  *bufio.Writer
 }
 
 // renderBufs recycles the buffers of messages signed in the background.
-var renderBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var renderBufs = sync.Pool{New: func() any {
+	rb := new(renderBuf)
+	rb.bw = bufio.NewWriterSize(&rb.buf, 4096)
+	return rb
+}}
 
 // rendered returns the message as the background signer rendered it, for
 // the attempt to send instead of rendering it again, or nil.
@@ -97,10 +113,10 @@ func (p *payload) rendered() []byte {
 		return nil
 	}
 	<-p.pending.done
-	if p.pending.buf == nil {
+	if p.pending.rb == nil {
 		return nil
 	}
-	return p.pending.buf.Bytes()
+	return p.pending.rb.buf.Bytes()
 }
 
 // signature returns the DKIM-Signature field to write before the message
@@ -118,9 +134,10 @@ func (p *payload) signature() ([]byte, error) {
 func (p *payload) settle() {
 	if p.pending != nil {
 		<-p.pending.done
-		if b := p.pending.buf; b != nil && b.Cap() <= 4*maxPrerender {
-			p.pending.buf = nil
-			renderBufs.Put(b)
+		if rb := p.pending.rb; rb != nil && rb.buf.Cap() <= 4*maxPrerender {
+			p.pending.rb = nil
+			rb.bw.Reset(nil)
+			renderBufs.Put(rb)
 		}
 	}
 }
