@@ -95,6 +95,9 @@ func crlfOnly(s string) bool {
 // with more than about a sixth non-ASCII octets (Chinese, Japanese,
 // Korean) goes as base64 and mostly-Latin text as quoted-printable.
 func chooseEncoding(s string) transferEncoding {
+	if is7bit(s) {
+		return enc7bit
+	}
 	var nonASCII, line, maxLine int
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -119,6 +122,56 @@ func chooseEncoding(s string) transferEncoding {
 		return encBase64
 	}
 	return encQP
+}
+
+// is7bit reports whether s, in canonical CRLF form, is printable ASCII
+// (tab included) in lines of at most lineHardMax octets: what
+// chooseEncoding's count finds, eight octets at a time.
+func is7bit(s string) bool {
+	for len(s) > 0 {
+		i := strings.IndexByte(s, '\n')
+		if i < 0 {
+			i = len(s)
+		} else if i == 0 || s[i-1] != '\r' {
+			return false // not canonical: let the count decide
+		} else {
+			i-- // the line without its CRLF
+		}
+		if i > lineHardMax || !printableASCII(s[:i]) {
+			return false
+		}
+		s = s[min(i+2, len(s)):]
+	}
+	return true
+}
+
+// printableASCII reports whether every octet of s is printable ASCII or a
+// tab.
+func printableASCII(s string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for len(s) >= 8 {
+		x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+		// A byte below 0x20, or above 0x7e (DEL and non-ASCII), sets
+		// its high bit in one of these.
+		below := (x - ones*0x20) &^ x & highs
+		above := (x + ones*(0x7f-0x7e)) | x
+		if (below|above&highs) != 0 && !printableBytes(s[:8]) {
+			return false
+		}
+		s = s[8:]
+	}
+	return printableBytes(s)
+}
+
+// printableBytes is printableASCII one octet at a time.
+func printableBytes(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // writeText writes s (canonical CRLF) in encoding e, exactly: a part that

@@ -148,3 +148,37 @@ func TestWriteBase64(t *testing.T) {
 	err := writeBase64(io.Discard, iotest.ErrReader(errRead))
 	assert.ErrorIs(t, err, errRead)
 }
+
+// FuzzIs7bit checks the fast test of chooseEncoding against its count:
+// printable ASCII and tabs, CRLF line ends, lines of at most 998 octets.
+func FuzzIs7bit(f *testing.F) {
+	for _, s := range []string{"", "abc\r\n", "a\tb\r\nc", "\x7f", "é", "a\rb", "a\nb", strings.Repeat("x", 998) + "\r\n",
+		strings.Repeat("x", 999), "12345678\x1f", "1234567\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, in := range []string{s, canonicalCRLF(s)} {
+			if got, want := is7bit(in), is7bitByCount(in); got != want {
+				t.Fatalf("is7bit(%q) = %v, want %v", in, got, want)
+			}
+		}
+	})
+}
+
+// is7bitByCount is chooseEncoding's count, one octet at a time.
+func is7bitByCount(s string) bool {
+	var nonASCII, line, maxLine int
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\r' && i+1 < len(s) && s[i+1] == '\n':
+			maxLine, line = max(maxLine, line), 0
+			i++
+			continue
+		case c >= 0x80, c < 0x20 && c != '\t', c == 0x7f:
+			nonASCII++
+		}
+		line++
+	}
+	return nonASCII == 0 && max(maxLine, line) <= lineHardMax
+}
