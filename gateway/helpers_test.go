@@ -138,7 +138,7 @@ server:
     - {name: local, addr: "127.0.0.1:0", tls: none}
   tls: {cert_file: server.pem, key_file: server.key, client_ca_file: ca.pem}
   auth_failures: {per_ip: 20, per_user: 40, delay: 1ms, max_delay: 20ms}
-  limits: {data_idle_timeout: 1s}
+  limits: {data_idle_timeout: 20s}
 audit: {path: audit.jsonl}
 health: {addr: "127.0.0.1:0"}
 `

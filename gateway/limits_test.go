@@ -15,7 +15,7 @@ import (
 
 func TestConnectionLimits(t *testing.T) {
 	rec := &recorder{}
-	y := strings.Replace(baseServer, "limits: {data_idle_timeout: 1s}", "limits: {data_idle_timeout: 1s, max_connections_per_ip: 3}", 1) + policyTenants + `
+	y := strings.Replace(baseServer, "limits: {data_idle_timeout: 20s}", "limits: {data_idle_timeout: 20s, max_connections_per_ip: 3}", 1) + policyTenants + `
   capped:
     credentials: [{username: capped, token_sha256: "{{TOKEN:capped}}"}]
     senders: ["@capped.test"]
@@ -110,15 +110,16 @@ func cheapArgon2id(pw string) string {
 	return fmt.Sprintf("$argon2id$v=19$m=1024,t=1,p=1$%s$%s", base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(h))
 }
 
-// A tenant's own command timeout applies once it has authenticated (the
-// server's is 5 minutes here).
+// A tenant's own timeouts apply once it has authenticated (the server's
+// are 5 minutes and 20 s here): an idle session gets 421, a client that
+// stops sending in DATA gets 451 4.4.2 and the connection is closed.
 func TestTenantTimeouts(t *testing.T) {
 	t.Parallel()
 	y := baseServer + policyTenants + `
   brisk:
     credentials: [{username: brisk, token_sha256: "{{TOKEN:brisk}}"}]
     senders: ["@brisk.test"]
-    limits: {command_timeout: 300ms, data_idle_timeout: 300ms}
+    limits: {command_timeout: 1s, data_idle_timeout: 500ms}
     route: {upstreams: [up]}
 `
 	e := start(t, setup{yaml: y, opts: []gateway.Option{gateway.WithDelivery("sync", &recorder{})}})
@@ -131,7 +132,11 @@ func TestTenantTimeouts(t *testing.T) {
 	c.expect("250", "MAIL FROM:<a@brisk.test>")
 	c.expect("250", "RCPT TO:<r@ext.example>")
 	c.expect("354", "DATA")
+	c.conn.Write([]byte("From: a@brisk.test\r\n"))
 	if code, msg := c.read(); code != 451 || !strings.HasPrefix(msg, "4.4.2") {
 		t.Fatalf("idle DATA: %d %s", code, msg)
+	}
+	if code, _ := c.cmd("NOOP"); code == 250 {
+		t.Fatal("connection still open after the DATA timeout")
 	}
 }

@@ -292,27 +292,6 @@ func TestSmugglingNeverEndsData(t *testing.T) {
 	}
 }
 
-func TestDataIdleTimeout(t *testing.T) {
-	t.Parallel()
-	e, rec := policyEnv(t)
-	c := e.session("app1")
-	c.expect("250", "MAIL FROM:<a@t1.test>")
-	c.expect("250", "RCPT TO:<r@ext.example>")
-	c.expect("354", "DATA")
-	c.conn.Write([]byte("From: a@t1.test\r\n"))
-	// data_idle_timeout is 1s: the gateway answers 451 4.4.2 and closes.
-	code, text := c.read()
-	if code != 451 || !strings.HasPrefix(text, "4.4.2") {
-		t.Fatalf("got %d %s", code, text)
-	}
-	if code, _ := c.cmd("NOOP"); code == 250 {
-		t.Fatal("connection still open")
-	}
-	if rec.count() != 0 {
-		t.Fatal("delivered")
-	}
-}
-
 // No password, token or AUTH payload (base64 included) in the audit or
 // the operational log.
 func TestNoSecretsInLogs(t *testing.T) {
