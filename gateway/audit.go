@@ -123,7 +123,7 @@ func lastHash(path string) (string, error) {
 
 // write appends rec. Errors are kept for /readyz.
 func (a *auditLog) write(rec *auditRecord, now time.Time) {
-	if a == nil || a.w == nil {
+	if a == nil {
 		return
 	}
 	rec.TS = now.UTC().Format("2006-01-02T15:04:05.000Z")
@@ -136,6 +136,9 @@ func (a *auditLog) write(rec *auditRecord, now time.Time) {
 	b := bytes.TrimRight(jb.Bytes(), "\n")
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.w == nil {
+		return
+	}
 	line := make([]byte, 0, len(b)+150)
 	line = append(line, b[:len(b)-1]...)
 	line = append(line, `,"prev":"`...)

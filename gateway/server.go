@@ -44,6 +44,7 @@ type Gateway struct {
 	healthLn net.Listener
 	reloadMu sync.Mutex
 	rejects  sync.WaitGroup
+	live     sync.WaitGroup // admitted connections not yet forgotten
 	started  bool
 
 	shutdownOnce sync.Once
@@ -261,6 +262,7 @@ func (g *Gateway) admit(c net.Conn, listener string) (*guardConn, string) {
 	gc.info.id = newID()
 	g.conns[gc] = struct{}{}
 	g.perIP[ip]++
+	g.live.Add(1)
 	return gc, ""
 }
 
@@ -297,6 +299,7 @@ func (g *Gateway) forget(c *guardConn) {
 	g.audit.write(&auditRecord{Event: "session", Session: info.id, Listener: c.listener, Client: c.RemoteAddr().String(),
 		TLS: info.tls, User: info.user, Tenant: info.tenant, Messages: info.messages, AuthFailures: info.authFail,
 		Result: "closed", DurationMS: now.Sub(c.opened).Milliseconds()}, now)
+	g.live.Done()
 }
 
 // Shutdown stops accepting, closes idle sessions (go-smtp answers them
@@ -344,6 +347,14 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 		<-ls.err
 	}
 	g.cancel()
+	// go-smtp's Close does not wait for its connection goroutines: wait
+	// (a little) for their session audit lines before closing the log.
+	closed := make(chan struct{})
+	go func() { g.live.Wait(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+	}
 	if g.health != nil {
 		g.health.Close()
 	}
