@@ -28,7 +28,7 @@ const moduleRoot = "../.."
 
 // testCommand is the README's test command: the core module and the nested
 // modules of the workspace.
-const testCommand = "go test ./... ./outbox/... ./gateway/..."
+const testCommand = "go test ./... ./outbox/... ./gateway/... ./metrics/..."
 
 func readme(t *testing.T) string {
 	t.Helper()
