@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"bufio"
 	"context"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +48,7 @@ func TestShutdownDrainsDataInFlight(t *testing.T) {
 		t.Fatalf("idle session: %d %s", code, text)
 	}
 	// Draining: not ready any more, so a load balancer stops sending.
-	if resp, err := http.Get("http://" + health + "/readyz"); err != nil || resp.StatusCode != 503 {
+	if resp, err := httpGet("http://" + health + "/readyz"); err != nil || resp.StatusCode != 503 {
 		t.Fatalf("/readyz while draining: %v %v", resp, err)
 	} else {
 		resp.Body.Close()
@@ -62,8 +61,13 @@ func TestShutdownDrainsDataInFlight(t *testing.T) {
 	if code, text := busy.read(); code != 250 {
 		t.Fatalf("message in flight: %d %s", code, text)
 	}
-	if err := <-done; err != nil {
-		t.Fatalf("Shutdown: %v", err)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Shutdown did not return within 30s")
 	}
 	msgs := e.ups["a"].Messages()
 	if len(msgs) != 1 || len(msgs[0].Data) < size {
@@ -73,5 +77,29 @@ func TestShutdownDrainsDataInFlight(t *testing.T) {
 	if c, err := dialQuiet(e.addr("submission")); err == nil {
 		c.Close()
 		t.Fatal("a connection was accepted after Shutdown")
+	}
+}
+
+// Shutdown right after Start, before the listeners' serve goroutines have
+// necessarily run (as on a loaded machine): it must still return, and
+// promptly. It once waited forever for a listener go-smtp had not seen yet.
+func TestShutdownRightAfterStart(t *testing.T) {
+	t.Parallel()
+	for range 20 {
+		e := relayEnv(t, nil, nil)
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			done <- e.g.Shutdown(ctx)
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("Shutdown right after Start did not return within 15s")
+		}
 	}
 }

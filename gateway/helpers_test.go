@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
 	"net/textproto"
 	"os"
 	"path/filepath"
@@ -163,11 +164,7 @@ func start(t testing.TB, s setup) *env {
 		t.Fatal(err)
 	}
 	e.g = g
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		g.Shutdown(ctx)
-	})
+	t.Cleanup(func() { shutdownBounded(t, g) })
 	return e
 }
 
@@ -348,4 +345,27 @@ func dialQuiet(addr string) (net.Conn, error) {
 	return net.DialTimeout("tcp", addr, time.Second)
 }
 
+// httpGet is http.Get with a bounded time.
+func httpGet(url string) (*http.Response, error) {
+	return (&http.Client{Timeout: 10 * time.Second}).Get(url)
+}
+
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// shutdownBounded shuts g down with a 10 s drain and fails the test,
+// instead of hanging it, if Shutdown has not returned 20 s later.
+func shutdownBounded(t testing.TB, g *gateway.Gateway) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		g.Shutdown(ctx)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Errorf("gateway Shutdown did not return within 20s")
+	}
+}

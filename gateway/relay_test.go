@@ -206,6 +206,8 @@ func TestRelayPythonAndSwaks(t *testing.T) {
 	t.Parallel()
 	e := relayEnv(t, nil, nil)
 	py := pythonPath(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // bounds python and swaks
+	defer cancel()
 	script := filepath.Join(e.dir, "send.py")
 	os.WriteFile(script, []byte(`
 import smtplib, ssl, sys
@@ -224,7 +226,7 @@ except smtplib.SMTPSenderRefused as e:
     print("refused", e.smtp_code)
 `), 0o600)
 	host, port, _ := strings.Cut(e.addr("submission"), ":")
-	out, err := exec.Command(py, script, host, port, "app1", e.tokens["app1"], filepath.Join(e.dir, "ca.pem")).CombinedOutput()
+	out, err := exec.CommandContext(ctx, py, script, host, port, "app1", e.tokens["app1"], filepath.Join(e.dir, "ca.pem")).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "refused 530" {
 		t.Fatalf("python: %v\n%s", err, out)
 	}
@@ -254,7 +256,7 @@ except smtplib.SMTPSenderRefused as e:
 	results := make(chan result, len(runs))
 	for name, args := range runs {
 		go func() {
-			out, err := exec.Command(swaks, args...).CombinedOutput()
+			out, err := exec.CommandContext(ctx, swaks, args...).CombinedOutput()
 			results <- result{name, out, err}
 		}()
 	}

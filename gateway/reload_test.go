@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -113,7 +112,7 @@ func TestTLSMinimumVersionAndHealth(t *testing.T) {
 		t.Fatal("TLS 1.1 handshake succeeded")
 	}
 	for _, p := range []string{"/livez", "/readyz"} {
-		resp, err := http.Get("http://" + e.g.HealthAddr() + p)
+		resp, err := httpGet("http://" + e.g.HealthAddr() + p)
 		if err != nil {
 			t.Fatal(err)
 		}

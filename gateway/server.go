@@ -335,6 +335,13 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	// go-smtp's Shutdown closes only the listeners its Serve has already
+	// registered: a Serve goroutine that had not run yet (Shutdown right
+	// after Start on a loaded machine) would block in Accept for ever and
+	// so would the wait on ls.err below. Closing our side makes it return.
+	for _, ls := range servers {
+		ls.ln.Close()
+	}
 	err := errors.Join(errs...)
 	if err != nil {
 		// The drain timeout is over: cut deliveries and connections.

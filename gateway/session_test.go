@@ -311,7 +311,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	c.expect("235", "AUTH PLAIN %s", plain("app1", tok))
 	c.expect("250", "MAIL FROM:<a@t1.test>")
 	c.cmd("QUIT")
-	e.g.Shutdown(context.Background())
+	shutdownBounded(t, e.g)
 	all := logBuf.String() + strings.Join(e.auditLines(), "\n")
 	for _, secret := range []string{tok, "hunter2", "hunter3", plain("app1", tok), plain("app1", "hunter2-wrong"), encode("hunter3-wrong"), encode(tok)} {
 		if strings.Contains(all, secret) {

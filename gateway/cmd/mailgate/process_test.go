@@ -93,6 +93,23 @@ func startProc(t *testing.T, bin string, args ...string) *proc {
 	return &proc{cmd: cmd, stdout: readLines(so), stderr: readLines(se)}
 }
 
+// wait waits for the process to exit; if it has not within 60 s it kills
+// it and fails the test instead of hanging it.
+func (p *proc) wait(t *testing.T) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(60 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+		t.Fatal("mailgate did not exit within 60s")
+		return nil
+	}
+}
+
 func writeCert(t *testing.T, dir string) *x509.CertPool {
 	t.Helper()
 	if err := writeSelfSigned(dir); err != nil {
@@ -117,6 +134,7 @@ func dialSubmission(t *testing.T, addr string, pool *x509.CertPool, user, token 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(60 * time.Second)) // a stuck reply fails the test, not the go test timeout
 	s := &smtpConn{t: t, conn: c, tp: textproto.NewConn(c)}
 	s.expect(220, "")
 	s.expect(250, "EHLO x")
@@ -197,7 +215,7 @@ func TestProcessSignals(t *testing.T) {
 	w.WriteString(".\r\n")
 	w.Flush()
 	busy.expect(250, "")
-	if err := p.cmd.Wait(); err != nil {
+	if err := p.wait(t); err != nil {
 		t.Fatalf("exit: %v", err)
 	}
 	msgs := sink.Messages()
@@ -230,7 +248,7 @@ func TestProcessReloadRevokes(t *testing.T) {
 	p.stderr.waitFor(t, `configuration reloaded`)
 	s.expect(530, "MAIL FROM:<a@t1.test>")
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	if err := p.cmd.Wait(); err != nil {
+	if err := p.wait(t); err != nil {
 		t.Fatalf("exit: %v", err)
 	}
 }
@@ -248,11 +266,12 @@ func TestProcessDev(t *testing.T) {
 	if !strings.Contains(swaksLine, token) || !strings.Contains(swaksLine, addr) {
 		t.Fatalf("swaks line %q", swaksLine)
 	}
-	c, err := net.Dial("tcp", addr)
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
 	tp := textproto.NewConn(c)
 	tp.ReadResponse(220)
 	tp.PrintfLine("EHLO x")
@@ -270,7 +289,7 @@ func TestProcessDev(t *testing.T) {
 	s.expect(250, "")
 	p.stdout.waitFor(t, `"event":"message".*"outcome":"delivered"`)
 	p.cmd.Process.Signal(syscall.SIGINT)
-	if err := p.cmd.Wait(); err != nil {
+	if err := p.wait(t); err != nil {
 		t.Fatalf("exit: %v", err)
 	}
 }
