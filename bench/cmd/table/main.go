@@ -122,6 +122,7 @@ func run(n, runs int, only string, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout, "| sender | wall | msgs/s | CPU s | CPU/msg | allocs/msg | sink CPU s | throughput vs ceiling |")
 	fmt.Fprintln(stdout, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	var ceiling time.Duration
+	walls, cpus := map[string]time.Duration{}, map[string]time.Duration{}
 	for i, s := range list {
 		rs := results[i]
 		wall := median(rs, func(r result) time.Duration { return r.wall })
@@ -131,6 +132,7 @@ func run(n, runs int, only string, stdout, stderr io.Writer) error {
 		if s.prog == "ceiling" {
 			ceiling = wall
 		}
+		walls[s.name], cpus[s.name] = wall, cpu
 		ratio := "–"
 		if ceiling > 0 {
 			ratio = fmt.Sprintf("%.2f×", ceiling.Seconds()/wall.Seconds())
@@ -138,6 +140,17 @@ func run(n, runs int, only string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "| %s | %.2f s | %.0f | %.2f | %.0f µs | %.0f | %.2f | %s |\n", s.name,
 			wall.Seconds(), float64(n)/wall.Seconds(), cpu.Seconds(), float64(cpu.Microseconds())/float64(n),
 			float64(allocs)/float64(n), sink.Seconds(), ratio)
+	}
+	fmt.Fprintln(stdout)
+	for _, c := range [][2]string{
+		{"examples/bulk -pool 8 (ours)", "raw pipelining, 8 connections (ceiling)"},
+		{"examples/bulk -pool 8 (ours)", "go-mail, 4 connections reused"},
+		{"examples/bulk -pool 1 (ours)", "go-mail, 1 connection reused"},
+	} {
+		if walls[c[0]] > 0 && walls[c[1]] > 0 {
+			fmt.Fprintf(stdout, "%s against %s: %.2f× the throughput, %.2f× the CPU per message\n",
+				c[0], c[1], walls[c[1]].Seconds()/walls[c[0]].Seconds(), cpus[c[0]].Seconds()/cpus[c[1]].Seconds())
+		}
 	}
 	return nil
 }
