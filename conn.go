@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,7 @@ type conn struct {
 	bw         *bufio.Writer
 	idleTimer  *time.Timer
 	deadline   time.Time // the deadline setDeadline last set on raw
+	open       *atomic.Int64 // the pool's count of open connections, until close
 }
 
 // dial opens the connection, does the implicit TLS handshake if needed and
@@ -269,6 +271,10 @@ func (cn *conn) abort() {
 
 // close releases the connection without QUIT.
 func (cn *conn) close() {
+	if cn.open != nil {
+		cn.open.Add(-1)
+		cn.open = nil
+	}
 	cn.unbind()
 	if cn.client != nil {
 		_ = cn.client.Close()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -145,6 +146,10 @@ type pool struct {
 	slots   chan struct{}
 	limiter *rate.Limiter // nil without a rate limit
 
+	open        atomic.Int64  // connections dialled and not yet closed (PoolStats)
+	rateWaits   atomic.Uint64 // attempts that found the rate limiter empty
+	rateRejects atomic.Uint64 // attempts refused by the rate limiter
+
 	mu       sync.Mutex
 	idle     []*conn // most recently used last
 	closed   bool
@@ -233,6 +238,8 @@ func (p *pool) dialOnce(ctx context.Context, log *slog.Logger) (*conn, *SendErro
 		return nil, serr
 	}
 	cn.learn()
+	p.open.Add(1)
+	cn.open = &p.open // close counts it out
 	return cn, nil
 }
 
@@ -310,10 +317,14 @@ func (p *pool) wait(ctx context.Context) *SendError {
 	if p.limiter == nil {
 		return nil
 	}
+	if p.limiter.Tokens() < 1 {
+		p.rateWaits.Add(1)
+	}
 	err := p.limiter.Wait(ctx)
 	if err == nil {
 		return nil
 	}
+	p.rateRejects.Add(1)
 	if ctxErr := contextErr(ctx); ctxErr != nil {
 		err = ctxErr
 	} else {
