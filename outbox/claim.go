@@ -23,7 +23,7 @@ func (o *Outbox[TTx]) claim(ctx context.Context, job *river.Job[mailArgs], fromS
 	if fromSending {
 		from, jobCond = StatusSending, "job_id = ?"
 	}
-	query := "UPDATE " + o.q.table + " SET status = ?, attempts = attempts + 1, job_id = ?, next_at = 0, updated_at = ? WHERE message_id = ? AND status = ? AND " + jobCond + " RETURNING attempts, envelope, body"
+	query := "UPDATE " + o.q.table + " SET status = ?, attempts = attempts + 1, job_id = ?, next_at = 0, updated_at = ? WHERE message_id = ? AND status = ? AND " + jobCond + " RETURNING attempts, envelope, body, route"
 	var (
 		c     claimed
 		env   string
@@ -36,7 +36,7 @@ func (o *Outbox[TTx]) claim(ctx context.Context, job *river.Job[mailArgs], fromS
 		}
 		found = rows.Next()
 		if found {
-			err = rows.Scan(&c.attempts, &env, &c.body)
+			err = rows.Scan(&c.attempts, &env, &c.body, &c.route)
 		}
 		if cerr := rows.Close(); err == nil {
 			err = cerr

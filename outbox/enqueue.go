@@ -31,6 +31,8 @@ type EnqueueOption func(*enqueueOptions)
 type enqueueOptions struct {
 	at       time.Time
 	priority int
+	key      string
+	route    string
 }
 
 // At delays the first attempt until t.
@@ -79,7 +81,7 @@ func (o *Outbox[TTx]) EnqueueTx(ctx context.Context, tx TTx, m *mailer.Message, 
 // envelope; it is sent byte for byte. The Message-ID header is the key
 // (ErrNoMessageID without one).
 func (o *Outbox[TTx]) EnqueueRaw(ctx context.Context, env mailer.Envelope, msg []byte, opts ...EnqueueOption) (string, error) {
-	p, err := o.fromRaw(env, msg)
+	p, err := o.fromRaw(env, msg, opts)
 	if err != nil {
 		return p.id, err
 	}
@@ -88,7 +90,7 @@ func (o *Outbox[TTx]) EnqueueRaw(ctx context.Context, env mailer.Envelope, msg [
 
 // EnqueueRawTx is EnqueueRaw inside the caller's transaction tx.
 func (o *Outbox[TTx]) EnqueueRawTx(ctx context.Context, tx TTx, env mailer.Envelope, msg []byte, opts ...EnqueueOption) (string, error) {
-	p, err := o.fromRaw(env, msg)
+	p, err := o.fromRaw(env, msg, opts)
 	if err != nil {
 		return p.id, err
 	}
@@ -115,7 +117,9 @@ func (o *Outbox[TTx]) EnqueueMany(ctx context.Context, msgs []*mailer.Message, o
 // insertOwn stores ps in a transaction of its own and, once it has
 // committed, tells the hooks.
 func (o *Outbox[TTx]) insertOwn(ctx context.Context, ps []pendingMail, opts []EnqueueOption) error {
-	if err := o.inOwnTx(ctx, func(tx TTx) error { return o.insert(ctx, tx, ps, opts) }); err != nil {
+	// Through the group commit once started: concurrent Enqueues share
+	// one commit (one fsync on SQLite) with each other and the workers.
+	if err := o.write(ctx, func(ctx context.Context, tx TTx) error { return o.insert(ctx, tx, ps, opts) }); err != nil {
 		return err
 	}
 	if len(o.opts.Hooks) > 0 {
@@ -138,7 +142,10 @@ func (o *Outbox[TTx]) fromMessage(m *mailer.Message) (pendingMail, error) {
 	return o.check(pendingMail{id: m.MessageID(), env: m.Envelope(), body: body})
 }
 
-func (o *Outbox[TTx]) fromRaw(env mailer.Envelope, msg []byte) (pendingMail, error) {
+func (o *Outbox[TTx]) fromRaw(env mailer.Envelope, msg []byte, opts []EnqueueOption) (pendingMail, error) {
+	if k := optionsOf(opts).key; k != "" {
+		return o.check(pendingMail{id: k, env: env, body: msg})
+	}
 	id, err := rawMessageID(msg)
 	if err != nil {
 		return pendingMail{}, err
@@ -184,11 +191,9 @@ func rawMessageID(msg []byte) (string, error) {
 const rowsPerInsert = 500
 
 func (o *Outbox[TTx]) insert(ctx context.Context, tx TTx, ps []pendingMail, opts []EnqueueOption) error {
-	var eo enqueueOptions
-	for _, f := range opts {
-		if f != nil {
-			f(&eo)
-		}
+	eo := optionsOf(opts)
+	if len(eo.route) > MaxRouteLen {
+		return fmt.Errorf("%w: routing tag of %d bytes, over MaxRouteLen", ErrInvalidOptions, len(eo.route))
 	}
 	now := time.Now()
 	at := now
@@ -198,7 +203,7 @@ func (o *Outbox[TTx]) insert(ctx context.Context, tx TTx, ps []pendingMail, opts
 	for chunk := range chunks(ps, rowsPerInsert) {
 		var sb strings.Builder
 		sb.WriteString("INSERT INTO " + o.q.table + " " + o.q.insertCols + " VALUES ")
-		args := make([]any, 0, 8*len(chunk))
+		args := make([]any, 0, 9*len(chunk))
 		for i, p := range chunk {
 			env, err := json.Marshal(p.env)
 			if err != nil {
@@ -207,8 +212,8 @@ func (o *Outbox[TTx]) insert(ctx context.Context, tx TTx, ps []pendingMail, opts
 			if i > 0 {
 				sb.WriteByte(',')
 			}
-			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, p.id, string(StatusPending), at.UnixMicro(), string(env), int64(len(p.body)), p.body, now.UnixMicro(), now.UnixMicro())
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, p.id, string(StatusPending), at.UnixMicro(), string(env), int64(len(p.body)), p.body, now.UnixMicro(), now.UnixMicro(), eo.route)
 		}
 		sb.WriteString(" ON CONFLICT (message_id) DO NOTHING")
 		n, err := o.store.ExecTx(ctx, tx, sb.String(), args...)

@@ -15,8 +15,8 @@ func newQueries(schema string) queries {
 		q.table = quoteIdent(schema) + ".mail_outbox"
 		q.versions = quoteIdent(schema) + ".mail_outbox_version"
 	}
-	q.insertCols = "(message_id, status, next_at, envelope, size, body, created_at, updated_at)"
-	q.recordCols = "message_id, job_id, status, attempts, next_at, last_code, last_enhanced, last_error, response, envelope, size, created_at, updated_at"
+	q.insertCols = "(message_id, status, next_at, envelope, size, body, created_at, updated_at, route)"
+	q.recordCols = "message_id, job_id, status, attempts, next_at, last_code, last_enhanced, last_error, response, envelope, size, created_at, updated_at, route"
 	return q
 }
 

@@ -54,7 +54,7 @@ func scanRecord(rows Rows) (Record, error) {
 		nextAt, createdAt, updatedAt, sz int64
 	)
 	err := rows.Scan(&r.MessageID, &r.JobID, &st, &r.Attempts, &nextAt, &r.LastCode, &r.LastEnhancedCode,
-		&r.LastError, &r.Response, &env, &sz, &createdAt, &updatedAt)
+		&r.LastError, &r.Response, &env, &sz, &createdAt, &updatedAt, &r.Route)
 	if err != nil {
 		return r, fmt.Errorf("outbox: reading record: %w", err)
 	}

@@ -33,7 +33,8 @@ CREATE TABLE {{T}} (
   updated_at    BIGINT NOT NULL
 );
 CREATE INDEX {{T}}_created ON {{T}} (created_at, message_id);
-CREATE INDEX {{T}}_status_updated ON {{T}} (status, updated_at);`},
+CREATE INDEX {{T}}_status_updated ON {{T}} (status, updated_at);`, `
+ALTER TABLE {{T}} ADD COLUMN route TEXT NOT NULL DEFAULT ''`},
 	DialectPostgres: {`
 CREATE TABLE {{T}} (
   message_id    TEXT PRIMARY KEY,
@@ -52,7 +53,8 @@ CREATE TABLE {{T}} (
   updated_at    BIGINT NOT NULL
 );
 CREATE INDEX {{I}}_created ON {{T}} (created_at, message_id);
-CREATE INDEX {{I}}_status_updated ON {{T}} (status, updated_at);`},
+CREATE INDEX {{I}}_status_updated ON {{T}} (status, updated_at);`, `
+ALTER TABLE {{T}} ADD COLUMN route TEXT NOT NULL DEFAULT ''`},
 }
 
 // Migrate brings the database up to date: River's migrations, then the

@@ -79,6 +79,9 @@ type Record struct {
 	Size int64 `json:"size"`
 	// JobID is the River job that carries the current attempt, 0 if none.
 	JobID int64 `json:"job_id,omitempty"`
+	// Route is the routing tag given with the Route EnqueueOption, "" if
+	// none.
+	Route string `json:"route,omitempty"`
 	// CreatedAt and UpdatedAt are when the record was stored and last
 	// changed.
 	CreatedAt time.Time `json:"created_at"`

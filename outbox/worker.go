@@ -49,6 +49,7 @@ type claimed struct {
 	attempts int
 	env      mailer.Envelope
 	body     []byte
+	route    string
 }
 
 func (w *worker[TTx]) Work(ctx context.Context, job *river.Job[mailArgs]) error {
@@ -66,6 +67,9 @@ func (w *worker[TTx]) Work(ctx context.Context, job *river.Job[mailArgs]) error 
 // sendClaimed makes the one SMTP attempt of a claimed job and settles it.
 func (o *Outbox[TTx]) sendClaimed(ctx context.Context, job *river.Job[mailArgs], c claimed) error {
 	id := job.Args.MessageID
+	if c.route != "" {
+		ctx = context.WithValue(ctx, routeKey{}, c.route)
+	}
 	start := time.Now()
 	o.emit(ctx, mailer.Event{MessageID: id, Status: mailer.StatusSending, Attempt: c.attempts, Time: start, Recipients: c.env.To})
 

@@ -1,0 +1,83 @@
+package outbox_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postkit/mailer"
+	"github.com/postkit/mailer/outbox"
+)
+
+// routeSender records the routing tag each send sees.
+type routeSender struct {
+	mu     sync.Mutex
+	routes map[string]string // To[0] → tag
+}
+
+func (s *routeSender) Send(ctx context.Context, m *mailer.Message) (mailer.Receipt, error) {
+	return s.SendRaw(ctx, m.Envelope(), nil)
+}
+
+func (s *routeSender) SendRaw(ctx context.Context, env mailer.Envelope, _ []byte) (mailer.Receipt, error) {
+	s.mu.Lock()
+	s.routes[env.To[0]] = outbox.RouteFromContext(ctx)
+	s.mu.Unlock()
+	return mailer.Receipt{Recipients: env.To, Response: "250 2.0.0 OK"}, nil
+}
+
+// Key replaces the Message-ID as the record's key (two records may carry
+// one message), Route reaches the Sender through the context, and Stats
+// counts what waits.
+func TestKeyRouteStats(t *testing.T) {
+	t.Parallel()
+	bothDrivers(t, func(t *testing.T) { testKeyRouteStats(t, openSQLite) }, func(t *testing.T) { testKeyRouteStats(t, openPG) })
+}
+
+func testKeyRouteStats[TTx any](t *testing.T, open opener[TTx]) {
+	t.Parallel()
+	s := &routeSender{routes: map[string]string{}}
+	ob := open(t, s, outbox.Options{})
+	ctx := context.Background()
+	raw := []byte("From: a@example.com\r\nTo: b@example.com\r\nMessage-ID: <same@example.com>\r\n\r\nhi\r\n")
+	for i, k := range []string{"gw-1.1", "gw-1.2"} {
+		to := []string{[]string{"x@one.example", "y@two.example"}[i]}
+		id, err := ob.EnqueueRaw(ctx, mailer.Envelope{From: "a@example.com", To: to}, raw, outbox.Key(k), outbox.Route("route-"+k))
+		if err != nil || id != k {
+			t.Fatalf("EnqueueRaw with Key %q = %q, %v", k, id, err)
+		}
+	}
+	if _, err := ob.EnqueueRaw(ctx, mailer.Envelope{To: []string{"z@x"}}, raw, outbox.Key("gw-1.1")); err == nil {
+		t.Fatal("a second message under the same Key was stored")
+	}
+	later := time.Now().Add(time.Hour)
+	if _, err := ob.EnqueueRaw(ctx, mailer.Envelope{To: []string{"z@x"}}, raw, outbox.Key("gw-2"), outbox.At(later)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ob.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Due != 2 || st.Scheduled != 1 || st.Depth() != 3 || st.Oldest.IsZero() || time.Since(st.Oldest) > time.Minute {
+		t.Fatalf("Stats before Start = %+v", st)
+	}
+	start(t, ob)
+	for _, k := range []string{"gw-1.1", "gw-1.2"} {
+		r := waitFor(t, ob, k, is(outbox.StatusSent))
+		if r.Route != "route-"+k {
+			t.Fatalf("record %s has route %q", k, r.Route)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.routes["x@one.example"] != "route-gw-1.1" || s.routes["y@two.example"] != "route-gw-1.2" {
+		t.Fatalf("the Sender saw routes %v", s.routes)
+	}
+	if err := ob.Cancel(ctx, "gw-2"); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := ob.Stats(ctx); err != nil || st.Depth() != 0 || !st.Oldest.IsZero() {
+		t.Fatalf("Stats after = %+v, %v", st, err)
+	}
+}
