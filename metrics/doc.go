@@ -16,6 +16,7 @@
 //	mailer_attempt_duration_seconds{client,outcome} histogram: the time of each attempt, by its class
 //	mailer_maybe_duplicates_total{client}          messages that may arrive twice (an unknown outcome was retried)
 //	mailer_sends_in_flight{client}                 sends started and not yet finished
+//	mailer_pool_connections{client,state}          open connections, idle or busy (with Metrics.Watch)
 //
 // outcome is one of delivered, temporary, unknown, permanent
 // ([mailer.Outcome]; "other" if a later version adds one). No label ever
@@ -24,7 +25,7 @@
 // server and user. Wire each Client (or each account of a Group) to a
 // Metrics with its own Label; they may share one Registerer.
 //
-// The core does not expose live pool figures (open or idle connections);
-// [mailer.Client.PoolSettings] gives only the configured limits, so there
-// are no pool gauges.
+// The pool gauges come from [mailer.Client.Stats] at each scrape, for the
+// Clients given to [Metrics.Watch]; sum the states for the open
+// connections.
 package metrics

@@ -11,8 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Wire a Client to Prometheus with one option; serve reg with promhttp as
-// usual. Here the test server answers the second message's final dot with
+// Wire a Client to Prometheus with one option (and, for the pool gauges,
+// Watch); serve reg with promhttp as usual. Here the test server answers the second message's final dot with
 // 451 once, so that message is retried.
 func Example() {
 	srv, err := mailertest.Start(mailertest.WithFaults(
@@ -33,6 +33,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer c.Close()
+	defer m.Watch(c)() // the pool gauges, optional
 
 	for _, to := range []string{"ann@example.com", "bob@example.com"} {
 		msg, err := mailer.NewMessage().From("app@example.com").To(to).Subject("Hi").Text("Hello").Build()
@@ -51,7 +52,7 @@ func Example() {
 	}
 	for _, mf := range mfs {
 		for _, s := range mf.GetMetric() {
-			v := s.GetCounter().GetValue()
+			v := s.GetCounter().GetValue() + s.GetGauge().GetValue()
 			if h := s.GetHistogram(); h != nil {
 				v = float64(h.GetSampleCount())
 			}
@@ -69,5 +70,6 @@ func Example() {
 	// mailer_attempt_duration_seconds client=transactional outcome=delivered: 2
 	// mailer_attempt_duration_seconds client=transactional outcome=temporary: 1
 	// mailer_messages_sent_total client=transactional: 2
+	// mailer_pool_connections client=transactional state=idle: 1
 	// mailer_retries_total client=transactional outcome=temporary: 1
 }

@@ -33,6 +33,8 @@ type Metrics struct {
 	retriesVec *prometheus.CounterVec
 	attemptVec prometheus.ObserverVec
 	inFlight   prometheus.Gauge
+	pool       *poolCollector // shared by the Metrics of one Registerer
+	label      string
 
 	mu      sync.Mutex
 	started map[attemptKey]time.Time // StatusSending time of the attempt in progress
@@ -156,8 +158,14 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 	if err != nil {
 		return nil, err
 	}
+	pool, err := register(reg, newPoolCollector())
+	if err != nil {
+		return nil, err
+	}
 	l := prometheus.Labels{"client": o.label}
 	m := &Metrics{
+		pool:       pool,
+		label:      o.label,
 		sent:       sent.With(l),
 		maybeDup:   maybeDup.With(l),
 		inFlight:   inFlight.With(l),
