@@ -21,7 +21,7 @@ import (
 // what happened and what was answered.
 type auditRecord struct {
 	TS           string    `json:"ts"`
-	Event        string    `json:"event"` // session, auth, message, reload
+	Event        string    `json:"event"` // session, auth, message, reload, admin
 	ID           string    `json:"id,omitempty"`
 	Session      string    `json:"session,omitempty"`
 	Listener     string    `json:"listener,omitempty"`
@@ -54,6 +54,12 @@ type auditRecord struct {
 	AuthFailures int       `json:"auth_failures,omitempty"`
 	AcceptMS     int64     `json:"accept_ms,omitempty"`
 	DurationMS   int64     `json:"duration_ms,omitempty"`
+	// An admin API call: who (never a token), what, and its status code.
+	Principal string `json:"principal,omitempty"`
+	Role      string `json:"role,omitempty"`
+	Method    string `json:"method,omitempty"`
+	Path      string `json:"path,omitempty"`
+	Status    int    `json:"status,omitempty"`
 }
 
 // auditLog writes hash-chained JSON lines: each line's "prev" is the
@@ -64,6 +70,7 @@ type auditLog struct {
 	mu     sync.Mutex
 	w      io.Writer
 	f      *os.File
+	path   string // the file, for GET /api/audit; "" when not a file
 	prev   string
 	key    []byte
 	hashed bool
@@ -87,7 +94,7 @@ func openAudit(cfg AuditConfig, key []byte) (*auditLog, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.f, a.w, a.prev = f, f, prev
+	a.f, a.w, a.prev, a.path = f, f, prev, cfg.Path
 	return a, nil
 }
 

@@ -37,7 +37,7 @@ type snapshot struct {
 
 	audit    AuditConfig
 	auditKey []byte
-	health   string
+	admin    *adminDef
 }
 
 type tenant struct {
@@ -154,12 +154,7 @@ func compile(cfg *Config) (*snapshot, error) {
 	compileUpstreams(cfg, s, &el)
 	compileTenants(cfg, s, &el)
 	compileAudit(cfg, s, &el)
-	if h := cfg.Health.Addr; h != "" {
-		if !loopbackAddr(h) {
-			el.add("health.addr", "%q is not a loopback address", h)
-		}
-		s.health = h
-	}
+	compileAdmin(cfg, s, &el)
 	if err := el.err(); err != nil {
 		return nil, err
 	}

@@ -21,7 +21,12 @@ type Config struct {
 	Upstreams map[string]UpstreamConfig `yaml:"upstreams"`
 	Tenants   map[string]TenantConfig   `yaml:"tenants"`
 	Audit     AuditConfig               `yaml:"audit"`
-	Health    HealthConfig              `yaml:"health"`
+	Admin     AdminConfig               `yaml:"admin"`
+	// Health is the old name of the admin listener: health.addr is
+	// admin.addr.
+	//
+	// Deprecated: use Admin.
+	Health HealthConfig `yaml:"health"`
 
 	// dir is the directory relative file names are resolved against: the
 	// directory of the configuration file.
@@ -208,7 +213,10 @@ type AuditConfig struct {
 	HashKeyEnv  string `yaml:"hash_key_env"`
 }
 
-// HealthConfig is the loopback HTTP listener for /livez and /readyz.
+// HealthConfig is the old form of the admin listener's address (see
+// AdminConfig).
+//
+// Deprecated: use AdminConfig.
 type HealthConfig struct {
 	Addr string `yaml:"addr"`
 }

@@ -24,6 +24,7 @@ var (
 	errTooManyRcpts    = reply(452, 4, 5, 3, "Too many recipients")
 	errTooLarge        = reply(552, 5, 3, 4, "Message size exceeds limit")
 	errRate            = reply(451, 4, 7, 1, "Sending rate limit exceeded, try again later")
+	errPaused          = reply(451, 4, 7, 1, "Sending paused for this account, try again later")
 	errHeaderFrom      = reply(550, 5, 7, 1, "From header not allowed for this account")
 	errBareLF          = reply(550, 5, 6, 0, "Bare CR or LF not allowed")
 	errLoop            = reply(554, 5, 4, 6, "Routing loop detected")

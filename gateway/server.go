@@ -18,7 +18,7 @@ import (
 )
 
 // Gateway is a running mailgate: SMTP listeners, tenants, upstreams, audit
-// and the health listener. Make one with New, start it with Start, change
+// and the admin listener. Make one with New, start it with Start, change
 // its configuration with Reload and stop it with Shutdown.
 type Gateway struct {
 	log   *slog.Logger
@@ -31,6 +31,9 @@ type Gateway struct {
 	rates *rates
 
 	delivery map[string]Delivery
+	metrics  http.Handler            // /metrics, or nil
+	paused   *pauses                 // tenants paused by the admin API; outlives reloads
+	loader   func() (*Config, error) // ReloadConfig's source
 
 	ctx    context.Context // ends when the drain timeout is over
 	cancel context.CancelFunc
@@ -40,8 +43,8 @@ type Gateway struct {
 	perIP    map[string]int
 	draining bool
 	servers  []*listenerServer
-	health   *http.Server
-	healthLn net.Listener
+	admin    *http.Server
+	adminLn  net.Listener
 	reloadMu sync.Mutex
 	rejects  sync.WaitGroup
 	live     sync.WaitGroup // admitted connections not yet forgotten
@@ -82,13 +85,14 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{
-		log:   slog.New(slog.DiscardHandler),
-		now:   time.Now,
-		auth:  newVerifier(),
-		fails: newAuthLimiter(),
-		rates: newRates(),
-		conns: map[*guardConn]struct{}{},
-		perIP: map[string]int{},
+		log:    slog.New(slog.DiscardHandler),
+		now:    time.Now,
+		auth:   newVerifier(),
+		fails:  newAuthLimiter(),
+		rates:  newRates(),
+		conns:  map[*guardConn]struct{}{},
+		perIP:  map[string]int{},
+		paused: newPauses(),
 	}
 	g.delivery = map[string]Delivery{}
 	for _, o := range opts {
@@ -136,15 +140,9 @@ func (g *Gateway) Start() error {
 		}
 		g.servers = append(g.servers, &listenerServer{cfg: lc, srv: srv, ln: l, err: make(chan error, 1)})
 	}
-	if s.health != "" {
-		ln, err := net.Listen("tcp", s.health)
-		if err != nil {
-			g.closeListenersLocked()
-			return fmt.Errorf("health listener: %w", err)
-		}
-		g.healthLn = ln
-		g.health = &http.Server{Handler: g.healthHandler(), ReadHeaderTimeout: 10 * time.Second}
-		go g.health.Serve(ln)
+	if err := g.startAdmin(s); err != nil {
+		g.closeListenersLocked()
+		return fmt.Errorf("admin listener: %w", err)
 	}
 	for _, ls := range g.servers {
 		go func() { ls.err <- ls.srv.Serve(ls.ln) }()
@@ -157,8 +155,8 @@ func (g *Gateway) closeListenersLocked() {
 		ls.ln.Close()
 	}
 	g.servers = nil
-	if g.healthLn != nil {
-		g.healthLn.Close()
+	if g.adminLn != nil {
+		g.adminLn.Close()
 	}
 }
 
@@ -208,16 +206,6 @@ func (g *Gateway) Addr(name string) string {
 		}
 	}
 	return ""
-}
-
-// HealthAddr returns the address of the /livez and /readyz listener, or "".
-func (g *Gateway) HealthAddr() string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.healthLn == nil {
-		return ""
-	}
-	return g.healthLn.Addr().String()
 }
 
 // Reload validates cfg completely and then swaps it in atomically: new
@@ -362,8 +350,8 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	case <-closed:
 	case <-time.After(5 * time.Second):
 	}
-	if g.health != nil {
-		g.health.Close()
+	if g.admin != nil {
+		g.admin.Close()
 	}
 	g.rejects.Wait()
 	g.ups.close()

@@ -295,6 +295,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if opts != nil {
 		tx.utf8 = opts.UTF8
 	}
+	if g.paused.is(t.name) {
+		return s.rejectTx(tx, "paused", errPaused)
+	}
 	if !t.mayFrom(from) {
 		return s.rejectTx(tx, "sender_not_allowed", errSender)
 	}

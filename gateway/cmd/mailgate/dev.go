@@ -68,8 +68,8 @@ func devConfig(stdout io.Writer) (*gateway.Config, func(), error) {
 				Route:       gateway.RouteConfig{Mode: "capture", Upstreams: []string{"capture"}},
 			},
 		},
-		Audit:  gateway.AuditConfig{Path: "-"},
-		Health: gateway.HealthConfig{Addr: "127.0.0.1:0"},
+		Audit: gateway.AuditConfig{Path: "-"},
+		Admin: gateway.AdminConfig{Addr: "127.0.0.1:0"},
 	}
 	return cfg, cleanup, nil
 }
@@ -86,7 +86,7 @@ func printDev(w io.Writer, g *gateway.Gateway, cfg *gateway.Config) {
 try it:
   swaks --server %s -tls --auth PLAIN --auth-user %s --auth-password '%s' -f %s -t someone@example.com
 audit lines follow on standard output; Ctrl-C stops.
-`, addr, g.Addr("submissions"), devUser, devToken, devSender, g.HealthAddr(), addr, devUser, devToken, devSender)
+`, addr, g.Addr("submissions"), devUser, devToken, devSender, g.AdminAddr(), addr, devUser, devToken, devSender)
 }
 
 func writeSelfSigned(dir string) error {

@@ -8,8 +8,9 @@
 //	mailgate token new TENANT                       a new token and its hash
 //	mailgate audit verify FILE                      check an audit log's hash chain
 //
-// Signals: SIGHUP reloads the configuration (a bad file keeps the old one),
-// SIGTERM and SIGINT drain and exit 0.
+// Signals: SIGHUP reloads the configuration (a bad file keeps the old one;
+// POST /api/reload on the admin listener does the same), SIGTERM and
+// SIGINT drain and exit 0.
 package main
 
 import (
@@ -82,7 +83,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mailgate:", err)
 		return 1
 	}
-	g, err := gateway.New(cfg, gateway.WithLogger(log))
+	opts := []gateway.Option{gateway.WithLogger(log)}
+	if !*dev {
+		// SIGHUP and POST /api/reload both reload through this loader.
+		path := *cfgPath
+		opts = append(opts, gateway.WithConfigLoader(func() (*gateway.Config, error) { return gateway.LoadConfig(path) }))
+	}
+	g, err := gateway.New(cfg, opts...)
 	if err != nil {
 		fmt.Fprintln(stderr, "mailgate:", err)
 		return 1
@@ -99,8 +106,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, l := range cfg.Server.Listeners {
 		log.Info("listening", "listener", l.Name, "addr", g.Addr(l.Name), "tls", l.TLS)
 	}
-	if h := g.HealthAddr(); h != "" {
-		log.Info("health", "addr", "http://"+h+"/readyz")
+	if h := g.AdminAddr(); h != "" {
+		scheme := "http"
+		if cfg.Admin.TLS.CertFile != "" {
+			scheme = "https"
+		}
+		log.Info("admin", "addr", h, "readyz", scheme+"://"+h+"/readyz")
 	}
 	if *dev {
 		printDev(stdout, g, cfg)
@@ -111,15 +122,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				log.Warn("reload: nothing to reload in -dev mode")
 				continue
 			}
-			next, err := gateway.LoadConfig(*cfgPath)
-			if err == nil {
-				err = g.Reload(next)
-			}
-			if err != nil {
-				log.Error("reload failed; the running configuration stays", "err", err)
-			} else {
-				log.Info("configuration reloaded")
-			}
+			g.ReloadConfig() // logs "configuration reloaded" or why not
 			continue
 		}
 		log.Info("draining", "signal", s.String())

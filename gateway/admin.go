@@ -1,0 +1,180 @@
+package gateway
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"log"
+	"net"
+	"net/http"
+	"time"
+)
+
+// WithMetricsHandler serves h as /metrics on the admin listener (the
+// Prometheus handler of the gateway's metrics). Without it /metrics is
+// 404.
+func WithMetricsHandler(h http.Handler) Option { return func(g *Gateway) { g.metrics = h } }
+
+// startAdmin binds the admin listener, if the configuration has one, and
+// serves it in the background. g.mu is held.
+func (g *Gateway) startAdmin(s *snapshot) error {
+	a := s.admin
+	if a == nil || a.addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", a.addr)
+	if err != nil {
+		return err
+	}
+	if a.tls {
+		startCert := a.cert
+		ln = tls.NewListener(ln, &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+				// Certificates and principals follow reloads; a reload
+				// cannot turn TLS off on a running listener.
+				cur := g.snap.Load().admin
+				cert, cas, auth := startCert, a.clientCAs, a.clientAuth
+				if cur != nil && cur.cert != nil {
+					cert, cas, auth = cur.cert, cur.clientCAs, cur.clientAuth
+				}
+				return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cert},
+					ClientCAs: cas, ClientAuth: auth}, nil
+			},
+		})
+	}
+	g.adminLn = ln
+	g.admin = &http.Server{
+		Handler:           g.adminHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          log.New(slogWriter{g.log}, "admin: ", 0),
+	}
+	go g.admin.Serve(ln)
+	return nil
+}
+
+// adminHandler routes the admin listener. Methods are checked inside api
+// (not by the mux), so that a call with the wrong method is authenticated
+// and audited like any other.
+func (g *Gateway) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /livez", g.livez)
+	mux.HandleFunc("GET /readyz", g.readyz)
+	mux.HandleFunc("GET /metrics", g.serveMetrics)
+	mux.Handle("/api/tenants", g.api(http.MethodGet, RoleAuditor, g.apiTenants))
+	mux.Handle("/api/tenants/{t}/pause", g.api(http.MethodPost, RoleAdmin, g.apiPause(true)))
+	mux.Handle("/api/tenants/{t}/resume", g.api(http.MethodPost, RoleAdmin, g.apiPause(false)))
+	mux.Handle("/api/audit", g.api(http.MethodGet, RoleAuditor, g.apiAudit))
+	mux.Handle("/api/queue", g.api(http.MethodGet, RoleAuditor, g.apiQueue))
+	mux.Handle("/api/queue/{id}/retry", g.api(http.MethodPost, RoleAdmin, g.apiQueueOp("retry")))
+	mux.Handle("/api/queue/{id}/cancel", g.api(http.MethodPost, RoleAdmin, g.apiQueueOp("cancel")))
+	mux.Handle("/api/reload", g.api(http.MethodPost, RoleAdmin, g.apiReload))
+	mux.Handle("/api/", g.api("", RoleAuditor, func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "no such admin call", http.StatusNotFound)
+	}))
+	return mux
+}
+
+// api wraps an admin call: it authenticates the principal (401 without
+// one), checks its role (403) and the method (405), runs h and writes one
+// audit line with the principal's name, the method, the path and the
+// status code, whatever happened. The 401 and 403 bodies say nothing
+// more than their status.
+func (g *Gateway) api(method, need string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		var p *principal
+		if a := g.snap.Load().admin; a != nil {
+			p = a.authenticate(r)
+		}
+		switch {
+		case p == nil:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="mailgate"`)
+			http.Error(sw, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
+		case !may(p.role, need):
+			http.Error(sw, http.StatusText(http.StatusForbidden), http.StatusForbidden)
+		case method != "" && r.Method != method:
+			w.Header().Set("Allow", method)
+			http.Error(sw, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+		default:
+			h(sw, r)
+		}
+		rec := &auditRecord{Event: "admin", Client: r.RemoteAddr, Method: cleanText(r.Method, 16),
+			Path: cleanText(r.URL.Path, 200), Status: sw.code(), Tenant: cleanText(r.PathValue("t"), 64),
+			ID: cleanText(r.PathValue("id"), 64)}
+		if p != nil {
+			rec.Principal, rec.Role = p.name, p.role
+		}
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			sum := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
+			rec.ClientCert = "sha256:" + hex.EncodeToString(sum[:])
+		}
+		g.audit.write(rec, g.now())
+	})
+}
+
+func (g *Gateway) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if g.metrics == nil {
+		http.NotFound(w, r)
+		return
+	}
+	if a := g.snap.Load().admin; a != nil && a.metricsAuth && a.authenticate(r) == nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="mailgate"`)
+		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
+		return
+	}
+	g.metrics.ServeHTTP(w, r)
+}
+
+// statusWriter remembers the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// AdminAddr returns the address of the admin listener (/livez, /readyz,
+// /metrics, /api/), or "" without one.
+func (g *Gateway) AdminAddr() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.adminLn == nil {
+		return ""
+	}
+	return g.adminLn.Addr().String()
+}
+
+// HealthAddr returns AdminAddr.
+//
+// Deprecated: use AdminAddr; /livez and /readyz are on the admin listener.
+func (g *Gateway) HealthAddr() string { return g.AdminAddr() }
+
+// errNoConfigSource is ReloadConfig's error without WithConfigLoader.
+var errNoConfigSource = errors.New("gateway: no configuration source to reload from (WithConfigLoader)")

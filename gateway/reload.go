@@ -1,0 +1,30 @@
+package gateway
+
+// WithConfigLoader sets where ReloadConfig reads the configuration from;
+// mailgate passes a function that calls LoadConfig on its -config file.
+func WithConfigLoader(load func() (*Config, error)) Option {
+	return func(g *Gateway) { g.loader = load }
+}
+
+// ReloadConfig reads the configuration again from the WithConfigLoader
+// source and applies it with Reload. It is the one code path behind both
+// SIGHUP in mailgate and POST /api/reload, so the two have the same
+// effect, the same audit line and the same log line. On any error the
+// running configuration stays.
+func (g *Gateway) ReloadConfig() error {
+	if g.loader == nil {
+		return errNoConfigSource
+	}
+	cfg, err := g.loader()
+	if err == nil {
+		err = g.Reload(cfg)
+	} else {
+		g.audit.write(&auditRecord{Event: "reload", Result: "error", Error: err.Error()}, g.now())
+	}
+	if err != nil {
+		g.log.Error("reload failed; the running configuration stays", "err", err)
+		return err
+	}
+	g.log.Info("configuration reloaded")
+	return nil
+}
