@@ -101,6 +101,7 @@ type env struct {
 	tokens map[string]string // user → token
 	ups    map[string]*mailertest.Server
 	clock  *fakeClock
+	yaml   string // the configuration as started, placeholders expanded
 }
 
 // fakeClock is a settable clock for rate windows and expiry.
@@ -128,6 +129,7 @@ type setup struct {
 	yaml      string
 	upstreams map[string][]mailertest.Option
 	opts      []gateway.Option
+	before    func(dir string) // writes files the configuration names
 }
 
 const baseServer = `
@@ -149,7 +151,11 @@ func start(t testing.TB, s setup) *env {
 	e := &env{t: t, pki: newPKI(t), tokens: map[string]string{}, ups: map[string]*mailertest.Server{}, clock: &fakeClock{}}
 	e.dir = e.pki.dir
 	e.audit = filepath.Join(e.dir, "audit.jsonl")
+	if s.before != nil {
+		s.before(e.dir)
+	}
 	y := e.expand(s.yaml, s.upstreams)
+	e.yaml = y
 	cfg, err := gateway.ParseConfig([]byte(y))
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, y)

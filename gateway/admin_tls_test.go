@@ -1,0 +1,92 @@
+package gateway_test
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+const adminTLSServer = `
+server:
+  hostname: mailgate.test
+  listeners:
+    - {name: submission, addr: "127.0.0.1:0", tls: starttls}
+  tls: {cert_file: server.pem, key_file: server.key, client_ca_file: ca.pem}
+audit: {path: audit.jsonl}
+admin:
+  addr: "127.0.0.1:0"
+  tls: {cert_file: server.pem, key_file: server.key, client_ca_file: ca.pem}
+  principals:
+    - {name: ops-cert, role: admin, client_cert: {common_name: ops.admin.test}}
+`
+
+// httpsClient is an HTTP client that trusts the test CA and presents
+// cert, if any.
+func httpsClient(t *testing.T, e *env, cert *tls.Certificate) *http.Client {
+	cfg := &tls.Config{RootCAs: e.pki.pool}
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	tr := &http.Transport{TLSClientConfig: cfg}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// The admin listener over TLS with client certificates: a certificate
+// principal (by subject, and by fingerprint once a reload adds it) gets
+// its role; no certificate or one of another CA is refused at the
+// handshake; a certificate of the CA that names no principal is 401.
+func TestAdminMutualTLS(t *testing.T) {
+	e, _ := adminEnv(t, adminTLSServer+policyTenants)
+	base := "https://" + e.g.AdminAddr()
+	ops := e.pki.issue(t, "ops", "ops.admin.test", nil, false)
+	reader := e.pki.issue(t, "reader", "reader.admin.test", nil, false)
+	stranger := newPKI(t).issue(t, "stranger", "ops.admin.test", nil, false) // same name, other CA
+
+	opsC := httpsClient(t, e, &ops)
+	if code, body := callWith(t, opsC, "GET", base+"/api/tenants", ""); code != 200 || !strings.Contains(body, `"t1"`) {
+		t.Fatalf("ops certificate: %d %s", code, body)
+	}
+	if code, _ := callWith(t, opsC, "POST", base+"/api/tenants/t2/pause", ""); code != 200 {
+		t.Fatalf("ops certificate pause: %d", code)
+	}
+	for name, c := range map[string]*http.Client{"no certificate": httpsClient(t, e, nil), "other CA": httpsClient(t, e, &stranger)} {
+		req, _ := http.NewRequest("GET", base+"/livez", nil)
+		if resp, err := c.Do(req); err == nil {
+			resp.Body.Close()
+			t.Fatalf("%s: connected (%d)", name, resp.StatusCode)
+		}
+	}
+	readerC := httpsClient(t, e, &reader)
+	if code, body := callWith(t, readerC, "GET", base+"/api/audit", ""); code != 401 || body != "Unauthorized\n" {
+		t.Fatalf("unknown certificate: %d %q", code, body)
+	}
+	// Health needs no principal, only the TLS connection.
+	if code, _ := callWith(t, readerC, "GET", base+"/readyz", ""); code != 200 {
+		t.Fatalf("readyz: %d", code)
+	}
+
+	// A reload adds the reader's certificate by fingerprint, as auditor.
+	sum := sha256.Sum256(reader.Certificate[0])
+	fp := hex.EncodeToString(sum[:])
+	e.writeConfig(strings.Replace(e.yaml, "    - {name: ops-cert", "    - {name: reader-cert, role: auditor, client_cert: {sha256: \""+fp+"\"}}\n    - {name: ops-cert", 1))
+	if code, body := callWith(t, opsC, "POST", base+"/api/reload", ""); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	if code, body := callWith(t, readerC, "GET", base+"/api/audit?event=admin", ""); code != 200 || !strings.Contains(body, `"principal":"ops-cert"`) {
+		t.Fatalf("reader after reload: %d %s", code, body)
+	}
+	if code, _ := callWith(t, readerC, "POST", base+"/api/reload", ""); code != 403 {
+		t.Fatalf("auditor certificate reload: %d", code)
+	}
+	for _, a := range e.auditOf("admin") {
+		if a["principal"] == "ops-cert" && !strings.HasPrefix(a["client_cert"].(string), "sha256:") {
+			t.Fatalf("admin line without the certificate: %v", a)
+		}
+	}
+	e.verifyAudit()
+}
