@@ -190,3 +190,36 @@ func headerSendersAllowed(t *tenant, h headerInfo) bool {
 	}
 	return true
 }
+
+// needsSMTPUTF8 reports whether tx has UTF-8 where only SMTPUTF8 (RFC
+// 6531) allows it: in an envelope address or the header. UTF-8 in the
+// body needs only 8BITMIME.
+func needsSMTPUTF8(tx *Transaction) bool {
+	if !isASCII(tx.From) {
+		return true
+	}
+	for _, r := range tx.To {
+		if !isASCII(r) {
+			return true
+		}
+	}
+	h := tx.Message
+	if end := bytes.Index(h, []byte("\r\n\r\n")); end >= 0 {
+		h = h[:end]
+	}
+	for _, b := range h {
+		if b >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
