@@ -39,6 +39,19 @@
 //
 // Configuration is YAML (LoadConfig), compiled fail-closed (Compile lists
 // every problem with its YAML path) and swapped atomically by Reload;
-// secrets are only referenced (*_file, *_env). Shutdown drains: idle
-// sessions are closed, messages in DATA or in delivery finish.
+// secrets are only referenced (*_file, *_env). ReloadConfig reads it again
+// from the WithConfigLoader source: SIGHUP and POST /api/reload both call
+// it. Shutdown drains: idle sessions are closed, messages in DATA or in
+// delivery finish.
+//
+// # Admin
+//
+// The admin listener (AdminConfig: loopback HTTP, or HTTPS with client
+// certificates) serves /livez, /readyz and /metrics without a principal,
+// and the admin API under /api/ to principals named by a token hash or a
+// client certificate, with the role admin or auditor (read only): tenants
+// without secrets, the audit filtered by tenant, time and Message-ID, the
+// queue, reload, pausing a tenant, retrying or cancelling a queued
+// message. A missing or wrong credential is 401 and a role too small 403,
+// with nothing more in the body; every call is audited.
 package gateway

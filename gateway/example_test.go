@@ -11,24 +11,25 @@ import (
 // A gateway from a configuration file: check it, start it, reload it on
 // SIGHUP, drain it on SIGTERM (as cmd/mailgate does).
 func Example() {
-	cfg, err := gateway.LoadConfig("/etc/mailgate/mailgate.yaml")
+	const path = "/etc/mailgate/mailgate.yaml"
+	cfg, err := gateway.LoadConfig(path)
 	if err != nil {
 		log.Fatal(err)
 	}
-	g, err := gateway.New(cfg) // every configuration error at once, with its YAML path
+	// every configuration error at once, with its YAML path; the loader is
+	// what SIGHUP and POST /api/reload read again
+	g, err := gateway.New(cfg, gateway.WithConfigLoader(func() (*gateway.Config, error) { return gateway.LoadConfig(path) }))
 	if err != nil {
 		log.Fatal(err)
 	}
 	if err := g.Start(); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("submission on", g.Addr("submission"))
+	fmt.Println("submission on", g.Addr("submission"), "admin on", g.AdminAddr())
 
 	// On SIGHUP: a bad file keeps the running configuration.
-	if next, err := gateway.LoadConfig("/etc/mailgate/mailgate.yaml"); err == nil {
-		if err := g.Reload(next); err != nil {
-			log.Print(err)
-		}
+	if err := g.ReloadConfig(); err != nil {
+		log.Print(err)
 	}
 	// On SIGTERM: drain within the configured drain_timeout.
 	g.Shutdown(context.Background())
