@@ -75,6 +75,8 @@ type auditLog struct {
 	key    []byte
 	hashed bool
 	err    error
+	// onError, if set, counts a line that could not be written.
+	onError func()
 }
 
 func openAudit(cfg AuditConfig, key []byte) (*auditLog, error) {
@@ -138,6 +140,9 @@ func (a *auditLog) write(rec *auditRecord, now time.Time) {
 	enc := json.NewEncoder(&jb)
 	enc.SetEscapeHTML(false) // Message-IDs keep their <>
 	if err := enc.Encode(rec); err != nil {
+		if a.onError != nil {
+			a.onError()
+		}
 		return
 	}
 	b := bytes.TrimRight(jb.Bytes(), "\n")
@@ -158,6 +163,9 @@ func (a *auditLog) write(rec *auditRecord, now time.Time) {
 	line = append(line, "\"}\n"...)
 	if _, err := a.w.Write(line); err != nil {
 		a.err = err
+		if a.onError != nil {
+			a.onError()
+		}
 		return
 	}
 	a.prev = h

@@ -35,18 +35,22 @@ func (r *rates) get(name string, now time.Time) *tenantRate {
 	return tr
 }
 
-// reserve takes one message from t's minute and day allowance; false
-// means a limit is reached.
-func (r *rates) reserve(t *tenant, now time.Time) bool {
+// reserve takes one message from t's minute and day allowance. It
+// returns "" if it did, or which limit is reached: "rate_limited" (per
+// minute) or "quota" (per day).
+func (r *rates) reserve(t *tenant, now time.Time) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	tr := r.get(t.name, now)
-	if t.perMinute > 0 && tr.nMin >= t.perMinute || t.perDay > 0 && tr.nDay >= t.perDay {
-		return false
+	switch {
+	case t.perDay > 0 && tr.nDay >= t.perDay:
+		return "quota"
+	case t.perMinute > 0 && tr.nMin >= t.perMinute:
+		return "rate_limited"
 	}
 	tr.nMin++
 	tr.nDay++
-	return true
+	return ""
 }
 
 // release gives back a reservation made at `at` for a message that was

@@ -24,7 +24,8 @@ func (l *guardListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		gc, reason := l.g.admit(c, l.name)
+		gc, reason := l.g.admit(c, l.name, l.implicit)
+		l.g.prom.conn(l.name, reason)
 		if gc == nil {
 			l.g.reject(c, reason, l.implicit)
 			continue
@@ -69,6 +70,10 @@ type guardConn struct {
 	cmdIdle   time.Duration // the tenant's command timeout, once known
 	closed    bool
 	info      sessionInfo
+	// A TLS handshake began (implicit TLS, or a STARTTLS ClientHello) and
+	// has not completed yet: counted as a failure if the connection ends
+	// so (mailgate_tls_handshake_failures_total).
+	tlsPending, tlsDone bool
 }
 
 // sessionInfo is what the session audit line reports.
@@ -190,6 +195,29 @@ func (c *guardConn) Close() error {
 		c.g.forget(c)
 	}
 	return err
+}
+
+// tlsBegin notes a ClientHello (STARTTLS; implicit TLS is pending from
+// the start). c may be nil.
+func (c *guardConn) tlsBegin() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.tlsPending, c.tlsDone = true, false
+	c.mu.Unlock()
+}
+
+// tlsComplete is the tls.Config's VerifyConnection: the handshake went
+// through. c may be nil.
+func (c *guardConn) tlsComplete(tls.ConnectionState) error {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	c.tlsDone = true
+	c.mu.Unlock()
+	return nil
 }
 
 // underlying finds the guardConn under a go-smtp connection (which may be

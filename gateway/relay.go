@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/postkit/mailer"
 )
@@ -28,16 +29,31 @@ func (r *relay) Deliver(ctx context.Context, tx *Transaction) Result {
 	ctx = mailer.ContextWithRetryPolicy(ctx, oneAttempt)
 	var res Result
 	tooLarge := 0 // upstreams whose SIZE limit is below the message
+	prev := ""    // the upstream that failed before, if any
+	m := r.g.prom
 	for _, name := range tx.Upstreams {
 		up := r.g.ups.get(name)
 		if up == nil {
 			continue
 		}
-		start := r.g.now()
+		if prev != "" {
+			m.failover(prev, name)
+		}
+		prev = name
+		start := time.Now()
 		rc, err := up.client.SendRaw(ctx, env, tx.Message)
-		att := Attempt{Upstream: name, MS: r.g.now().Sub(start).Milliseconds()}
+		took := time.Since(start)
+		att := Attempt{Upstream: name, MS: took.Milliseconds()}
 		var se *mailer.SendError
 		hasSE := errors.As(err, &se)
+		switch outcome := mailer.Classify(err); {
+		case err == nil || outcome == mailer.OutcomeDelivered:
+			m.attempt(name, 250, false, took)
+		case hasSE:
+			m.attempt(name, se.Code, outcome == mailer.OutcomeUnknown, took)
+		default:
+			m.attempt(name, 0, outcome == mailer.OutcomeUnknown, took)
+		}
 		if err == nil {
 			att.Outcome = "delivered"
 			att.Code, att.Enhanced, att.Reply = splitResponse(rc.Response)

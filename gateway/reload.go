@@ -19,6 +19,7 @@ func (g *Gateway) ReloadConfig() error {
 	if err == nil {
 		err = g.Reload(cfg)
 	} else {
+		g.prom.reload(err, g.now())
 		g.audit.write(&auditRecord{Event: "reload", Result: "error", Error: err.Error()}, g.now())
 	}
 	if err != nil {

@@ -30,6 +30,9 @@ type Gateway struct {
 	fails *authLimiter
 	rates *rates
 
+	prom      *gwMetrics // the Prometheus collectors; nil with WithoutMetrics
+	noMetrics bool
+
 	delivery map[string]Delivery
 	metrics  http.Handler            // /metrics, or nil
 	paused   *pauses                 // tenants paused by the admin API; outlives reloads
@@ -114,6 +117,14 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		return nil, err
 	}
 	g.snap.Store(s)
+	if !g.noMetrics {
+		g.prom = newMetrics(g)
+		g.prom.declare(s)
+		g.audit.onError = g.prom.auditError
+		if g.metrics == nil { // WithMetricsHandler replaces it
+			g.metrics = g.prom.handler(g)
+		}
+	}
 	return g, nil
 }
 
@@ -175,13 +186,16 @@ func (g *Gateway) newSMTPServer(s *snapshot, lc ListenerConfig) *smtp.Server {
 	if lc.TLS != "none" {
 		srv.TLSConfig = &tls.Config{
 			MinVersion: tls.VersionTLS12,
-			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 				cur := g.snap.Load()
+				gc := underlying(hello.Conn)
+				gc.tlsBegin()
 				return &tls.Config{
-					MinVersion:   cur.minTLS,
-					Certificates: []tls.Certificate{*cur.cert},
-					ClientCAs:    cur.clientCAs,
-					ClientAuth:   cur.clientAuth,
+					MinVersion:       cur.minTLS,
+					Certificates:     []tls.Certificate{*cur.cert},
+					ClientCAs:        cur.clientCAs,
+					ClientAuth:       cur.clientAuth,
+					VerifyConnection: gc.tlsComplete,
 				}, nil
 			},
 		}
@@ -220,16 +234,19 @@ func (g *Gateway) Reload(cfg *Config) error {
 		err = g.ups.apply(s)
 	}
 	if err != nil {
+		g.prom.reload(err, g.now())
 		g.audit.write(&auditRecord{Event: "reload", Result: "error", Error: err.Error()}, g.now())
 		return err
 	}
 	g.snap.Store(s)
+	g.prom.declare(s)
+	g.prom.reload(nil, g.now())
 	g.audit.write(&auditRecord{Event: "reload", Result: "ok", Tenants: len(s.tenants)}, g.now())
 	return nil
 }
 
 // admit decides whether a new connection may start a session.
-func (g *Gateway) admit(c net.Conn, listener string) (*guardConn, string) {
+func (g *Gateway) admit(c net.Conn, listener string, implicit bool) (*guardConn, string) {
 	s := g.snap.Load()
 	ip := remoteIP(c)
 	now := g.now()
@@ -246,7 +263,7 @@ func (g *Gateway) admit(c net.Conn, listener string) (*guardConn, string) {
 	case g.perIP[ip] >= s.limits.MaxConnectionsPerIP:
 		return nil, "limit"
 	}
-	gc := &guardConn{Conn: c, g: g, ip: ip, listener: listener, opened: now}
+	gc := &guardConn{Conn: c, g: g, ip: ip, listener: listener, opened: now, tlsPending: implicit}
 	gc.info.id = newID()
 	g.conns[gc] = struct{}{}
 	g.perIP[ip]++
@@ -279,7 +296,9 @@ func (g *Gateway) forget(c *guardConn) {
 	g.mu.Unlock()
 	c.mu.Lock()
 	info := c.info
+	tlsFailed := c.tlsPending && !c.tlsDone
 	c.mu.Unlock()
+	g.prom.closed(c.listener, tlsFailed)
 	if info.tenant != "" {
 		g.rates.closeConn(info.tenant)
 	}

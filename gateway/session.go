@@ -59,6 +59,8 @@ type txState struct {
 	denied     []string
 	reservedAt time.Time
 	start      time.Time
+	data       bool // DATA has begun
+	size       int  // the message's size, once DATA has read it
 }
 
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
@@ -91,6 +93,7 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		if s.ident == nil {
 			b.g.audit.write(&auditRecord{Event: "auth", Session: gc.info.id, Client: gc.RemoteAddr().String(),
 				Mech: "EXTERNAL", ClientCert: "sha256:" + fp, Result: "fail", Reason: "unknown_client_cert"}, b.g.now())
+			b.g.prom.auth(gc.listener, "EXTERNAL", "fail")
 		}
 	}
 	return s, nil
@@ -127,6 +130,7 @@ func (s *session) authenticated(snap *snapshot, cred *credential, user, mech, ce
 	if first && !s.g.rates.openConn(t, s.g.now()) {
 		s.g.audit.write(&auditRecord{Event: "auth", Session: gc.info.id, Client: gc.RemoteAddr().String(), Mech: mech,
 			User: user, Tenant: t.name, Result: "refused", Reason: "tenant_connections"}, s.g.now())
+		s.g.prom.auth(gc.listener, mech, "limit")
 		gc.kill()
 		return errTenantConns
 	}
@@ -143,6 +147,7 @@ func (s *session) authenticated(snap *snapshot, cred *credential, user, mech, ce
 		rec.ClientCert = "sha256:" + certFP
 	}
 	s.g.audit.write(rec, s.g.now())
+	s.g.prom.auth(gc.listener, mech, "ok")
 	return nil
 }
 
@@ -162,14 +167,14 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	}
 	switch mech {
 	case sasl.Plain:
-		return &saslGuard{s: s, inner: sasl.NewPlainServer(func(identity, user, pass string) error {
+		return &saslGuard{s: s, mech: mech, inner: sasl.NewPlainServer(func(identity, user, pass string) error {
 			if identity != "" && identity != user {
 				return s.login(mech, user, "\x00") // an authorization identity is not supported
 			}
 			return s.login(mech, user, pass)
 		})}, nil
 	case sasl.Login:
-		return &saslGuard{s: s, inner: sasllogin.NewServer(func(user, pass string) error {
+		return &saslGuard{s: s, mech: mech, inner: sasllogin.NewServer(func(user, pass string) error {
 			return s.login(mech, user, pass)
 		})}, nil
 	}
@@ -180,6 +185,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 // with go-sasl's text) into 501 5.5.2, counted as a failure.
 type saslGuard struct {
 	s     *session
+	mech  string
 	inner sasl.Server
 }
 
@@ -188,7 +194,8 @@ func (g *saslGuard) Next(resp []byte) ([]byte, bool, error) {
 	if err != nil {
 		var se *smtp.SMTPError
 		if !errors.As(err, &se) {
-			g.s.failed("", "malformed")
+			_, ban := g.s.failed("", "malformed")
+			g.s.g.prom.auth(g.s.gc.listener, g.mech, authResult(ban))
 			return nil, true, errAuthMalformed
 		}
 		return nil, true, se
@@ -224,6 +231,7 @@ func (s *session) failedLogin(mech, user, reason string) error {
 	delay, ban := s.failed(user, reason)
 	g.audit.write(&auditRecord{Event: "auth", Session: s.gc.info.id, Client: s.gc.RemoteAddr().String(), Mech: mech,
 		User: cleanText(user, 64), Result: "fail", Reason: reason, Banned: ban, DelayMS: delay.Milliseconds()}, g.now())
+	g.prom.auth(s.gc.listener, mech, authResult(ban))
 	if delay > 0 {
 		t := time.NewTimer(delay)
 		select {
@@ -273,6 +281,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ident == nil {
+		s.g.prom.reject("", "mail", "auth_required")
 		return errAuthRequired
 	}
 	g := s.g
@@ -287,6 +296,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if t == nil {
 		g.audit.write(&auditRecord{Event: "auth", Session: s.gc.info.id, Client: s.gc.RemoteAddr().String(),
 			User: s.ident.user, Tenant: s.ident.tenant, Result: "revoked"}, g.now())
+		g.prom.reject("", "mail", "auth_required")
 		s.ident = nil
 		return errAuthRequired
 	}
@@ -312,8 +322,11 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if opts != nil && opts.Size > t.maxBytes {
 		return s.rejectTx(tx, "too_large", errTooLarge)
 	}
-	if !g.rates.reserve(t, now) {
-		return s.rejectTx(tx, "rate_limited", errRate)
+	if why := g.rates.reserve(t, now); why != "" {
+		if why == "rate_limited" {
+			g.prom.rateRejected("tenant", t.name)
+		}
+		return s.rejectTx(tx, why, errRate)
 	}
 	tx.reservedAt = now
 	s.tx = tx
@@ -324,20 +337,27 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ident == nil {
+		s.g.prom.reject("", "rcpt", "auth_required")
 		return errAuthRequired
 	}
 	tx := s.tx
 	if tx == nil {
 		return reply(503, 5, 5, 1, "MAIL first")
 	}
+	m := s.g.prom
 	if len(tx.rcpts) >= tx.t.maxRcpt {
+		m.reject(tx.t.name, "rcpt", "too_many_rcpts")
+		m.rcpt(tx.t.name, "too_many", 1)
 		return errTooManyRcpts
 	}
 	if !tx.t.mayTo(to) {
 		tx.denied = append(tx.denied, to)
+		m.reject(tx.t.name, "rcpt", "recipient_denied")
+		m.rcpt(tx.t.name, "denied", 1)
 		return errRecipient
 	}
 	tx.rcpts = append(tx.rcpts, to)
+	m.rcpt(tx.t.name, "accepted", 1)
 	return nil
 }
 
@@ -349,9 +369,13 @@ func (s *session) Data(r io.Reader) error {
 	s.mu.Unlock()
 	if !authed || tx == nil {
 		io.Copy(io.Discard, r)
+		if !authed {
+			s.g.prom.reject("", "data", "auth_required")
+		}
 		return errAuthRequired
 	}
 	g := s.g
+	tx.data = true
 	lim := tx.snap.limits
 	gen := s.gc.beginData(tx.t.dataIdle, tx.t.dataMax)
 	buf := getBuffer()
@@ -385,6 +409,7 @@ func (s *session) Data(r io.Reader) error {
 	}
 	msg := buf.Bytes()
 	body := msg[len(received):]
+	tx.size = len(body)
 	if hasBareCRLF(body) {
 		return s.rejectTx(tx, "bare_lf", errBareLF)
 	}
@@ -416,6 +441,12 @@ func (s *session) Data(r io.Reader) error {
 		s.gc.info.messages++
 		s.gc.mu.Unlock()
 	}
+	g.prom.message(tx.t.name, res.Outcome)
+	g.prom.received(tx.t.name, tx.t.mode, len(body), now.Sub(accept))
+	g.prom.rcpt(tx.t.name, "upstream_refused", len(res.FailedRecipients))
+	if reason, ok := strings.CutPrefix(res.Outcome, "rejected:"); ok {
+		g.prom.reject(tx.t.name, "data", reason)
+	}
 	rec := s.txRecord(tx, res.Outcome, res.Reply)
 	rec.MessageID = h.messageID
 	rec.Size = len(body)
@@ -436,6 +467,16 @@ func (s *session) rejectTx(tx *txState, reason string, r *smtp.SMTPError) error 
 		s.g.rates.release(tx.t.name, tx.reservedAt, now)
 	}
 	s.g.audit.write(s.txRecord(tx, "rejected:"+reason, r), now)
+	m := s.g.prom
+	m.message(tx.t.name, "rejected")
+	stage := "mail"
+	if tx.data {
+		stage = "data"
+		if tx.size > 0 {
+			m.sized(tx.t.name, tx.size)
+		}
+	}
+	m.reject(tx.t.name, stage, reason)
 	return r
 }
 
@@ -461,6 +502,14 @@ func (s *session) Reset() {
 	if tx != nil {
 		s.g.rates.release(tx.t.name, tx.reservedAt, s.g.now())
 	}
+}
+
+// authResult is the metrics' result of a failed AUTH.
+func authResult(banned bool) string {
+	if banned {
+		return "banned"
+	}
+	return "fail"
 }
 
 func (s *session) Logout() error {
