@@ -53,7 +53,7 @@ var (
 	// other reason counts as "other".
 	rejectReasons = []string{"auth_required", "sender_not_allowed", "recipient_denied", "too_many_rcpts", "too_large",
 		"rate_limited", "quota", "header_from", "bare_lf", "loop", "timeout", "storage", "upstream_permanent",
-		"malformed_header", "aborted", "client_error", "other"}
+		"malformed_header", "aborted", "client_error", "paused", "other"}
 	// rcptResults: accepted at RCPT, denied by the tenant's rules, over
 	// the tenant's count, or refused by the upstream that took the others.
 	rcptResults = []string{"accepted", "denied", "too_many", "upstream_refused"}

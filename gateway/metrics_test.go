@@ -291,24 +291,24 @@ func noPersonalLabels(t *testing.T, f families, forbidden []string) {
 	}
 }
 
-// fakeQueue is a Queue with fixed figures.
-type fakeQueue struct {
+// statsQueue is a Queue with fixed figures (the admin tests have a fuller fake).
+type statsQueue struct {
 	discard
 	stats gateway.QueueStats
 }
 
-func (q *fakeQueue) Stats(context.Context) (gateway.QueueStats, error) { return q.stats, nil }
-func (q *fakeQueue) List(context.Context, string, int) ([]gateway.QueueItem, error) {
+func (q *statsQueue) Stats(context.Context) (gateway.QueueStats, error) { return q.stats, nil }
+func (q *statsQueue) List(context.Context, string, int) ([]gateway.QueueItem, error) {
 	return nil, nil
 }
-func (q *fakeQueue) Retry(context.Context, string) error { return gateway.ErrNotQueued }
-func (q *fakeQueue) Cancel(context.Context, string) error { return gateway.ErrNotQueued }
-func (q *fakeQueue) Writable(context.Context) error       { return nil }
+func (q *statsQueue) Retry(context.Context, string) error { return gateway.ErrNotQueued }
+func (q *statsQueue) Cancel(context.Context, string) error { return gateway.ErrNotQueued }
+func (q *statsQueue) Writable(context.Context) error       { return nil }
 
 // TestMetricsQueue reads the queue's depth and oldest age from the Queue
 // behind the "queue" delivery at each scrape.
 func TestMetricsQueue(t *testing.T) {
-	q := &fakeQueue{stats: gateway.QueueStats{Available: 3, Retryable: 2, Running: 1, Held: 4, Oldest: 90 * time.Second}}
+	q := &statsQueue{stats: gateway.QueueStats{Available: 3, Retryable: 2, Running: 1, Held: 4, Oldest: 90 * time.Second}}
 	e := start(t, setup{yaml: baseServer + policyTenants, opts: []gateway.Option{gateway.WithDelivery("queue", q)}})
 	f := e.scrapeHTTP()
 	f.expectExactly(t, "mailgate_queue_jobs", map[string]float64{
@@ -323,7 +323,7 @@ func TestWithoutMetrics(t *testing.T) {
 	if e.g.Registry() != nil {
 		t.Fatal("a registry without metrics")
 	}
-	resp, err := httpGet("http://" + e.g.HealthAddr() + "/metrics")
+	resp, err := httpGet("http://" + e.g.AdminAddr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

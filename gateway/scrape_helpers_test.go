@@ -21,7 +21,7 @@ type families map[string]*dto.MetricFamily
 // it with Prometheus' own text parser, as a Prometheus server would.
 func (e *env) scrapeHTTP() families {
 	e.t.Helper()
-	resp, err := httpGet("http://" + e.g.HealthAddr() + "/metrics")
+	resp, err := httpGet("http://" + e.g.AdminAddr() + "/metrics")
 	if err != nil {
 		e.t.Fatal(err)
 	}
