@@ -78,14 +78,19 @@ type Filter struct {
 	Limit int
 	// After continues a listing: the Cursor the previous page returned.
 	After Cursor
+	// Newest lists newest first instead of oldest first.
+	Newest bool
+	// RoutePrefix keeps records whose routing tag (see Route) starts with
+	// it; "" keeps all.
+	RoutePrefix string
 }
 
 // A Cursor marks the end of a page of List; "" means the start, and List
 // returns "" after the last page.
 type Cursor string
 
-// List returns records oldest first (by creation time, then Message-ID),
-// one page at a time.
+// List returns records oldest first (by creation time, then Message-ID;
+// newest first with Filter.Newest), one page at a time.
 func (o *Outbox[TTx]) List(ctx context.Context, f Filter) ([]Record, Cursor, error) {
 	limit := f.Limit
 	if limit <= 0 {
@@ -112,14 +117,26 @@ func (o *Outbox[TTx]) List(ctx context.Context, f Filter) ([]Record, Cursor, err
 		if err != nil {
 			return nil, "", err
 		}
-		where = append(where, "(created_at > ? OR created_at = ? AND message_id > ?)")
+		if f.Newest {
+			where = append(where, "(created_at < ? OR created_at = ? AND message_id < ?)")
+		} else {
+			where = append(where, "(created_at > ? OR created_at = ? AND message_id > ?)")
+		}
 		args = append(args, created, created, id)
+	}
+	if f.RoutePrefix != "" {
+		where = append(where, "substr(route, 1, ?) = ?")
+		args = append(args, len(f.RoutePrefix), f.RoutePrefix)
 	}
 	query := "SELECT " + o.q.recordCols + " FROM " + o.q.table
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	query += " ORDER BY created_at, message_id LIMIT " + strconv.Itoa(limit+1)
+	order := " ORDER BY created_at, message_id LIMIT "
+	if f.Newest {
+		order = " ORDER BY created_at DESC, message_id DESC LIMIT "
+	}
+	query += order + strconv.Itoa(limit+1)
 	rows, err := o.store.Query(ctx, query, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("outbox: list: %w", err)

@@ -62,6 +62,10 @@ func testKeyRouteStats[TTx any](t *testing.T, open opener[TTx]) {
 	if st.Due != 2 || st.Scheduled != 1 || st.Depth() != 3 || st.Oldest.IsZero() || time.Since(st.Oldest) > time.Minute {
 		t.Fatalf("Stats before Start = %+v", st)
 	}
+	recs, _, err := ob.List(ctx, outbox.Filter{RoutePrefix: "route-gw-1", Newest: true})
+	if err != nil || len(recs) != 2 || recs[0].MessageID != "gw-1.2" || recs[1].MessageID != "gw-1.1" {
+		t.Fatalf("List by route prefix, newest first = %v, %v", recs, err)
+	}
 	start(t, ob)
 	for _, k := range []string{"gw-1.1", "gw-1.2"} {
 		r := waitFor(t, ob, k, is(outbox.StatusSent))
