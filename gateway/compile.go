@@ -38,6 +38,7 @@ type snapshot struct {
 	audit    AuditConfig
 	auditKey []byte
 	admin    *adminDef
+	queue    *queueDef
 }
 
 type tenant struct {
@@ -56,6 +57,8 @@ type tenant struct {
 	dataMax     time.Duration
 	mode        string
 	chain       []string // upstream names
+	rules       []routeRule
+	onFailure   FailureNoticeConfig
 }
 
 type credKind uint8
@@ -155,6 +158,7 @@ func compile(cfg *Config) (*snapshot, error) {
 	compileTenants(cfg, s, &el)
 	compileAudit(cfg, s, &el)
 	compileAdmin(cfg, s, &el)
+	compileQueue(cfg, s, &el)
 	if err := el.err(); err != nil {
 		return nil, err
 	}

@@ -81,11 +81,9 @@ func compileTenants(cfg *Config, s *snapshot, el *errList) {
 			t.mode = "sync"
 		}
 		switch t.mode {
-		case "sync", "capture":
-		case "queue":
-			el.add(p+".route.mode", "queue mode is not available in this version")
+		case "sync", "capture", "queue":
 		default:
-			el.add(p+".route.mode", "%q is not one of sync, capture", t.mode)
+			el.add(p+".route.mode", "%q is not one of sync, queue, capture", t.mode)
 		}
 		if len(tc.Route.Upstreams) == 0 {
 			el.add(p+".route.upstreams", "at least one upstream is needed")
@@ -97,7 +95,8 @@ func compileTenants(cfg *Config, s *snapshot, el *errList) {
 			}
 			t.chain = append(t.chain, un)
 		}
-		if t.mode == "sync" && len(t.chain) == len(tc.Route.Upstreams) {
+		compileRules(p, tc, t, s, el)
+		if t.mode != "capture" && len(t.chain) == len(tc.Route.Upstreams) {
 			for i, snd := range t.senders {
 				ok := false
 				for _, un := range t.chain {

@@ -27,6 +27,8 @@ type Config struct {
 	//
 	// Deprecated: use Admin.
 	Health HealthConfig `yaml:"health"`
+	// Queue is the durable queue of the tenants in queue mode.
+	Queue QueueConfig `yaml:"queue"`
 
 	// dir is the directory relative file names are resolved against: the
 	// directory of the configuration file.
@@ -195,11 +197,38 @@ type TenantLimits struct {
 }
 
 // RouteConfig is how a tenant's mail leaves: Mode "sync" (the client's
-// 250 is the upstream's 250) or "capture" (to a capture sink such as
-// Mailpit, for staging), through Upstreams in failover order.
+// 250 is the upstream's 250), "queue" (the client's 250 once the message
+// is committed to the durable queue; workers deliver it) or "capture" (to
+// a capture sink such as Mailpit, for staging), through Upstreams in
+// failover order.
 type RouteConfig struct {
 	Mode      string   `yaml:"mode"`
 	Upstreams []string `yaml:"upstreams"`
+	// Rules send the recipients of some domains through other upstreams,
+	// splitting one message into one queued copy per chain. Queue mode
+	// only: in sync mode one reply would have to stand for several
+	// upstreams' answers.
+	Rules []RouteRule `yaml:"rules"`
+	// OnFailure says whom to tell when a queued message fails for good.
+	// Queue mode only (in sync mode the client hears it at once).
+	OnFailure FailureNoticeConfig `yaml:"on_failure"`
+}
+
+// RouteRule routes recipients in ToDomains through Upstreams: "corp.com"
+// matches that domain, ".corp.com" its subdomains. The first matching
+// rule wins; other recipients take the route's Upstreams.
+type RouteRule struct {
+	ToDomains []string `yaml:"to_domains"`
+	Upstreams []string `yaml:"upstreams"`
+}
+
+// FailureNoticeConfig is what happens when a queued message fails for
+// good, besides the audit line: a delivery status notification (RFC
+// 3464) to the envelope sender (never to the null sender), and/or a JSON
+// POST to Webhook (no message body, no recipient address).
+type FailureNoticeConfig struct {
+	DSN     bool   `yaml:"dsn"`
+	Webhook string `yaml:"webhook"`
 }
 
 // AuditConfig is the audit log: one hash-chained JSON line per session,

@@ -52,7 +52,7 @@ health: {addr: "0.0.0.0:9466"}
 		`tenants.billing.route.upstreams[1]: no upstream called "nosuch"`,
 		`tenants.nocreds.credentials: a tenant needs at least one credential`,
 		`tenants.nocreds.senders[0]: "not an address" is not an address or @domain`,
-		`tenants.nocreds.route.mode: "fast" is not one of sync, capture`,
+		`tenants.nocreds.route.mode: "fast" is not one of sync, queue, capture`,
 		`audit.recipients: hash needs hash_key_file or hash_key_env`,
 		`health.addr: "0.0.0.0:9466" is not a loopback address`,
 	}

@@ -31,6 +31,7 @@ var (
 	errDataTimeout     = reply(451, 4, 4, 2, "Timeout waiting for data")
 	errShuttingDown    = reply(421, 4, 3, 2, "Service shutting down, try again later")
 	errMalformedHeader = reply(550, 5, 6, 0, "Message header not valid")
+	errStorage         = reply(452, 4, 3, 1, "Insufficient system storage")
 )
 
 func errInternal(ref string) *smtp.SMTPError {
@@ -59,6 +60,10 @@ func errUpstreamPermanent(code int, enh [3]int, ref string) *smtp.SMTPError {
 
 func replyOK(ref, upstream string) *smtp.SMTPError {
 	return reply(250, 2, 0, 0, "OK id="+ref+" upstream="+upstream)
+}
+
+func replyQueued(ref string) *smtp.SMTPError {
+	return reply(250, 2, 0, 0, "queued as "+ref)
 }
 
 func replyString(e *smtp.SMTPError) string {

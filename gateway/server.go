@@ -37,6 +37,7 @@ type Gateway struct {
 	metrics  http.Handler            // /metrics, or nil
 	paused   *pauses                 // tenants paused by the admin API; outlives reloads
 	loader   func() (*Config, error) // ReloadConfig's source
+	outq     *queue                  // the built-in queue mode, if some tenant uses it
 
 	ctx    context.Context // ends when the drain timeout is over
 	cancel context.CancelFunc
@@ -75,8 +76,9 @@ func WithLogger(l *slog.Logger) Option { return func(g *Gateway) { g.log = l } }
 // use it to move time forward.
 func WithClock(now func() time.Time) Option { return func(g *Gateway) { g.now = now } }
 
-// WithDelivery replaces the delivery for a route mode ("sync", "capture",
-// and later "queue").
+// WithDelivery replaces the delivery for a route mode ("sync", "capture"
+// or "queue"). A "queue" delivery that implements Queue is what the admin
+// API and the metrics see.
 func WithDelivery(mode string, d Delivery) Option {
 	return func(g *Gateway) { g.delivery[mode] = d }
 }
@@ -125,7 +127,22 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 			g.metrics = g.prom.handler(g)
 		}
 	}
+	if _, custom := g.delivery["queue"]; s.queue.used && !custom {
+		if g.outq, err = newQueue(g, s.queue); err != nil {
+			g.ups.close()
+			g.audit.close()
+			return nil, err
+		}
+		g.delivery["queue"] = g.outq
+	}
 	return g, nil
+}
+
+// Queue returns the durable queue of queue mode, or nil when no tenant
+// uses it (or its Delivery is not a Queue).
+func (g *Gateway) Queue() Queue {
+	q, _ := g.delivery["queue"].(Queue)
+	return q
 }
 
 // Start binds every listener and serves in the background. Listener
@@ -138,6 +155,13 @@ func (g *Gateway) Start() error {
 		return errors.New("gateway: already started")
 	}
 	g.started = true
+	if g.outq != nil {
+		// Workers first: messages queued before a restart go out even
+		// if a listener cannot bind.
+		if err := g.outq.start(); err != nil {
+			return err
+		}
+	}
 	for _, lc := range s.listeners {
 		ln, err := net.Listen("tcp", lc.Addr)
 		if err != nil {
@@ -230,6 +254,9 @@ func (g *Gateway) Reload(cfg *Config) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
 	s, err := compile(cfg)
+	if err == nil && s.queue.used && g.delivery["queue"] == nil {
+		err = errors.New("queue: a tenant in mode queue needs a restart (no queue was opened at start)")
+	}
 	if err == nil {
 		err = g.ups.apply(s)
 	}
@@ -373,6 +400,16 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 		g.admin.Close()
 	}
 	g.rejects.Wait()
+	if g.outq != nil {
+		// After the sessions (their enqueues are done), before the
+		// upstream clients and the audit the workers use: the sends in
+		// flight finish, cut only after the drain timeout.
+		qctx, qcancel := context.WithTimeout(context.WithoutCancel(ctx), g.snap.Load().drain)
+		if qerr := g.outq.stop(qctx); qerr != nil {
+			g.log.Error("queue: stopping the workers", "err", qerr)
+		}
+		qcancel()
+	}
 	g.ups.close()
 	g.audit.close()
 	return err
