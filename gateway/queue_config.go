@@ -49,6 +49,13 @@ type QueueConfig struct {
 	// SendTimeout bounds one delivery attempt through a tenant's chain
 	// (default 2m).
 	SendTimeout time.Duration `yaml:"send_timeout"`
+	// RetryUnknown (default true) sends a message again when its outcome
+	// is unknown: the gateway died while sending it, or the connection
+	// was lost after the final dot. That is an MTA's at-least-once (RFC
+	// 5321 §6.1: never lose an accepted message); the upstream may then
+	// get it twice, with the same Message-ID. false makes such a message
+	// final (outcome unknown in the audit): at most once.
+	RetryUnknown *bool `yaml:"retry_unknown"`
 }
 
 // queueDef is the compiled queue configuration.
