@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -57,11 +58,25 @@ func hasCommand(srv *mailertest.Server, verb string) bool {
 	})
 }
 
-// serverOnly returns options reaching srv's address and trusting its CA,
-// without credentials.
+// serverOnly returns options reaching srv's address (over its own
+// dialer, which also reaches a server on the in-memory network) and
+// trusting its CA, without credentials.
 func serverOnly(srv *mailertest.Server) mailer.Option {
-	return mailer.Options(mailer.WithServer(srv.Host(), srv.Port()), mailer.WithRootCAs(srv.CertPool()))
+	return mailer.Options(mailer.WithServer(srv.Host(), srv.Port()), mailer.WithRootCAs(srv.CertPool()),
+		mailer.WithDialContext(srv.DialContext))
 }
+
+// inMemory runs f in a testing/synctest bubble, where time is virtual,
+// with mem to give a mailertest server that the bubble can reach: tests
+// of timeouts, deadlines and retry waits then take no real time and hold
+// under any load.
+func inMemory(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	synctest.Test(t, f)
+}
+
+// mem is mailertest.WithInMemoryNetwork, short for the bubbled tests.
+var mem = mailertest.WithInMemoryNetwork()
 
 var bg = context.Background()
 

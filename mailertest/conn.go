@@ -69,7 +69,7 @@ func (cs *connState) serve() {
 		cs.front, cs.tls = tc, true
 		cs.mu.Unlock()
 	}
-	back, err := net.Dial("tcp", s.back.Addr().String())
+	back, err := s.dialBack()
 	if err != nil {
 		return
 	}

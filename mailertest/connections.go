@@ -157,7 +157,7 @@ func (s *Server) reap() {
 	}
 	s.countMu.Unlock()
 	for _, c := range conns {
-		if peerClosed(c.Conn) {
+		if pc, ok := c.Conn.(interface{ PeerClosed() bool }); ok && pc.PeerClosed() || peerClosed(c.Conn) {
 			c.release()
 		}
 	}

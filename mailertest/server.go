@@ -70,6 +70,7 @@ type options struct {
 	noEnhanced      bool
 	noPipelining    bool          // connections.go
 	idleTimeout     time.Duration // connections.go
+	memory          bool          // memory.go
 }
 
 // An Option configures a Server.
@@ -186,11 +187,7 @@ func Start(opts ...Option) (*Server, error) {
 	s.ca = ca
 	s.tlsCf = &tls.Config{Certificates: []tls.Certificate{ca.server}, MinVersion: tls.VersionTLS12}
 
-	if s.back, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-		return nil, err
-	}
-	if s.front, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-		s.back.Close()
+	if err := s.listen(); err != nil {
 		return nil, err
 	}
 	s.smtpd = smtp.NewServer(backend{s})
@@ -300,6 +297,7 @@ func (s *Server) Options() mailer.Option {
 	opts := []mailer.Option{
 		mailer.WithServer(s.Host(), s.Port()),
 		mailer.WithRootCAs(s.ca.pool),
+		s.dialOption(),
 	}
 	switch s.opts.tls {
 	case TLSImplicit:
