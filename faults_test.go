@@ -379,14 +379,16 @@ func TestFaultMatrix(t *testing.T) {
 // Row 27: a batch against a server slow to answer the final dot; each
 // message gets its own deadline, so none times out.
 func TestFaultRow27SlowServerBatch(t *testing.T) {
-	srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, Delay: 40 * time.Millisecond}))
-	c := newClient(t, serverOnly(srv), mailer.WithTimeouts(mailer.Timeouts{DataEnd: 100 * time.Millisecond}))
-	for range 4 {
-		rcpt, err := c.Send(bg, testMessage(t))
-		require.NoError(t, err)
-		assert.Equal(t, 1, rcpt.Attempts)
-	}
-	assert.Len(t, srv.Messages(), 4)
+	inMemory(t, func(t *testing.T) {
+		srv := mailertest.NewServer(t, mem, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, Delay: 40 * time.Millisecond}))
+		c := newClient(t, serverOnly(srv), mailer.WithTimeouts(mailer.Timeouts{DataEnd: 100 * time.Millisecond}))
+		for range 4 {
+			rcpt, err := c.Send(bg, testMessage(t))
+			require.NoError(t, err)
+			assert.Equal(t, 1, rcpt.Attempts)
+		}
+		assert.Len(t, srv.Messages(), 4)
+	})
 }
 
 // Row 43: a hook that panics changes nothing about delivery, and an
@@ -411,31 +413,33 @@ func TestFaultRow43Hooks(t *testing.T) {
 // Row 44: cancelling during the wait before a retry returns at once with
 // the context error and the last reply's classification.
 func TestFaultRow44CancelMidRetry(t *testing.T) {
-	srv := mailertest.NewServer(t, fault(mailertest.StepMAIL, 0, "421 4.7.0 Try again later"))
-	retrying := make(chan struct{}, 1)
-	c := newClient(t, serverOnly(srv),
-		mailer.WithRetry(mailer.RetryPolicy{ThrottleWait: time.Hour}),
-		mailer.WithHook(func(_ context.Context, e mailer.Event) {
-			if e.Status == mailer.StatusRetrying {
-				retrying <- struct{}{}
-			}
-		}))
-	ctx, cancel := context.WithCancel(bg)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.Send(ctx, testMessage(t))
-		done <- err
-	}()
-	<-retrying
-	start := time.Now()
-	cancel()
-	err := <-done
-	assert.Less(t, time.Since(start), 100*time.Millisecond)
-	assert.ErrorIs(t, err, context.Canceled)
-	se := sendErr(t, err)
-	assert.Equal(t, 421, se.Code)
-	assert.Equal(t, mailer.OutcomeTemporary, mailer.Classify(err))
-	assert.Equal(t, 1, se.Attempts)
-	assert.Equal(t, 1, srv.Count(mailertest.StepMAIL))
+	inMemory(t, func(t *testing.T) {
+		srv := mailertest.NewServer(t, mem, fault(mailertest.StepMAIL, 0, "421 4.7.0 Try again later"))
+		retrying := make(chan struct{}, 1)
+		c := newClient(t, serverOnly(srv),
+			mailer.WithRetry(mailer.RetryPolicy{ThrottleWait: time.Hour}),
+			mailer.WithHook(func(_ context.Context, e mailer.Event) {
+				if e.Status == mailer.StatusRetrying {
+					retrying <- struct{}{}
+				}
+			}))
+		ctx, cancel := context.WithCancel(bg)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Send(ctx, testMessage(t))
+			done <- err
+		}()
+		<-retrying
+		start := time.Now()
+		cancel()
+		err := <-done
+		assert.Less(t, time.Since(start), 100*time.Millisecond)
+		assert.ErrorIs(t, err, context.Canceled)
+		se := sendErr(t, err)
+		assert.Equal(t, 421, se.Code)
+		assert.Equal(t, mailer.OutcomeTemporary, mailer.Classify(err))
+		assert.Equal(t, 1, se.Attempts)
+		assert.Equal(t, 1, srv.Count(mailertest.StepMAIL))
+	})
 }

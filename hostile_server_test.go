@@ -2,6 +2,7 @@ package mailer_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -14,19 +15,20 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/postkit/mailer"
+	"github.com/postkit/mailer/internal/memnet"
 )
 
 // These tests talk to raw TCP servers that misbehave on purpose: replies
 // without end, replies that stop in the middle of a line, keywords in lower
 // case. Each server is a script run on the first connection.
 
-// rawServer accepts one connection on 127.0.0.1 and runs script on it. The
+// rawServer accepts one connection on the in-memory network (so that a
+// test can run it in a synctest bubble) and runs script on it. The
 // connection is closed when the script returns; the test waits for it.
 type rawServer struct {
-	ln   net.Listener
+	ln   *memnet.Listener
 	wg   sync.WaitGroup
 	mu   sync.Mutex
 	cmds []string
@@ -34,8 +36,7 @@ type rawServer struct {
 
 func newRawServer(t *testing.T, script func(s *rawServer, c *rawConn)) *rawServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	ln := memnet.Listen(25)
 	s := &rawServer{ln: ln}
 	s.wg.Add(1)
 	go func() {
@@ -57,9 +58,9 @@ func newRawServer(t *testing.T, script func(s *rawServer, c *rawConn)) *rawServe
 // options reaches the server in clear text, with one attempt and short
 // timeouts (a hostile server must not hold a test for long).
 func (s *rawServer) options(opts ...mailer.Option) mailer.Option {
-	a := s.ln.Addr().(*net.TCPAddr)
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) { return s.ln.Dial(ctx) }
 	return mailer.Options(append([]mailer.Option{
-		mailer.WithServer("127.0.0.1", a.Port), mailer.WithTLS(mailer.TLSNone),
+		mailer.WithServer("127.0.0.1", 25), mailer.WithDialContext(dial), mailer.WithTLS(mailer.TLSNone),
 		mailer.WithTimeouts(mailer.Timeouts{Dial: 10 * time.Second, Command: 10 * time.Second}),
 	}, opts...)...)
 }
@@ -210,19 +211,21 @@ func TestReplyWithinBoundsIsRead(t *testing.T) {
 // A read deadline that fires in the middle of a reply line is a timeout:
 // the part of the line is no reply.
 func TestPartialReplyLineAtDeadlineIsAnError(t *testing.T) {
-	srv := newRawServer(t, func(_ *rawServer, c *rawConn) {
-		_ = c.send("220 mx.test\r\n")
-		if c.expect("EHLO") && c.send("250-mx.test\r\n250-PIPELINING\r\n250 STAR") {
-			c.waitGone()
-		}
+	inMemory(t, func(t *testing.T) {
+		srv := newRawServer(t, func(_ *rawServer, c *rawConn) {
+			_ = c.send("220 mx.test\r\n")
+			if c.expect("EHLO") && c.send("250-mx.test\r\n250-PIPELINING\r\n250 STAR") {
+				c.waitGone()
+			}
+		})
+		c := newClient(t, srv.options(mailer.WithTLS(mailer.TLSStartTLS),
+			mailer.WithTimeouts(mailer.Timeouts{Command: 200 * time.Millisecond})))
+		_, err := c.Send(bg, testMessage(t))
+		se := sendErr(t, err)
+		assert.NotErrorIs(t, err, mailer.ErrTLSRequired)
+		assert.Equal(t, mailer.StageDial, se.Stage)
+		assert.True(t, se.Timeout(), "want a timeout, got %v", err)
 	})
-	c := newClient(t, srv.options(mailer.WithTLS(mailer.TLSStartTLS),
-		mailer.WithTimeouts(mailer.Timeouts{Command: 200 * time.Millisecond})))
-	_, err := c.Send(bg, testMessage(t))
-	se := sendErr(t, err)
-	assert.NotErrorIs(t, err, mailer.ErrTLSRequired)
-	assert.Equal(t, mailer.StageDial, se.Stage)
-	assert.True(t, se.Timeout(), "want a timeout, got %v", err)
 }
 
 // EHLO keywords are case-insensitive (RFC 5321 section 2.4).

@@ -108,18 +108,20 @@ func TestPoolManyGoroutines(t *testing.T) {
 // TestPoolReusesConnections: one connection carries up to
 // MessagesPerConnection messages, then the Client says QUIT and dials again.
 func TestPoolReusesConnections(t *testing.T) {
-	srv := mailertest.NewServer(t)
-	c := newClient(t, serverOnly(srv), mailer.WithPool(1), mailer.WithMessagesPerConnection(3))
-	for i := range 7 {
-		_, err := c.Send(bg, numbered(t, i))
-		require.NoError(t, err)
-	}
-	assert.Equal(t, 3, srv.Connections())
-	assert.Equal(t, 2, count(srv, "QUIT"), "QUIT after the 3rd and 6th messages")
-	assert.Equal(t, 3, count(srv, "EHLO")/2, "one handshake (EHLO before and after STARTTLS) per connection")
-	require.NoError(t, c.Close())
-	assert.Equal(t, 3, count(srv, "QUIT"), "Close says QUIT on the pooled connection")
-	assert.Eventually(t, func() bool { return srv.Open() == 0 }, time.Second, time.Millisecond)
+	inMemory(t, func(t *testing.T) {
+		srv := mailertest.NewServer(t, mem)
+		c := newClient(t, serverOnly(srv), mailer.WithPool(1), mailer.WithMessagesPerConnection(3))
+		for i := range 7 {
+			_, err := c.Send(bg, numbered(t, i))
+			require.NoError(t, err)
+		}
+		assert.Equal(t, 3, srv.Connections())
+		assert.Equal(t, 2, count(srv, "QUIT"), "QUIT after the 3rd and 6th messages")
+		assert.Equal(t, 3, count(srv, "EHLO")/2, "one handshake (EHLO before and after STARTTLS) per connection")
+		require.NoError(t, c.Close())
+		assert.Equal(t, 3, count(srv, "QUIT"), "Close says QUIT on the pooled connection")
+		assert.Eventually(t, func() bool { return srv.Open() == 0 }, time.Second, time.Millisecond)
+	})
 }
 
 // TestIdleServerCloseRedials: a server that closes idle connections (with
@@ -262,106 +264,116 @@ func TestFailedTransactionDiscardsConnection(t *testing.T) {
 
 // TestIdleCheck: NOOP goes only to a connection idle past the threshold.
 func TestIdleCheck(t *testing.T) {
-	srv := mailertest.NewServer(t)
-	c := newClient(t, serverOnly(srv), mailer.WithPool(1), mailer.WithIdleCheck(100*time.Millisecond))
-	for i := range 5 {
-		_, err := c.Send(bg, numbered(t, i))
+	inMemory(t, func(t *testing.T) {
+		srv := mailertest.NewServer(t, mem)
+		c := newClient(t, serverOnly(srv), mailer.WithPool(1), mailer.WithIdleCheck(100*time.Millisecond))
+		for i := range 5 {
+			_, err := c.Send(bg, numbered(t, i))
+			require.NoError(t, err)
+		}
+		assert.Zero(t, count(srv, "NOOP"))
+		time.Sleep(150 * time.Millisecond)
+		_, err := c.Send(bg, numbered(t, 5))
 		require.NoError(t, err)
-	}
-	assert.Zero(t, count(srv, "NOOP"))
-	time.Sleep(150 * time.Millisecond)
-	_, err := c.Send(bg, numbered(t, 5))
-	require.NoError(t, err)
-	assert.Equal(t, 1, count(srv, "NOOP"))
-	assert.Equal(t, 1, srv.Connections())
+		assert.Equal(t, 1, count(srv, "NOOP"))
+		assert.Equal(t, 1, srv.Connections())
+	})
 }
 
 // TestIdleTimeout: the Client closes connections idle past the timeout.
 func TestIdleTimeout(t *testing.T) {
-	srv := mailertest.NewServer(t)
-	c := newClient(t, serverOnly(srv), mailer.WithPool(2), mailer.WithIdleTimeout(50*time.Millisecond))
-	_, err := c.SendAll(bg, batch(t, 4)...)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { return srv.Open() == 0 }, 5*time.Second, 5*time.Millisecond)
-	assert.Equal(t, srv.Connections(), count(srv, "QUIT"), "closed with QUIT")
-	_, err = c.Send(bg, numbered(t, 9))
-	require.NoError(t, err)
+	inMemory(t, func(t *testing.T) {
+		srv := mailertest.NewServer(t, mem)
+		c := newClient(t, serverOnly(srv), mailer.WithPool(2), mailer.WithIdleTimeout(50*time.Millisecond))
+		_, err := c.SendAll(bg, batch(t, 4)...)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { return srv.Open() == 0 }, 5*time.Second, 5*time.Millisecond)
+		assert.Equal(t, srv.Connections(), count(srv, "QUIT"), "closed with QUIT")
+		_, err = c.Send(bg, numbered(t, 9))
+		require.NoError(t, err)
+	})
 }
 
 // TestPerMessageDeadlines: each message in a batch over one connection has
 // its own deadline for the reply to its final dot (reliability.md 1.8).
 func TestPerMessageDeadlines(t *testing.T) {
-	srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, Delay: 150 * time.Millisecond}))
-	c := newClient(t, serverOnly(srv), mailer.WithPool(1), mailer.WithTimeouts(mailer.Timeouts{DataEnd: 300 * time.Millisecond}))
-	msgs := batch(t, 4)
-	receipts, err := c.SendAll(bg, msgs...)
-	require.NoError(t, err)
-	for _, r := range receipts {
-		assert.Equal(t, 1, r.Attempts)
-	}
-	assert.Equal(t, 1, srv.Connections())
-	exactlyOnce(t, srv, msgs)
+	inMemory(t, func(t *testing.T) {
+		srv := mailertest.NewServer(t, mem, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, Delay: 150 * time.Millisecond}))
+		c := newClient(t, serverOnly(srv), mailer.WithPool(1), mailer.WithTimeouts(mailer.Timeouts{DataEnd: 300 * time.Millisecond}))
+		msgs := batch(t, 4)
+		receipts, err := c.SendAll(bg, msgs...)
+		require.NoError(t, err)
+		for _, r := range receipts {
+			assert.Equal(t, 1, r.Attempts)
+		}
+		assert.Equal(t, 1, srv.Connections())
+		exactlyOnce(t, srv, msgs)
+	})
 }
 
 // TestContextPerUse: a pooled connection obeys the context of each Send
 // that uses it, not the one it was dialled with.
 func TestContextPerUse(t *testing.T) {
-	release := make(chan struct{})
-	srv := mailertest.NewServer(t, mailertest.WithFaultFunc(func(s mailertest.Step, n int) *mailertest.Fault {
-		if s == mailertest.StepDataEnd && n == 2 {
-			<-release
+	inMemory(t, func(t *testing.T) {
+		release := make(chan struct{})
+		srv := mailertest.NewServer(t, mem, mailertest.WithFaultFunc(func(s mailertest.Step, n int) *mailertest.Fault {
+			if s == mailertest.StepDataEnd && n == 2 {
+				<-release
+			}
+			return nil
+		}))
+		defer close(release)
+		c := newClient(t, serverOnly(srv), mailer.WithPool(1))
+
+		ctx1, cancel1 := context.WithCancel(bg)
+		_, err := c.Send(ctx1, numbered(t, 1))
+		require.NoError(t, err)
+		cancel1() // ends the first use's context: the pooled connection is unaffected
+
+		ctx2, cancel2 := context.WithCancel(bg)
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Send(ctx2, numbered(t, 2))
+			done <- err
+		}()
+		require.Eventually(t, func() bool { return srv.Count(mailertest.StepDataEnd) == 2 }, 5*time.Second, time.Millisecond)
+		assert.Equal(t, 1, srv.Connections(), "the second Send reused the connection")
+		start := time.Now()
+		cancel2()
+		select {
+		case err = <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Send did not return after its context was cancelled")
 		}
-		return nil
-	}))
-	defer close(release)
-	c := newClient(t, serverOnly(srv), mailer.WithPool(1))
+		assert.Less(t, time.Since(start), 100*time.Millisecond)
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.ErrorIs(t, err, mailer.ErrMaybeDelivered)
 
-	ctx1, cancel1 := context.WithCancel(bg)
-	_, err := c.Send(ctx1, numbered(t, 1))
-	require.NoError(t, err)
-	cancel1() // ends the first use's context: the pooled connection is unaffected
-
-	ctx2, cancel2 := context.WithCancel(bg)
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.Send(ctx2, numbered(t, 2))
-		done <- err
-	}()
-	require.Eventually(t, func() bool { return srv.Count(mailertest.StepDataEnd) == 2 }, 5*time.Second, time.Millisecond)
-	assert.Equal(t, 1, srv.Connections(), "the second Send reused the connection")
-	start := time.Now()
-	cancel2()
-	select {
-	case err = <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Send did not return after its context was cancelled")
-	}
-	assert.Less(t, time.Since(start), 100*time.Millisecond)
-	assert.ErrorIs(t, err, context.Canceled)
-	assert.ErrorIs(t, err, mailer.ErrMaybeDelivered)
-
-	_, err = c.Send(bg, numbered(t, 3))
-	require.NoError(t, err)
-	assert.Equal(t, 2, srv.Connections(), "the aborted connection was not reused")
+		_, err = c.Send(bg, numbered(t, 3))
+		require.NoError(t, err)
+		assert.Equal(t, 2, srv.Connections(), "the aborted connection was not reused")
+	})
 }
 
 // TestPoolWaitHonoursContext: a Send waiting for a busy pool gives up when
 // its context ends.
 func TestPoolWaitHonoursContext(t *testing.T) {
-	srv, reached := stallAt(t, mailertest.StepDataEnd)
-	c := newClient(t, serverOnly(srv), mailer.WithPool(1))
-	ctx, cancel := context.WithCancel(bg)
-	defer cancel()
-	go func() { _, _ = c.Send(ctx, numbered(t, 1)) }()
-	<-reached
-	ctx2, cancel2 := context.WithTimeout(bg, 30*time.Millisecond)
-	defer cancel2()
-	start := time.Now()
-	_, err := c.Send(ctx2, numbered(t, 2))
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Less(t, time.Since(start), time.Second)
-	assert.Equal(t, 1, srv.Connections(), "no connection beyond the pool")
-	cancel()
+	inMemory(t, func(t *testing.T) {
+		srv, reached := stallAt(t, mailertest.StepDataEnd)
+		c := newClient(t, serverOnly(srv), mailer.WithPool(1))
+		ctx, cancel := context.WithCancel(bg)
+		defer cancel()
+		go func() { _, _ = c.Send(ctx, numbered(t, 1)) }()
+		<-reached
+		ctx2, cancel2 := context.WithTimeout(bg, 30*time.Millisecond)
+		defer cancel2()
+		start := time.Now()
+		_, err := c.Send(ctx2, numbered(t, 2))
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Less(t, time.Since(start), time.Second)
+		assert.Equal(t, 1, srv.Connections(), "no connection beyond the pool")
+		cancel()
+	})
 }
 
 // TestPoolOptions: the options validate; zero values mean the defaults.

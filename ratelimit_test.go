@@ -57,20 +57,22 @@ func TestRateLimit(t *testing.T) {
 // TestRateLimitHonoursContext: a Send whose turn would come after its
 // context's deadline fails at once instead of waiting.
 func TestRateLimitHonoursContext(t *testing.T) {
-	srv := mailertest.NewServer(t)
-	c := newClient(t, serverOnly(srv), mailer.WithRateLimit(1, time.Hour))
-	_, err := c.Send(bg, numbered(t, 1))
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(bg, 5*time.Second)
-	defer cancel()
-	start := time.Now()
-	_, err = c.Send(ctx, numbered(t, 2))
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Less(t, time.Since(start), time.Second, "no wait that cannot end in time")
-	assert.Len(t, srv.Messages(), 1)
+	inMemory(t, func(t *testing.T) {
+		srv := mailertest.NewServer(t, mem)
+		c := newClient(t, serverOnly(srv), mailer.WithRateLimit(1, time.Hour))
+		_, err := c.Send(bg, numbered(t, 1))
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err = c.Send(ctx, numbered(t, 2))
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Less(t, time.Since(start), time.Second, "no wait that cannot end in time")
+		assert.Len(t, srv.Messages(), 1)
 
-	ctx, cancel = context.WithCancel(bg)
-	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
-	_, err = c.Send(ctx, numbered(t, 3))
-	assert.ErrorIs(t, err, context.Canceled)
+		ctx, cancel = context.WithCancel(bg)
+		go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+		_, err = c.Send(ctx, numbered(t, 3))
+		assert.ErrorIs(t, err, context.Canceled)
+	})
 }

@@ -262,35 +262,37 @@ func TestContextWithRetryPolicy(t *testing.T) {
 // cancelling its context while a large body is blocked in the middle of
 // DATA returns at once, with nothing delivered.
 func TestSendRawAuthAndCancel(t *testing.T) {
-	srv := mailertest.NewServer(t, mailertest.WithUser("alice", "secret"))
-	c := newClient(t, srv.Options())
-	env := mailer.Envelope{From: "alice@example.com", To: []string{"bob@example.com"}}
-	_, err := c.SendRaw(bg, env, []byte("Subject: auth\r\n\r\nbody\r\n"))
-	require.NoError(t, err)
-	msgs := srv.Messages()
-	require.Len(t, msgs, 1)
-	assert.True(t, msgs[0].TLS)
-	assert.Equal(t, "alice", msgs[0].AuthUser)
+	inMemory(t, func(t *testing.T) {
+		srv := mailertest.NewServer(t, mem, mailertest.WithUser("alice", "secret"))
+		c := newClient(t, srv.Options())
+		env := mailer.Envelope{From: "alice@example.com", To: []string{"bob@example.com"}}
+		_, err := c.SendRaw(bg, env, []byte("Subject: auth\r\n\r\nbody\r\n"))
+		require.NoError(t, err)
+		msgs := srv.Messages()
+		require.Len(t, msgs, 1)
+		assert.True(t, msgs[0].TLS)
+		assert.Equal(t, "alice", msgs[0].AuthUser)
 
-	stalled, reached := stallAt(t, mailertest.StepBody)
-	c = newClient(t, serverOnly(stalled), mailer.WithTLS(mailer.TLSStartTLS))
-	big := append([]byte("Subject: big\r\n\r\n"), bytes.Repeat([]byte("a line of the body\r\n"), 8<<20/20)...)
-	ctx, cancel := context.WithCancel(bg)
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.SendRaw(ctx, env, big)
-		done <- err
-	}()
-	<-reached // the server answered DATA and stopped reading: the body blocks
-	start := time.Now()
-	cancel()
-	select {
-	case err = <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("SendRaw did not return after cancel")
-	}
-	assert.Less(t, time.Since(start), time.Second)
-	assert.ErrorIs(t, err, context.Canceled)
-	assert.NotErrorIs(t, err, mailer.ErrMaybeDelivered, "cancelled before the final dot")
-	assert.Empty(t, stalled.Messages())
+		stalled, reached := stallAt(t, mailertest.StepBody)
+		c = newClient(t, serverOnly(stalled), mailer.WithTLS(mailer.TLSStartTLS))
+		big := append([]byte("Subject: big\r\n\r\n"), bytes.Repeat([]byte("a line of the body\r\n"), 8<<20/20)...)
+		ctx, cancel := context.WithCancel(bg)
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.SendRaw(ctx, env, big)
+			done <- err
+		}()
+		<-reached // the server answered DATA and stopped reading: the body blocks
+		start := time.Now()
+		cancel()
+		select {
+		case err = <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("SendRaw did not return after cancel")
+		}
+		assert.Less(t, time.Since(start), time.Second)
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.NotErrorIs(t, err, mailer.ErrMaybeDelivered, "cancelled before the final dot")
+		assert.Empty(t, stalled.Messages())
+	})
 }

@@ -16,11 +16,12 @@ import (
 )
 
 // stallAt returns a server that stalls forever at step and a channel that
-// is closed when it starts stalling.
+// is closed when it starts stalling. The server is on the in-memory
+// network: call stallAt inside a synctest bubble (inMemory).
 func stallAt(t *testing.T, step mailertest.Step) (*mailertest.Server, <-chan struct{}) {
 	reached := make(chan struct{})
 	var once sync.Once
-	srv := mailertest.NewServer(t, mailertest.WithFaultFunc(func(s mailertest.Step, n int) *mailertest.Fault {
+	srv := mailertest.NewServer(t, mem, mailertest.WithFaultFunc(func(s mailertest.Step, n int) *mailertest.Fault {
 		if s != step {
 			return nil
 		}
@@ -35,39 +36,41 @@ func stallAt(t *testing.T, step mailertest.Step) (*mailertest.Server, <-chan str
 func TestCancelDuringData(t *testing.T) {
 	for _, step := range []mailertest.Step{mailertest.StepDATA, mailertest.StepDataEnd, mailertest.StepGreeting, mailertest.StepRCPT} {
 		t.Run(string(step), func(t *testing.T) {
-			srv, reached := stallAt(t, step)
-			c := newClient(t, serverOnly(srv))
-			ctx, cancel := context.WithCancel(bg)
-			defer cancel()
-			type result struct {
-				err     error
-				elapsed time.Duration
-			}
-			done := make(chan result, 1)
-			go func() {
-				_, err := c.Send(ctx, testMessage(t))
-				done <- result{err: err}
-			}()
-			<-reached
-			start := time.Now()
-			cancel()
-			var res result
-			select {
-			case res = <-done:
-				res.elapsed = time.Since(start)
-			case <-time.After(5 * time.Second):
-				t.Fatal("Send did not return after cancel")
-			}
-			assert.Less(t, res.elapsed, 100*time.Millisecond)
-			assert.ErrorIs(t, res.err, context.Canceled)
-			if step == mailertest.StepDataEnd {
-				// Cancelled while waiting for the reply to the final dot:
-				// the server may have the message.
-				assert.ErrorIs(t, res.err, mailer.ErrMaybeDelivered)
-				assert.Equal(t, mailer.OutcomeUnknown, mailer.Classify(res.err))
-			} else {
-				assert.NotErrorIs(t, res.err, mailer.ErrMaybeDelivered)
-			}
+			inMemory(t, func(t *testing.T) {
+				srv, reached := stallAt(t, step)
+				c := newClient(t, serverOnly(srv))
+				ctx, cancel := context.WithCancel(bg)
+				defer cancel()
+				type result struct {
+					err     error
+					elapsed time.Duration
+				}
+				done := make(chan result, 1)
+				go func() {
+					_, err := c.Send(ctx, testMessage(t))
+					done <- result{err: err}
+				}()
+				<-reached
+				start := time.Now()
+				cancel()
+				var res result
+				select {
+				case res = <-done:
+					res.elapsed = time.Since(start)
+				case <-time.After(5 * time.Second):
+					t.Fatal("Send did not return after cancel")
+				}
+				assert.Less(t, res.elapsed, 100*time.Millisecond)
+				assert.ErrorIs(t, res.err, context.Canceled)
+				if step == mailertest.StepDataEnd {
+					// Cancelled while waiting for the reply to the final dot:
+					// the server may have the message.
+					assert.ErrorIs(t, res.err, mailer.ErrMaybeDelivered)
+					assert.Equal(t, mailer.OutcomeUnknown, mailer.Classify(res.err))
+				} else {
+					assert.NotErrorIs(t, res.err, mailer.ErrMaybeDelivered)
+				}
+			})
 		})
 	}
 }
@@ -75,46 +78,52 @@ func TestCancelDuringData(t *testing.T) {
 // TestDeadlineBoundsTransaction: a context deadline also bounds a stalled
 // transaction, and a cancelled context fails before dialing.
 func TestDeadlineBoundsTransaction(t *testing.T) {
-	srv, _ := stallAt(t, mailertest.StepMAIL)
-	c := newClient(t, serverOnly(srv))
-	ctx, cancel := context.WithTimeout(bg, 50*time.Millisecond)
-	defer cancel()
-	_, err := c.Send(ctx, testMessage(t))
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Equal(t, mailer.StageMail, sendErr(t, err).Stage)
+	inMemory(t, func(t *testing.T) {
+		srv, _ := stallAt(t, mailertest.StepMAIL)
+		c := newClient(t, serverOnly(srv))
+		ctx, cancel := context.WithTimeout(bg, 50*time.Millisecond)
+		defer cancel()
+		_, err := c.Send(ctx, testMessage(t))
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, mailer.StageMail, sendErr(t, err).Stage)
 
-	done, cancel2 := context.WithCancel(bg)
-	cancel2()
-	before := srv.Connections()
-	_, err = c.Send(done, testMessage(t))
-	assert.ErrorIs(t, err, context.Canceled)
-	assert.Equal(t, before, srv.Connections(), "no connection after the context ended")
+		done, cancel2 := context.WithCancel(bg)
+		cancel2()
+		before := srv.Connections()
+		_, err = c.Send(done, testMessage(t))
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, before, srv.Connections(), "no connection after the context ended")
+	})
 }
 
 // TestCommandTimeout: a silent server trips the command timeout; the error
 // is a temporary timeout.
 func TestCommandTimeout(t *testing.T) {
-	srv, _ := stallAt(t, mailertest.StepEHLO)
-	c := newClient(t, serverOnly(srv), mailer.WithTimeouts(mailer.Timeouts{Command: 30 * time.Millisecond}))
-	_, err := c.Send(bg, testMessage(t))
-	se := sendErr(t, err)
-	assert.True(t, se.Timeout(), "%v", err)
-	assert.True(t, se.Temporary())
-	assert.Equal(t, mailer.StageDial, se.Stage)
+	inMemory(t, func(t *testing.T) {
+		srv, _ := stallAt(t, mailertest.StepEHLO)
+		c := newClient(t, serverOnly(srv), mailer.WithTimeouts(mailer.Timeouts{Command: 30 * time.Millisecond}))
+		_, err := c.Send(bg, testMessage(t))
+		se := sendErr(t, err)
+		assert.True(t, se.Timeout(), "%v", err)
+		assert.True(t, se.Temporary())
+		assert.Equal(t, mailer.StageDial, se.Stage)
+	})
 }
 
 // TestDataEndTimeoutIsUnknown: no reply to the final dot within DataEnd
 // leaves the outcome unknown.
 func TestDataEndTimeoutIsUnknown(t *testing.T) {
-	srv, _ := stallAt(t, mailertest.StepDataEnd)
-	c := newClient(t, serverOnly(srv), mailer.WithTimeouts(mailer.Timeouts{DataEnd: 30 * time.Millisecond}))
-	_, err := c.Send(bg, testMessage(t))
-	se := sendErr(t, err)
-	assert.Equal(t, mailer.StageDataEnd, se.Stage)
-	assert.ErrorIs(t, err, mailer.ErrMaybeDelivered)
-	assert.Equal(t, mailer.OutcomeUnknown, mailer.Classify(err))
-	assert.False(t, se.Temporary())
-	assert.Len(t, srv.Messages(), 1, "the server did commit the message")
+	inMemory(t, func(t *testing.T) {
+		srv, _ := stallAt(t, mailertest.StepDataEnd)
+		c := newClient(t, serverOnly(srv), mailer.WithTimeouts(mailer.Timeouts{DataEnd: 30 * time.Millisecond}))
+		_, err := c.Send(bg, testMessage(t))
+		se := sendErr(t, err)
+		assert.Equal(t, mailer.StageDataEnd, se.Stage)
+		assert.ErrorIs(t, err, mailer.ErrMaybeDelivered)
+		assert.Equal(t, mailer.OutcomeUnknown, mailer.Classify(err))
+		assert.False(t, se.Temporary())
+		assert.Len(t, srv.Messages(), 1, "the server did commit the message")
+	})
 }
 
 // TestGarbageAfterDelivery: QQ and 163 answer QUIT (and RSET) with garbage
@@ -358,37 +367,39 @@ func TestConcurrentSends(t *testing.T) {
 // TestCloseWaitsForSends: Close waits for a send in flight, then refuses
 // new ones.
 func TestCloseWaitsForSends(t *testing.T) {
-	release := make(chan struct{})
-	reached := make(chan struct{})
-	srv := mailertest.NewServer(t, mailertest.WithFaultFunc(func(s mailertest.Step, n int) *mailertest.Fault {
-		if s == mailertest.StepDataEnd {
-			close(reached)
-			<-release
+	inMemory(t, func(t *testing.T) {
+		release := make(chan struct{})
+		reached := make(chan struct{})
+		srv := mailertest.NewServer(t, mem, mailertest.WithFaultFunc(func(s mailertest.Step, n int) *mailertest.Fault {
+			if s == mailertest.StepDataEnd {
+				close(reached)
+				<-release
+			}
+			return nil
+		}))
+		c, err := mailer.New(serverOnly(srv))
+		require.NoError(t, err)
+		sent := make(chan error, 1)
+		go func() {
+			_, err := c.Send(bg, testMessage(t))
+			sent <- err
+		}()
+		<-reached
+		closed := make(chan struct{})
+		go func() {
+			_ = c.Close()
+			close(closed)
+		}()
+		select {
+		case <-closed:
+			t.Fatal("Close returned while a send was in flight")
+		case <-time.After(20 * time.Millisecond):
 		}
-		return nil
-	}))
-	c, err := mailer.New(serverOnly(srv))
-	require.NoError(t, err)
-	sent := make(chan error, 1)
-	go func() {
-		_, err := c.Send(bg, testMessage(t))
-		sent <- err
-	}()
-	<-reached
-	closed := make(chan struct{})
-	go func() {
-		_ = c.Close()
-		close(closed)
-	}()
-	select {
-	case <-closed:
-		t.Fatal("Close returned while a send was in flight")
-	case <-time.After(20 * time.Millisecond):
-	}
-	close(release)
-	require.NoError(t, <-sent)
-	<-closed
-	_, err = c.Send(bg, testMessage(t))
-	assert.ErrorIs(t, err, mailer.ErrClientClosed)
-	assert.NoError(t, c.Close(), "Close twice")
+		close(release)
+		require.NoError(t, <-sent)
+		<-closed
+		_, err = c.Send(bg, testMessage(t))
+		assert.ErrorIs(t, err, mailer.ErrClientClosed)
+		assert.NoError(t, c.Close(), "Close twice")
+	})
 }

@@ -52,54 +52,56 @@ func TestSendAll(t *testing.T) {
 // TestCloseWhileSending: Close waits for the sends in flight, closes every
 // connection, and leaves no goroutine; Send and SendAll fail afterwards.
 func TestCloseWhileSending(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, Delay: 2 * time.Millisecond}))
-	c, err := mailer.New(serverOnly(srv), mailer.WithPool(4), mailer.WithHook(func(context.Context, mailer.Event) {}))
-	require.NoError(t, err)
-	msgs := batch(t, 200)
-	type result struct {
-		receipts []mailer.Receipt
-		err      error
-	}
-	done := make(chan result, 1)
-	go func() {
-		r, err := c.SendAll(bg, msgs...)
-		done <- result{r, err}
-	}()
-	var single sync.WaitGroup
-	var singleErrs atomic.Int64
-	for i := range 8 {
-		single.Add(1)
+	inMemory(t, func(t *testing.T) {
+		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+		srv := mailertest.NewServer(t, mem, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, Delay: 2 * time.Millisecond}))
+		c, err := mailer.New(serverOnly(srv), mailer.WithPool(4), mailer.WithHook(func(context.Context, mailer.Event) {}))
+		require.NoError(t, err)
+		msgs := batch(t, 200)
+		type result struct {
+			receipts []mailer.Receipt
+			err      error
+		}
+		done := make(chan result, 1)
 		go func() {
-			defer single.Done()
-			if _, err := c.Send(bg, numbered(t, 1000+i)); err != nil {
-				singleErrs.Add(1)
-				assert.ErrorIs(t, err, mailer.ErrClientClosed)
-			}
+			r, err := c.SendAll(bg, msgs...)
+			done <- result{r, err}
 		}()
-	}
-	require.Eventually(t, func() bool { return len(srv.Messages()) >= 20 }, 5*time.Second, time.Millisecond)
-	require.NoError(t, c.Close())
-	select {
-	case r := <-done:
-		require.NoError(t, r.err, "Close waited for the whole batch")
-		assert.Len(t, r.receipts, len(msgs))
-	default:
-		t.Fatal("Close returned before SendAll")
-	}
-	single.Wait()
-	assert.Equal(t, len(msgs)+8-int(singleErrs.Load()), len(srv.Messages()))
-	assert.LessOrEqual(t, srv.MaxConcurrent(), 4)
-	require.Eventually(t, func() bool { return srv.Open() == 0 }, 5*time.Second, time.Millisecond,
-		"every connection closed")
-	assert.Equal(t, srv.Connections(), count(srv, "QUIT"), "each with QUIT")
+		var single sync.WaitGroup
+		var singleErrs atomic.Int64
+		for i := range 8 {
+			single.Add(1)
+			go func() {
+				defer single.Done()
+				if _, err := c.Send(bg, numbered(t, 1000+i)); err != nil {
+					singleErrs.Add(1)
+					assert.ErrorIs(t, err, mailer.ErrClientClosed)
+				}
+			}()
+		}
+		require.Eventually(t, func() bool { return len(srv.Messages()) >= 20 }, 5*time.Second, time.Millisecond)
+		require.NoError(t, c.Close())
+		select {
+		case r := <-done:
+			require.NoError(t, r.err, "Close waited for the whole batch")
+			assert.Len(t, r.receipts, len(msgs))
+		default:
+			t.Fatal("Close returned before SendAll")
+		}
+		single.Wait()
+		assert.Equal(t, len(msgs)+8-int(singleErrs.Load()), len(srv.Messages()))
+		assert.LessOrEqual(t, srv.MaxConcurrent(), 4)
+		require.Eventually(t, func() bool { return srv.Open() == 0 }, 5*time.Second, time.Millisecond,
+			"every connection closed")
+		assert.Equal(t, srv.Connections(), count(srv, "QUIT"), "each with QUIT")
 
-	_, err = c.Send(bg, numbered(t, 1))
-	assert.ErrorIs(t, err, mailer.ErrClientClosed)
-	receipts, err := c.SendAll(bg, msgs[:2]...)
-	assert.ErrorIs(t, err, mailer.ErrClientClosed)
-	assert.Len(t, receipts, 2)
-	require.NoError(t, srv.Close()) // before goleak looks
+		_, err = c.Send(bg, numbered(t, 1))
+		assert.ErrorIs(t, err, mailer.ErrClientClosed)
+		receipts, err := c.SendAll(bg, msgs[:2]...)
+		assert.ErrorIs(t, err, mailer.ErrClientClosed)
+		assert.Len(t, receipts, 2)
+		require.NoError(t, srv.Close()) // before goleak looks
+	})
 }
 
 // TestSendAllRetryDoesNotStall: while a message waits to be retried, the
