@@ -149,31 +149,33 @@ func TestIdleServerCloseRedials(t *testing.T) {
 			server: []mailertest.Option{mailertest.WithoutPipelining()}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := mailertest.NewServer(t, tc.server...)
-			ev := &eventLog{}
-			c := newClient(t, serverOnly(srv), fastRetry(3), mailer.WithPool(2),
-				mailer.WithIdleCheck(tc.idleCheck), mailer.WithHook(ev.hook))
-			first := batch(t, 4)
-			_, err := c.SendAll(bg, first...)
-			require.NoError(t, err)
-			before := srv.Connections()
-			if tc.kill != nil {
-				tc.kill(srv)
-			}
-			require.Eventually(t, func() bool { return srv.Open() == 0 }, 5*time.Second, time.Millisecond,
-				"the server closed the idle connections")
+			inMemory(t, func(t *testing.T) {
+				srv := mailertest.NewServer(t, append([]mailertest.Option{mem}, tc.server...)...)
+				ev := &eventLog{}
+				c := newClient(t, serverOnly(srv), fastRetry(3), mailer.WithPool(2),
+					mailer.WithIdleCheck(tc.idleCheck), mailer.WithHook(ev.hook))
+				first := batch(t, 4)
+				_, err := c.SendAll(bg, first...)
+				require.NoError(t, err)
+				before := srv.Connections()
+				if tc.kill != nil {
+					tc.kill(srv)
+				}
+				require.Eventually(t, func() bool { return srv.Open() == 0 }, 5*time.Second, time.Millisecond,
+					"the server closed the idle connections")
 
-			second := batch(t, 4)
-			receipts, err := c.SendAll(bg, second...)
-			require.NoError(t, err)
-			for _, r := range receipts {
-				assert.Equal(t, 1, r.Attempts, "a dead pooled connection does not use up an attempt")
-				assert.False(t, r.MaybeDuplicate)
-			}
-			require.NoError(t, c.Close())
-			assert.NotContains(t, ev.statuses(), "retrying")
-			assert.Greater(t, srv.Connections(), before, "dialled again")
-			exactlyOnce(t, srv, append(first, second...))
+				second := batch(t, 4)
+				receipts, err := c.SendAll(bg, second...)
+				require.NoError(t, err)
+				for _, r := range receipts {
+					assert.Equal(t, 1, r.Attempts, "a dead pooled connection does not use up an attempt")
+					assert.False(t, r.MaybeDuplicate)
+				}
+				require.NoError(t, c.Close())
+				assert.NotContains(t, ev.statuses(), "retrying")
+				assert.Greater(t, srv.Connections(), before, "dialled again")
+				exactlyOnce(t, srv, append(first, second...))
+			})
 		})
 	}
 }
@@ -230,35 +232,39 @@ func TestFailedTransactionDiscardsConnection(t *testing.T) {
 
 	for _, pipelining := range []bool{true, false} {
 		t.Run(fmt.Sprintf("pipelining=%v", pipelining), func(t *testing.T) {
-			opts := []mailertest.Option{mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepRCPT, On: 1, Reply: "550 5.1.1 No such user"})}
-			if !pipelining {
-				opts = append(opts, mailertest.WithoutPipelining())
-			}
-			srv := mailertest.NewServer(t, opts...)
-			c := newClient(t, serverOnly(srv), mailer.WithPool(1))
-			_, err := c.Send(bg, numbered(t, 1))
-			assert.Equal(t, 550, sendErr(t, err).Code)
-			_, err = c.Send(bg, numbered(t, 2))
-			require.NoError(t, err)
-			assert.Equal(t, 1, srv.Connections(), "the connection survives a refused recipient")
-			assert.Equal(t, 1, count(srv, "RSET"), "RSET after the failed transaction only")
-			assert.Len(t, srv.Messages(), 1)
-			assert.Equal(t, pipelining, count(srv, "DATA") == 2, "pipelining sends DATA with the RCPT")
+			inMemory(t, func(t *testing.T) {
+				opts := []mailertest.Option{mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepRCPT, On: 1, Reply: "550 5.1.1 No such user"})}
+				if !pipelining {
+					opts = append(opts, mailertest.WithoutPipelining())
+				}
+				srv := mailertest.NewServer(t, append([]mailertest.Option{mem}, opts...)...)
+				c := newClient(t, serverOnly(srv), mailer.WithPool(1))
+				_, err := c.Send(bg, numbered(t, 1))
+				assert.Equal(t, 550, sendErr(t, err).Code)
+				_, err = c.Send(bg, numbered(t, 2))
+				require.NoError(t, err)
+				assert.Equal(t, 1, srv.Connections(), "the connection survives a refused recipient")
+				assert.Equal(t, 1, count(srv, "RSET"), "RSET after the failed transaction only")
+				assert.Len(t, srv.Messages(), 1)
+				assert.Equal(t, pipelining, count(srv, "DATA") == 2, "pipelining sends DATA with the RCPT")
+			})
 		})
 	}
 
 	t.Run("garbage to RSET", func(t *testing.T) {
-		srv := mailertest.NewServer(t, mailertest.WithFaults(
-			mailertest.Fault{Step: mailertest.StepRCPT, On: 1, Reply: "550 5.1.1 No such user"},
-			mailertest.Fault{Step: mailertest.StepRSET, Raw: []byte("\x00\x00\x00\x1a\x00\x00\x00")}))
-		// The garbage has no line end: only the timeout ends RSET.
-		c := newClient(t, serverOnly(srv), mailer.WithPool(1), mailer.WithTimeouts(mailer.Timeouts{Command: 200 * time.Millisecond}))
-		_, err := c.Send(bg, numbered(t, 1))
-		assert.Equal(t, 550, sendErr(t, err).Code)
-		rcpt, err := c.Send(bg, numbered(t, 2))
-		require.NoError(t, err)
-		assert.Equal(t, 1, rcpt.Attempts)
-		assert.Equal(t, 2, srv.Connections(), "a connection that answered RSET with garbage is not reused")
+		inMemory(t, func(t *testing.T) {
+			srv := mailertest.NewServer(t, mem, mailertest.WithFaults(
+				mailertest.Fault{Step: mailertest.StepRCPT, On: 1, Reply: "550 5.1.1 No such user"},
+				mailertest.Fault{Step: mailertest.StepRSET, Raw: []byte("\x00\x00\x00\x1a\x00\x00\x00")}))
+			// The garbage has no line end: only the timeout ends RSET.
+			c := newClient(t, serverOnly(srv), mailer.WithPool(1), mailer.WithTimeouts(mailer.Timeouts{Command: 200 * time.Millisecond}))
+			_, err := c.Send(bg, numbered(t, 1))
+			assert.Equal(t, 550, sendErr(t, err).Code)
+			rcpt, err := c.Send(bg, numbered(t, 2))
+			require.NoError(t, err)
+			assert.Equal(t, 1, rcpt.Attempts)
+			assert.Equal(t, 2, srv.Connections(), "a connection that answered RSET with garbage is not reused")
+		})
 	})
 }
 
@@ -422,19 +428,21 @@ func TestQuirkyServersOnPooledConnections(t *testing.T) {
 		"502 to NOOP":              {fault: mailertest.Fault{Step: mailertest.StepNOOP, On: 1, Reply: "502 Unimplemented"}, idleCheck: time.Nanosecond},
 	} {
 		t.Run(name, func(t *testing.T) {
-			srv := mailertest.NewServer(t, mailertest.WithFaults(tc.fault))
-			c := newClient(t, serverOnly(srv), mailer.WithPool(1), mailer.WithIdleCheck(tc.idleCheck),
-				mailer.WithTimeouts(mailer.Timeouts{Command: 300 * time.Millisecond}))
-			msgs := batch(t, 5)
-			for _, m := range msgs {
-				rcpt, err := c.Send(bg, m)
-				require.NoError(t, err)
-				assert.Equal(t, 1, rcpt.Attempts)
-				time.Sleep(time.Millisecond) // idle, for the NOOP cases
-			}
-			exactlyOnce(t, srv, msgs)
-			assert.Equal(t, 5, count(srv, "."), "one final dot per message: never a message twice")
-			assert.Equal(t, 2, srv.Connections(), "the quirky connection was replaced once")
+			inMemory(t, func(t *testing.T) {
+				srv := mailertest.NewServer(t, mem, mailertest.WithFaults(tc.fault))
+				c := newClient(t, serverOnly(srv), mailer.WithPool(1), mailer.WithIdleCheck(tc.idleCheck),
+					mailer.WithTimeouts(mailer.Timeouts{Command: 300 * time.Millisecond}))
+				msgs := batch(t, 5)
+				for _, m := range msgs {
+					rcpt, err := c.Send(bg, m)
+					require.NoError(t, err)
+					assert.Equal(t, 1, rcpt.Attempts)
+					time.Sleep(time.Millisecond) // idle, for the NOOP cases
+				}
+				exactlyOnce(t, srv, msgs)
+				assert.Equal(t, 5, count(srv, "."), "one final dot per message: never a message twice")
+				assert.Equal(t, 2, srv.Connections(), "the quirky connection was replaced once")
+			})
 		})
 	}
 }
