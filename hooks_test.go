@@ -68,59 +68,61 @@ func (b *statusBook) checkRow(t *testing.T, id string) {
 // its pending and sending events, and it has been handled when SendAll or
 // Send returns.
 func TestHooksLoseNothing(t *testing.T) {
-	n := 1000
-	if os.Getenv("MAILER_TEST_LONG") != "" {
-		n = 10000
-	}
-	srv := mailertest.NewServer(t)
-	book := &statusBook{}
-	var sending, panicked, slow atomic.Int64
-	c := newClient(t, serverOnly(srv), mailer.WithPool(8),
-		mailer.WithHook(func(_ context.Context, e mailer.Event) {
-			if e.Status == mailer.StatusSending && sending.Add(1)%3 == 0 {
-				panicked.Add(1)
-				panic("hook bug")
-			}
-		}),
-		mailer.WithHook(func(_ context.Context, e mailer.Event) {
-			if e.Status.Terminal() && slow.Add(1) <= 50 {
-				time.Sleep(time.Millisecond) // a slow database write, the subject of the test
-			}
-		}),
-		mailer.WithHook(book.hook))
-
-	msgs := make([]*mailer.Message, n)
-	for i := range msgs {
-		m, err := mailer.NewMessage().From("app@example.com").To(fmt.Sprintf("user%d@example.com", i)).
-			Subject("Status").Text("Hello").Build()
-		require.NoError(t, err)
-		msgs[i] = m
-	}
-	receipts, err := c.SendAll(bg, msgs...)
-	require.NoError(t, err)
-	for i, r := range receipts {
-		require.Equal(t, msgs[i].MessageID(), r.MessageID)
-		require.Equal(t, 1, book.terminal(r.MessageID), "terminal event of message %d handled before SendAll returned", i)
-		book.checkRow(t, r.MessageID)
-	}
-
-	// Send, from several goroutines: each terminal event is handled
-	// before that Send returns.
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Go(func() {
-			for i := g; i < 200; i += 8 {
-				r, err := c.Send(bg, msgs[i])
-				if !assert.NoError(t, err) {
-					return
+	inMemory(t, func(t *testing.T) {
+		n := 1000
+		if os.Getenv("MAILER_TEST_LONG") != "" {
+			n = 10000
+		}
+		srv := mailertest.NewServer(t, mem)
+		book := &statusBook{}
+		var sending, panicked, slow atomic.Int64
+		c := newClient(t, serverOnly(srv), mailer.WithPool(8),
+			mailer.WithHook(func(_ context.Context, e mailer.Event) {
+				if e.Status == mailer.StatusSending && sending.Add(1)%3 == 0 {
+					panicked.Add(1)
+					panic("hook bug")
 				}
-				assert.Equal(t, 2, book.terminal(r.MessageID), "second Send of message %d", i)
-			}
-		})
-	}
-	wg.Wait()
-	assert.Len(t, srv.Messages(), n+200)
-	assert.Equal(t, int64(n+200)/3, panicked.Load(), "the panicking hook ran")
+			}),
+			mailer.WithHook(func(_ context.Context, e mailer.Event) {
+				if e.Status.Terminal() && slow.Add(1) <= 50 {
+					time.Sleep(time.Millisecond) // a slow database write, the subject of the test
+				}
+			}),
+			mailer.WithHook(book.hook))
+
+		msgs := make([]*mailer.Message, n)
+		for i := range msgs {
+			m, err := mailer.NewMessage().From("app@example.com").To(fmt.Sprintf("user%d@example.com", i)).
+				Subject("Status").Text("Hello").Build()
+			require.NoError(t, err)
+			msgs[i] = m
+		}
+		receipts, err := c.SendAll(bg, msgs...)
+		require.NoError(t, err)
+		for i, r := range receipts {
+			require.Equal(t, msgs[i].MessageID(), r.MessageID)
+			require.Equal(t, 1, book.terminal(r.MessageID), "terminal event of message %d handled before SendAll returned", i)
+			book.checkRow(t, r.MessageID)
+		}
+
+		// Send, from several goroutines: each terminal event is handled
+		// before that Send returns.
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for i := g; i < 200; i += 8 {
+					r, err := c.Send(bg, msgs[i])
+					if !assert.NoError(t, err) {
+						return
+					}
+					assert.Equal(t, 2, book.terminal(r.MessageID), "second Send of message %d", i)
+				}
+			})
+		}
+		wg.Wait()
+		assert.Len(t, srv.Messages(), n+200)
+		assert.Equal(t, int64(n+200)/3, panicked.Load(), "the panicking hook ran")
+	})
 }
 
 // TestSlowHookDoesNotSerialise: a hook blocked on one message's event holds
