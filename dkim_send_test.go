@@ -45,6 +45,7 @@ func dkimMessages(t testing.TB) []*mailer.Message {
 // Send and SendRaw, with an RSA and an Ed25519 key, and has both verifiers
 // check what the server received.
 func TestWithDKIMSend(t *testing.T) {
+	t.Parallel() // waits on a child process (python3)
 	srv := mailertest.NewServer(t)
 	rsa := newClient(t, srv.Options(), withDKIM(t, "rsa2048-pkcs8.pem", "rsa"))
 	ed := newClient(t, srv.Options(), withDKIM(t, "ed25519.pem", "ed"))
@@ -73,6 +74,7 @@ func TestWithDKIMSend(t *testing.T) {
 // final dot (the server kept it), the second delivers; both copies are the
 // same bytes, signature included, and both verify.
 func TestWithDKIMRetrySendsSameBytes(t *testing.T) {
+	t.Parallel() // waits on a child process (python3)
 	srv := mailertest.NewServer(t, mailertest.WithFaults(
 		mailertest.Fault{Step: mailertest.StepDataEnd, On: 1, Drop: true},
 		mailertest.Fault{Step: mailertest.StepDataEnd, On: 3, Reply: "451 4.3.0 try again"},

@@ -85,6 +85,7 @@ var dkimKeys = []struct{ file, selector string }{
 // and PKCS#8) and Ed25519 keys and has go-msgauth and dkimpy verify every
 // one; the same messages with the Subject changed after signing fail both.
 func TestDKIMVerifiedByTwoVerifiers(t *testing.T) {
+	t.Parallel() // waits on a child process (python3)
 	var signers []*mailer.DKIMSigner
 	for _, k := range dkimKeys {
 		signers = append(signers, newDKIMSigner(t, k.file, k.selector))
@@ -169,6 +170,7 @@ func dkimTags(sig string) map[string]string {
 // line ends, tabs, whitespace runs, folded headers and empty lines at the
 // end, in all four canonicalizations, and has both verifiers check it.
 func TestDKIMCanonicalizationEdges(t *testing.T) {
+	t.Parallel() // waits on a child process (python3)
 	raw, err := os.ReadFile("testdata/dkim/edges.eml")
 	require.NoError(t, err)
 	key := dkimKey(t, "rsa2048-pkcs1.pem")

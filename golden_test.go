@@ -163,6 +163,7 @@ func TestGolden(t *testing.T) {
 // TestGoldenReaders parses every golden message with three independent
 // readers and compares what they decode with the input.
 func TestGoldenReaders(t *testing.T) {
+	t.Parallel() // waits on a child process (python3)
 	msgs := make([]*Message, len(goldenCases))
 	raws := make([][]byte, len(goldenCases))
 	for i, c := range goldenCases {

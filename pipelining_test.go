@@ -151,31 +151,33 @@ func TestPipelinedRecipientReplies(t *testing.T) {
 // RCPT commands grow linearly with the recipients (they grew with their
 // square: 10,001 recipients cost 505,101 RCPT commands).
 func TestRecipientLimitLearned(t *testing.T) {
-	const limit, n = 100, 10_001
-	var inTx atomic.Int64 // recipients of the current transaction (one connection)
-	srv := mailertest.NewServer(t, mailertest.WithFaultFunc(func(step mailertest.Step, _ int) *mailertest.Fault {
-		switch step {
-		case mailertest.StepMAIL:
-			inTx.Store(0)
-		case mailertest.StepRCPT:
-			if inTx.Add(1) > limit {
-				return &mailertest.Fault{Reply: "452 4.5.3 Too many recipients"}
+	inMemory(t, func(t *testing.T) {
+		const limit, n = 100, 10_001
+		var inTx atomic.Int64 // recipients of the current transaction (one connection)
+		srv := mailertest.NewServer(t, mem, mailertest.WithFaultFunc(func(step mailertest.Step, _ int) *mailertest.Fault {
+			switch step {
+			case mailertest.StepMAIL:
+				inTx.Store(0)
+			case mailertest.StepRCPT:
+				if inTx.Add(1) > limit {
+					return &mailertest.Fault{Reply: "452 4.5.3 Too many recipients"}
+				}
 			}
+			return nil
+		}))
+		rcpts := make([]string, n)
+		for i := range rcpts {
+			rcpts[i] = fmt.Sprintf("r%d@example.com", i)
 		}
-		return nil
-	}))
-	rcpts := make([]string, n)
-	for i := range rcpts {
-		rcpts[i] = fmt.Sprintf("r%d@example.com", i)
-	}
-	m, err := mailer.NewMessage().From("alice@example.com").To("list@example.com").Bcc(rcpts...).Subject("s").Text("t").Build()
-	require.NoError(t, err)
-	c := newClient(t, serverOnly(srv), mailer.WithPool(1))
-	rcpt, err := c.Send(bg, m)
-	require.NoError(t, err)
-	assert.Len(t, rcpt.Recipients, n+1)
-	// The first transaction offers every recipient; the others offer at
-	// most the limit each: n + (n+1-limit) commands.
-	assert.Equal(t, 2*(n+1)-limit, count(srv, "RCPT"))
-	assert.Len(t, srv.Messages(), (n+1+limit-1)/limit)
+		m, err := mailer.NewMessage().From("alice@example.com").To("list@example.com").Bcc(rcpts...).Subject("s").Text("t").Build()
+		require.NoError(t, err)
+		c := newClient(t, serverOnly(srv), mailer.WithPool(1))
+		rcpt, err := c.Send(bg, m)
+		require.NoError(t, err)
+		assert.Len(t, rcpt.Recipients, n+1)
+		// The first transaction offers every recipient; the others offer at
+		// most the limit each: n + (n+1-limit) commands.
+		assert.Equal(t, 2*(n+1)-limit, count(srv, "RCPT"))
+		assert.Len(t, srv.Messages(), (n+1+limit-1)/limit)
+	})
 }

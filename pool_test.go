@@ -60,49 +60,51 @@ func exactlyOnce(t *testing.T, srv *mailertest.Server, msgs []*mailer.Message) {
 // with a pool of 4: every message arrives exactly once and the server never
 // sees more than 4 connections open at once.
 func TestPoolManyGoroutines(t *testing.T) {
-	// 200 goroutines × 10 messages; × 50 (10,000 messages) in the long run.
-	const goroutines = 200
-	each := 10
-	if os.Getenv("MAILER_TEST_LONG") != "" {
-		each = 50
-	}
-	srv := mailertest.NewServer(t, mailertest.WithUser(testUser, testPassword))
-	c := newClient(t, srv.Options(), mailer.WithPool(4))
-	msgs := make([][]*mailer.Message, goroutines)
-	for g := range msgs {
-		msgs[g] = make([]*mailer.Message, each)
-		for i := range msgs[g] {
-			msgs[g][i] = numbered(t, g*each+i)
+	inMemory(t, func(t *testing.T) {
+		// 200 goroutines × 10 messages; × 50 (10,000 messages) in the long run.
+		const goroutines = 200
+		each := 10
+		if os.Getenv("MAILER_TEST_LONG") != "" {
+			each = 50
 		}
-	}
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	for g := range goroutines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for _, m := range msgs[g] {
-				rcpt, err := c.Send(bg, m)
-				if err != nil || rcpt.Attempts != 1 {
-					failed.Add(1)
-					t.Errorf("send %s: attempts %d, %v", m.MessageID(), rcpt.Attempts, err)
-				}
+		srv := mailertest.NewServer(t, mem, mailertest.WithUser(testUser, testPassword))
+		c := newClient(t, srv.Options(), mailer.WithPool(4))
+		msgs := make([][]*mailer.Message, goroutines)
+		for g := range msgs {
+			msgs[g] = make([]*mailer.Message, each)
+			for i := range msgs[g] {
+				msgs[g][i] = numbered(t, g*each+i)
 			}
-		}()
-	}
-	wg.Wait()
-	require.Zero(t, failed.Load())
-	var all []*mailer.Message
-	for _, g := range msgs {
-		all = append(all, g...)
-	}
-	exactlyOnce(t, srv, all)
-	assert.LessOrEqual(t, srv.MaxConcurrent(), 4, "never more than the pool's connections")
-	// 100 messages per connection by default: about 100 connections.
-	assert.LessOrEqual(t, srv.Connections(), goroutines*each/mailer.DefaultMessagesPerConnection+4)
-	assert.Equal(t, 0, count(srv, "RSET"), "no RSET without a failed transaction")
-	assert.Equal(t, 0, count(srv, "NOOP"), "no NOOP on busy connections")
-	t.Logf("%d messages over %d connections, at most %d at once", len(all), srv.Connections(), srv.MaxConcurrent())
+		}
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		for g := range goroutines {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, m := range msgs[g] {
+					rcpt, err := c.Send(bg, m)
+					if err != nil || rcpt.Attempts != 1 {
+						failed.Add(1)
+						t.Errorf("send %s: attempts %d, %v", m.MessageID(), rcpt.Attempts, err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		require.Zero(t, failed.Load())
+		var all []*mailer.Message
+		for _, g := range msgs {
+			all = append(all, g...)
+		}
+		exactlyOnce(t, srv, all)
+		assert.LessOrEqual(t, srv.MaxConcurrent(), 4, "never more than the pool's connections")
+		// 100 messages per connection by default: about 100 connections.
+		assert.LessOrEqual(t, srv.Connections(), goroutines*each/mailer.DefaultMessagesPerConnection+4)
+		assert.Equal(t, 0, count(srv, "RSET"), "no RSET without a failed transaction")
+		assert.Equal(t, 0, count(srv, "NOOP"), "no NOOP on busy connections")
+		t.Logf("%d messages over %d connections, at most %d at once", len(all), srv.Connections(), srv.MaxConcurrent())
+	})
 }
 
 // TestPoolReusesConnections: one connection carries up to

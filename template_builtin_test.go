@@ -123,6 +123,7 @@ func TestBuiltinGolden(t *testing.T) {
 // independent readers and compares the decoded subject and bodies with
 // the golden files.
 func TestBuiltinReaders(t *testing.T) {
+	t.Parallel() // waits on a child process (python3)
 	set := builtinSet(t)
 	cases := builtinCases("", "")
 	raws := make([][]byte, len(cases))

@@ -14,6 +14,7 @@ import (
 // (goquery, cascadia, gorilla/css, html2text's table writer and colours)
 // are linked only by programs that import package templates.
 func TestCoreDependencies(t *testing.T) {
+	t.Parallel() // waits on a child process (go list)
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go command in PATH")
