@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,7 +130,8 @@ func TestExitCodes(t *testing.T) {
 		{name: "missing ca file", args: append([]string{"-url", "smtp://example.com", "-from", "a@example.com", "-ca", missing}, ok...), wantCode: 2, wantStderr: "-ca " + missing + ": no such file"},
 		{name: "user without server", args: append([]string{"-user", "alice"}, ok...), wantCode: 2, wantStderr: "-user needs -provider or -url"},
 		{name: "password without user", args: append([]string{"-url", "smtp://example.com", "-from", "a@example.com", "-password", "x"}, ok...), wantCode: 2, wantStderr: "-password needs -user"},
-		{name: "connection refused", args: append([]string{"-url", "smtp://" + closedPort(t), "-from", "a@example.com"}, ok...), wantCode: 1, wantStderr: "failed at dial"},
+		// One attempt: the default three wait seconds between them.
+		{name: "connection refused", args: append([]string{"-url", "smtp://" + closedPort(t), "-from", "a@example.com", "-retries", "1"}, ok...), wantCode: 1, wantStderr: "failed at dial"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -485,27 +487,47 @@ func TestPartialDelivery(t *testing.T) {
 }
 
 func TestStalledServer(t *testing.T) {
-	stall := mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDATA, Delay: time.Minute})
+	// stallAtDATA stalls at DATA and closes reached when it gets there.
+	stallAtDATA := func() (mailertest.Option, <-chan struct{}) {
+		reached := make(chan struct{})
+		var once sync.Once
+		return mailertest.WithFaultFunc(func(step mailertest.Step, _ int) *mailertest.Fault {
+			if step != mailertest.StepDATA {
+				return nil
+			}
+			once.Do(func() { close(reached) })
+			return &mailertest.Fault{Delay: time.Minute}
+		}), reached
+	}
 
 	t.Run("interrupted", func(t *testing.T) {
-		srv, caFile := newServer(t, stall)
+		t.Parallel()
+		stall, reached := stallAtDATA()
+		// Without PIPELINING the client sends DATA only once it has read
+		// the RCPT reply: when the server has DATA, the client is in DATA.
+		srv, caFile := newServer(t, stall, mailertest.WithoutPipelining())
 		ctx, cancel := context.WithCancel(t.Context())
-		time.AfterFunc(200*time.Millisecond, cancel)
+		go func() { <-reached; cancel() }() // interrupted in DATA, however long the way there took
 		start := time.Now()
 		got := runSendContext(ctx, nil, "-url", srv.URL(), "-ca", caFile, "-to", "bob@example.com", "-subject", "hi")
+		cancel()
 		assert.Less(t, time.Since(start), 5*time.Second)
 		assert.Equal(t, 1, got.code)
 		line := requireOneLine(t, got.stderr)
 		assert.Contains(t, line, "interrupted during DATA")
 	})
 	t.Run("timeout", func(t *testing.T) {
+		t.Parallel()
+		stall, _ := stallAtDATA()
 		srv, caFile := newServer(t, stall)
 		start := time.Now()
-		got := runSend(t, nil, "-url", srv.URL(), "-ca", caFile, "-timeout", "200ms", "-to", "bob@example.com", "-subject", "hi")
-		assert.Less(t, time.Since(start), 5*time.Second)
+		// The timeout must run out in DATA, after dial, STARTTLS and AUTH:
+		// 2 s leaves that way twenty times what it takes under load.
+		got := runSend(t, nil, "-url", srv.URL(), "-ca", caFile, "-timeout", "2s", "-to", "bob@example.com", "-subject", "hi")
+		assert.Less(t, time.Since(start), 10*time.Second)
 		assert.Equal(t, 1, got.code)
 		line := requireOneLine(t, got.stderr)
-		assert.Contains(t, line, "timed out (-timeout 200ms) during DATA")
+		assert.Contains(t, line, "timed out (-timeout 2s) during DATA")
 	})
 }
 

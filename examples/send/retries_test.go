@@ -36,6 +36,7 @@ func statuses(o jsonOut) []string {
 // the status events, on success and on failure.
 func TestRetriesAndEvents(t *testing.T) {
 	t.Run("retried then sent", func(t *testing.T) {
+		t.Parallel() // waits the default backoff (up to 1 s) alongside the other slow tests
 		srv, ca := newServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepMAIL, On: 1, Reply: "451 4.3.0 Try again"}))
 		got := runSend(t, nil, "-url", srv.URL(), "-ca", ca, "-retries", "2", "-json",
 			"-to", "bob@example.com", "-subject", "hi", "-text", "hello")
