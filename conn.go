@@ -41,6 +41,7 @@ type conn struct {
 	buf        []byte    // command buffer, reused
 	body       []byte    // rendered message, reused (wire.go)
 	stuff      stuffer
+	tee        signTee // stuff and a DKIM pass, while a message is signed (dkim_send.go)
 	bw         *bufio.Writer
 	idleTimer  *time.Timer
 	deadline   time.Time // the deadline setDeadline last set on raw

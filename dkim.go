@@ -2,6 +2,7 @@ package mailer
 
 import (
 	"bufio"
+	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -102,6 +103,7 @@ type DKIMSigner struct {
 	relaxedBody      bool
 	expiration       time.Duration
 	now              func() time.Time
+	fixedTags        [][]byte // v=, a=, c=, d= and s=, the same in every signature
 }
 
 // NewDKIMSigner checks d and returns a signer. It fails with a
@@ -170,6 +172,12 @@ func NewDKIMSigner(d DKIM) (*DKIMSigner, error) {
 	if !slices.ContainsFunc(s.headers, func(x string) bool { return strings.EqualFold(x, "From") }) {
 		s.headers = append([]string{"From"}, s.headers...)
 	}
+	for _, t := range []string{
+		"v=1", "a=" + s.algo, "c=" + canonName(s.relaxedHeader) + "/" + canonName(s.relaxedBody),
+		"d=" + s.domain, "s=" + s.selector,
+	} {
+		s.fixedTags = append(s.fixedTags, []byte(t))
+	}
 	return s, nil
 }
 
@@ -228,7 +236,7 @@ func (s *DKIMSigner) newPass() *dkimPass {
 
 // donePass returns p to the pool, unless its header buffer grew large.
 func donePass(p *dkimPass) {
-	if cap(p.header) <= 64<<10 {
+	if cap(p.header) <= 64<<10 && cap(p.canon) <= 64<<10 {
 		if p.bw != nil {
 			p.bw.Reset(nil)
 		}
@@ -238,83 +246,122 @@ func donePass(p *dkimPass) {
 
 // finish checks alignment and signs the header section p collected.
 func (s *DKIMSigner) finish(p *dkimPass) (string, error) {
+	sig, err := s.sign(p, true)
+	return string(sig), err
+}
+
+// sign ends the pass p and returns the DKIM-Signature field, in a new
+// slice. check says whether to check the From alignment on the header
+// collected (Send has checked the Message's From already). Everything but
+// the returned field and the signature value is built in p's buffers, so
+// that a message costs a few allocations.
+func (s *DKIMSigner) sign(p *dkimPass, check bool) ([]byte, error) {
 	defer donePass(p)
 	if p.err != nil {
-		return "", p.err
+		return nil, p.err
 	}
 	bh := p.sum()
-	fields := splitHeader(p.header)
-	if err := s.aligned(fields); err != nil {
-		return "", err
+	hdr := p.splitHeader()
+	if check {
+		if err := s.aligned(hdr, p.fields); err != nil {
+			return nil, err
+		}
 	}
 
 	// The signed fields, each instance from the bottom up (RFC 6376
-	// section 5.4.2), and From once more than it occurs.
-	var names []string
-	var signed []string
+	// section 5.4.2), and From once more than it occurs; their names go
+	// into h= as they are chosen.
+	names := append(p.names[:0], "h="...)
+	signed := p.signed[:0]
 	for _, name := range s.headers {
-		var found []string
-		for _, f := range fields {
-			if strings.EqualFold(f.name, name) {
-				found = append(found, f.raw)
+		mark := len(signed)
+		for i, f := range p.fields {
+			if equalFoldASCII(hdr[f.start:f.nameEnd], name) {
+				signed = append(signed, i)
 			}
 		}
-		for i := len(found) - 1; i >= 0; i-- {
-			names = append(names, name)
-			signed = append(signed, found[i])
+		slices.Reverse(signed[mark:])
+		for range len(signed) - mark {
+			names = append(append(names, name...), ':')
 		}
 		if strings.EqualFold(name, "From") {
-			names = append(names, name) // oversigned: an empty instance
+			names = append(append(names, name...), ':') // oversigned: an empty instance
 		}
 	}
+	names = names[:len(names)-1] // the last colon
+	p.names, p.signed = names, signed
 
 	now := s.now()
-	tags := []string{
-		"v=1", "a=" + s.algo, "c=" + canonName(s.relaxedHeader) + "/" + canonName(s.relaxedBody),
-		"d=" + s.domain, "s=" + s.selector, "t=" + strconv.FormatInt(now.Unix(), 10),
+	f := sigFolder{b: append(p.tag[:0], "DKIM-Signature:"...), piece: p.piece}
+	f.line = len(f.b)
+	for _, t := range s.fixedTags {
+		f.tag(t, false)
 	}
+	tag := strconv.AppendInt(append(p.scratchTag[:0], "t="...), now.Unix(), 10)
+	f.tag(tag, false)
 	if s.expiration > 0 {
-		tags = append(tags, "x="+strconv.FormatInt(now.Add(s.expiration).Unix(), 10))
+		tag = strconv.AppendInt(append(tag[:0], "x="...), now.Add(s.expiration).Unix(), 10)
+		f.tag(tag, false)
 	}
-	tags = append(tags, "h="+strings.Join(names, ":"), "bh="+base64.StdEncoding.EncodeToString(bh))
-	unsigned := foldSignature(tags) // ends with "b="
+	f.tag(names, true)
+	tag = base64.StdEncoding.AppendEncode(append(tag[:0], "bh="...), bh[:])
+	f.tag(tag, false)
+	f.last()
+	p.scratchTag, p.piece = tag, f.piece
+	unsigned := f.b // ends with "b="
+	p.tag = unsigned
 
 	h := p.h
 	h.Reset()
-	buf := p.header[:0] // the fields were copied out by splitHeader
-	for _, raw := range signed {
-		buf = appendCanonHeader(buf, raw, s.relaxedHeader)
+	buf := p.canon[:0]
+	for _, i := range signed {
+		fl := p.fields[i]
+		buf = appendCanonHeader(buf, hdr[fl.start:fl.end], s.relaxedHeader)
 	}
 	buf = appendCanonHeader(buf, unsigned, s.relaxedHeader)
 	h.Write(buf[:len(buf)-2]) // the signature's own field without its CRLF
-	p.header = buf
-	digest := h.Sum(nil)
+	p.canon = buf
+	var digest [sha256.Size]byte
+	h.Sum(digest[:0])
 
-	opts := crypto.SignerOpts(crypto.SHA256)
-	if s.algo == "ed25519-sha256" {
-		opts = crypto.Hash(0) // RFC 8463: Ed25519 signs the SHA-256 digest itself
+	var sig []byte
+	var err error
+	if k, ok := s.key.(ed25519.PrivateKey); ok {
+		// RFC 8463: Ed25519 signs the SHA-256 digest itself.
+		sig = ed25519.Sign(k, digest[:])
+	} else {
+		opts := crypto.SignerOpts(crypto.SHA256)
+		if s.algo == "ed25519-sha256" {
+			opts = crypto.Hash(0)
+		}
+		sig, err = s.key.Sign(rand.Reader, digest[:], opts)
 	}
-	sig, err := s.key.Sign(rand.Reader, digest, opts)
 	if err != nil {
-		return "", fmt.Errorf("mailer: DKIM: signing: %w", err)
+		return nil, fmt.Errorf("mailer: DKIM: signing: %w", err)
 	}
-	return unsigned + foldBase64(base64.StdEncoding.EncodeToString(sig), lastLineLen(unsigned)) + "\r\n", nil
+	n := base64.StdEncoding.EncodedLen(len(sig))
+	out := make([]byte, 0, len(unsigned)+n+3*(n/60+2)+2)
+	out = append(out, unsigned...)
+	out = appendFoldedBase64(out, sig, len(unsigned)-bytes.LastIndexByte(unsigned, '\n')-1)
+	return append(out, "\r\n"...), nil
 }
 
 // aligned checks that the message has one From address, of a domain that
-// aligns with the signing domain.
-func (s *DKIMSigner) aligned(fields []headerField) error {
-	var from []string
+// aligns with the signing domain. hdr is the header section the fields
+// span.
+func (s *DKIMSigner) aligned(hdr []byte, fields []fieldSpan) error {
+	var from []byte
+	n := 0
 	for _, f := range fields {
-		if strings.EqualFold(f.name, "From") {
-			_, v, _ := strings.Cut(f.raw, ":")
-			from = append(from, v)
+		if equalFoldASCII(hdr[f.start:f.nameEnd], "From") {
+			from = hdr[f.colon+1 : f.end]
+			n++
 		}
 	}
-	if len(from) != 1 {
+	if n != 1 {
 		return &DKIMAlignmentError{Domain: s.domain}
 	}
-	unfolded := strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(from[0], "\r\n", ""), "\n", ""))
+	unfolded := strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(string(from), "\r\n", ""), "\n", ""))
 	list, err := (&mail.AddressParser{WordDecoder: anyCharset}).ParseList(unfolded)
 	if err != nil || len(list) != 1 {
 		return &DKIMAlignmentError{Domain: s.domain}
@@ -353,67 +400,74 @@ func canonName(relaxed bool) string {
 	return "simple"
 }
 
-// foldSignature writes "DKIM-Signature: " and tags folded to lines of at
-// most 76 octets, ending with " b=" (the value is appended after signing).
-// Long tag values (h=, bh=) are folded at their colons or in the base64.
-func foldSignature(tags []string) string {
-	var b strings.Builder
-	b.Grow(512)
-	b.WriteString("DKIM-Signature:")
-	line := b.Len()
-	for _, t := range append(tags, "b=") {
-		piece := t
-		if t != "b=" {
-			piece += ";"
-		}
-		if line+1+len(piece) > 76 && line > 1 {
-			b.WriteString("\r\n")
-			line = 0
-		}
-		b.WriteByte(' ')
-		line++
-		for line+len(piece) > 76 {
-			// Fold inside the value: after a colon in h=, anywhere in bh=.
-			cut := 76 - line
-			if strings.HasPrefix(t, "h=") {
-				if i := strings.LastIndexByte(piece[:cut], ':'); i > 0 {
-					cut = i + 1
-				}
-			}
-			if cut <= 2 {
-				break
-			}
-			b.WriteString(piece[:cut])
-			b.WriteString("\r\n ")
-			piece = piece[cut:]
-			line = 1
-		}
-		b.WriteString(piece)
-		line += len(piece)
-	}
-	return b.String()
+// sigFolder writes the DKIM-Signature field's tags folded to lines of at
+// most 76 octets, as "DKIM-Signature: v=1; a=…; … b=" (the value of b= is
+// appended after signing). Long tag values (h=, bh=) are folded at their
+// colons or in the base64.
+type sigFolder struct {
+	b     []byte
+	line  int    // octets on the current line
+	piece []byte // scratch: a tag and its semicolon
 }
 
-// foldBase64 folds the b= value: lines of at most 76 octets, the first
-// continuing a line of col octets.
-func foldBase64(v string, col int) string {
-	var b strings.Builder
+// tag appends one tag and its semicolon; h says it is the h= tag, folded
+// after a colon.
+func (f *sigFolder) tag(t []byte, h bool) {
+	f.piece = append(append(f.piece[:0], t...), ';')
+	f.put(f.piece, h)
+}
+
+// last appends the empty b= tag that ends the field before signing.
+func (f *sigFolder) last() { f.put([]byte("b="), false) }
+
+func (f *sigFolder) put(piece []byte, h bool) {
+	if f.line+1+len(piece) > 76 && f.line > 1 {
+		f.b = append(f.b, "\r\n"...)
+		f.line = 0
+	}
+	f.b = append(f.b, ' ')
+	f.line++
+	for f.line+len(piece) > 76 {
+		// Fold inside the value: after a colon in h=, anywhere in bh=.
+		cut := 76 - f.line
+		if h {
+			if i := bytes.LastIndexByte(piece[:cut], ':'); i > 0 {
+				cut = i + 1
+			}
+		}
+		if cut <= 2 {
+			break
+		}
+		f.b = append(f.b, piece[:cut]...)
+		f.b = append(f.b, "\r\n "...)
+		piece = piece[cut:]
+		f.line = 1
+	}
+	f.b = append(f.b, piece...)
+	f.line += len(piece)
+}
+
+// appendFoldedBase64 appends the base64 of sig as the b= value: lines of
+// at most 76 octets, the first continuing a line of col octets.
+func appendFoldedBase64(b, sig []byte, col int) []byte {
+	var enc [1024]byte // the base64 of an RSA 4096 signature takes 684
+	v := enc[:0]
+	if n := base64.StdEncoding.EncodedLen(len(sig)); n > len(enc) {
+		v = make([]byte, 0, n)
+	}
+	v = base64.StdEncoding.AppendEncode(v, sig)
 	for len(v) > 0 {
 		n := min(76-col, len(v))
 		if n <= 0 {
-			b.WriteString("\r\n ")
+			b = append(b, "\r\n "...)
 			col = 1
 			continue
 		}
-		b.WriteString(v[:n])
+		b = append(b, v[:n]...)
 		v = v[n:]
 		col += n
 	}
-	return b.String()
-}
-
-func lastLineLen(s string) int {
-	return len(s) - strings.LastIndex(s, "\n") - 1
+	return b
 }
 
 // DNSRecord returns the TXT record that publishes the signer's public key.
@@ -464,7 +518,7 @@ func (r DKIMRecord) String() string {
 // signMessage renders m once into a DKIM pass and returns its signature
 // header field. The message is streamed: attachments are read, encoded and
 // hashed, never held.
-func (s *DKIMSigner) signMessage(m *Message) (string, error) {
+func (s *DKIMSigner) signMessage(m *Message) ([]byte, error) {
 	p := s.newPass()
 	if p.bw == nil {
 		p.bw = bufio.NewWriterSize(p, 4096)
@@ -477,7 +531,8 @@ func (s *DKIMSigner) signMessage(m *Message) (string, error) {
 		err = ferr
 	}
 	if err != nil {
-		return "", err
+		donePass(p)
+		return nil, err
 	}
-	return s.finish(p)
+	return s.sign(p, true)
 }

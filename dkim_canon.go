@@ -3,9 +3,9 @@ package mailer
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"hash"
-	"strings"
 )
 
 // This file holds DKIM canonicalization (RFC 6376 section 3.4) and the
@@ -29,6 +29,15 @@ type dkimPass struct {
 	err     error
 	bw      *bufio.Writer // for signMessage, kept with the pass
 
+	// Buffers of the signature, kept with the pass for the next message.
+	fields     []fieldSpan
+	signed     []int  // indexes in fields of the fields signed, in order
+	names      []byte // the h= tag
+	tag        []byte // the DKIM-Signature field being folded
+	scratchTag []byte
+	piece      []byte
+	canon      []byte // the canonical signed fields, hashed
+
 	// Body canonicalization state.
 	cr      bool // a CR was seen and not yet written
 	wsp     bool // relaxed: whitespace was seen on this line and not yet written
@@ -39,8 +48,14 @@ type dkimPass struct {
 	scratch [4096]byte
 }
 
-// reset clears p for another message; the caller keeps its buffers.
-func (p *dkimPass) reset() { *p = dkimPass{} }
+// reset clears p for another message, keeping its buffers.
+func (p *dkimPass) reset() {
+	*p = dkimPass{
+		header: p.header[:0], h: p.h, bw: p.bw,
+		fields: p.fields[:0], signed: p.signed[:0], names: p.names[:0], tag: p.tag[:0],
+		scratchTag: p.scratchTag[:0], piece: p.piece[:0], canon: p.canon[:0],
+	}
+}
 
 func (p *dkimPass) Write(b []byte) (int, error) {
 	if p.err != nil {
@@ -185,7 +200,7 @@ func (p *dkimPass) put(c byte) {
 }
 
 // sum ends the body and returns its hash.
-func (p *dkimPass) sum() []byte {
+func (p *dkimPass) sum() (sum [sha256.Size]byte) {
 	if !p.inBody {
 		// No empty line: the whole message is header (RFC 5322 allows
 		// a message without a body).
@@ -206,28 +221,46 @@ func (p *dkimPass) sum() []byte {
 	}
 	p.h.Write(p.scratch[:p.n])
 	p.n = 0
-	return p.h.Sum(nil)
+	p.h.Sum(sum[:0])
+	return sum
 }
 
-// headerField is one field of a header section: its name and the whole
-// field as written, folded lines and final CRLF included.
-type headerField struct {
-	name string
-	raw  string
+// fieldSpan is one field of a header section, as offsets in it: the
+// field starts at start, its name ends at nameEnd (white space before the
+// colon left out), its colon is at colon, and it ends after its final CRLF
+// at end.
+type fieldSpan struct {
+	start, nameEnd, colon, end int
 }
 
-// splitHeader splits a header section into fields. Bare LF and bare CR
-// line ends are read as CRLF, as they are sent.
-func splitHeader(b []byte) []headerField {
-	s := string(b)
-	if strings.Count(s, "\r\n") != strings.Count(s, "\n") || strings.Count(s, "\r\n") != strings.Count(s, "\r") {
-		s = strings.NewReplacer("\r\n", "\r\n", "\r", "\r\n", "\n", "\r\n").Replace(s)
+// splitHeader splits the header section p collected into p.fields and
+// returns the section they span. Bare LF and bare CR line ends are read as
+// CRLF, as they are sent.
+func (p *dkimPass) splitHeader() []byte {
+	s := p.header
+	if hasBareLineEnd(s) {
+		// Rare: rewrite the line ends into the canon buffer, which is
+		// free until the fields are canonicalized, and swap.
+		n := p.canon[:0]
+		for i := 0; i < len(s); i++ {
+			switch c := s[i]; {
+			case c == '\r' && i+1 < len(s) && s[i+1] == '\n':
+				n = append(n, '\r', '\n')
+				i++
+			case c == '\r' || c == '\n':
+				n = append(n, '\r', '\n')
+			default:
+				n = append(n, c)
+			}
+		}
+		p.header, p.canon = n, s[:0]
+		s = n
 	}
-	var fields []headerField
-	for len(s) > 0 {
-		end := 0
+	fields := p.fields[:0]
+	for at := 0; at < len(s); {
+		end := at
 		for {
-			i := strings.Index(s[end:], "\r\n")
+			i := bytes.Index(s[end:], []byte("\r\n"))
 			if i < 0 {
 				end = len(s)
 				break
@@ -237,28 +270,69 @@ func splitHeader(b []byte) []headerField {
 				break
 			}
 		}
-		raw := s[:end]
-		s = s[end:]
-		name, _, ok := strings.Cut(raw, ":")
-		if !ok {
-			continue // not a field; verifiers skip it too
+		colon := bytes.IndexByte(s[at:end], ':')
+		if colon >= 0 { // else not a field; verifiers skip it too
+			nameEnd := at + colon
+			for nameEnd > at && (s[nameEnd-1] == ' ' || s[nameEnd-1] == '\t') {
+				nameEnd--
+			}
+			fields = append(fields, fieldSpan{start: at, nameEnd: nameEnd, colon: at + colon, end: end})
 		}
-		fields = append(fields, headerField{name: strings.TrimRight(name, " \t"), raw: raw})
+		at = end
 	}
-	return fields
+	p.fields = fields
+	return s
+}
+
+// hasBareLineEnd reports whether b has a bare CR or a bare LF.
+func hasBareLineEnd(b []byte) bool {
+	for {
+		i := bytes.IndexAny(b, "\r\n")
+		if i < 0 {
+			return false
+		}
+		if b[i] == '\n' || i+1 == len(b) || b[i+1] != '\n' {
+			return true
+		}
+		b = b[i+2:]
+	}
+}
+
+// equalFoldASCII reports whether b and s are equal under ASCII case
+// folding, as strings.EqualFold is for header field names.
+func equalFoldASCII(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		x, y := b[i], s[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // appendCanonHeader appends a header field in the given canonical form,
 // ending with CRLF.
-func appendCanonHeader(b []byte, raw string, relaxed bool) []byte {
+func appendCanonHeader(b, raw []byte, relaxed bool) []byte {
 	if !relaxed {
 		b = append(b, raw...)
-		if !strings.HasSuffix(raw, "\r\n") {
+		if !bytes.HasSuffix(raw, []byte("\r\n")) {
 			b = append(b, "\r\n"...)
 		}
 		return b
 	}
-	name, value, _ := strings.Cut(raw, ":")
+	name, value, _ := bytes.Cut(raw, []byte(":"))
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if c == ' ' || c == '\t' {

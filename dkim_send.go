@@ -1,11 +1,5 @@
 package mailer
 
-import (
-	"bufio"
-	"bytes"
-	"sync"
-)
-
 // WithDKIM signs every message the Client sends with DKIM (see [DKIM]).
 // Send signs the message once, before its first attempt: the message is
 // rendered once into the signer (streamed: a large attachment is read and
@@ -32,11 +26,11 @@ func WithDKIM(d DKIM) Option {
 }
 
 // payloadFor returns the payload of Send(m), signed when the Client signs.
-// A small message (one rendered ahead into memory) is signed in the
-// background while the attempt connects and the server answers MAIL, RCPT
-// and DATA, so that the signature costs a Send little time; its From
-// alignment is checked at once. A large one is signed before the first
-// attempt, so that no connection waits for it.
+// A small message (one rendered ahead into memory) is signed while it is
+// rendered for its first attempt, as the server answers MAIL, RCPT and
+// DATA (see conn.renderSigned); its From alignment is checked at once. A
+// large one is signed before the first attempt, so that no connection
+// waits for it.
 func (c *Client) payloadFor(m *Message) (payload, error) {
 	p := payloadOf(m)
 	s := c.cfg.dkim
@@ -48,98 +42,55 @@ func (c *Client) payloadFor(m *Message) (payload, error) {
 		if err != nil {
 			return payload{}, dkimFailed(err, m.messageID)
 		}
-		p.sig = []byte(sig)
+		p.sig = sig
 		p.size += int64(len(sig))
 		return p, nil
 	}
 	if !domainsAlign(domainOf(m.from.Address), s.domain) {
 		return payload{}, dkimFailed(&DKIMAlignmentError{Domain: s.domain, From: m.from.Address}, m.messageID)
 	}
-	ps := &pendingSig{done: make(chan struct{})}
-	go func() {
-		// Render once, into memory: the signature is computed over these
-		// bytes and every attempt sends them (see payload.rendered).
-		defer close(ps.done)
-		rb := renderBufs.Get().(*renderBuf)
-		rb.buf.Reset()
-		rb.bw.Reset(&rb.buf)
-		err := m.write(rb.bw)
-		if ferr := rb.bw.Flush(); err == nil {
-			err = ferr
-		}
-		if err != nil {
-			ps.err = err
-			renderBufs.Put(rb)
-			return
-		}
-		sig, err := s.Signature(rb.buf.Bytes())
-		ps.sig, ps.err, ps.rb = []byte(sig), err, rb
-	}()
-	p.pending = ps
+	p.signer = s
 	p.size += sigSizeEstimate
 	return p, nil
 }
 
 // sigSizeEstimate is what a DKIM-Signature field adds to the SIZE= of a
-// message signed in the background: more than an RSA 4096 signature takes.
+// message signed as it is rendered: more than an RSA 4096 signature takes.
 const sigSizeEstimate = 1200
 
-// pendingSig is a signature computed in the background, with the
-// rendering of the message it signs.
-type pendingSig struct {
-	done chan struct{}
-	sig  []byte
-	err  error
-	rb   *renderBuf // the message as rendered once; nil after an error
+// signTee passes a message being rendered to the connection's stuffer and
+// to a DKIM pass.
+type signTee struct {
+	st   *stuffer
+	pass *dkimPass
 }
 
-// renderBuf holds a message rendered into memory.
-type renderBuf struct {
-	buf bytes.Buffer
-	bw  *bufio.Writer
+func (t *signTee) Write(b []byte) (int, error) {
+	t.st.writeRaw(b)
+	return t.pass.Write(b)
 }
 
-// renderBufs recycles the buffers of messages signed in the background.
-var renderBufs = sync.Pool{New: func() any {
-	rb := new(renderBuf)
-	rb.bw = bufio.NewWriterSize(&rb.buf, 4096)
-	return rb
-}}
-
-// rendered returns the message as the background signer rendered it, for
-// the attempt to send instead of rendering it again, or nil.
-func (p *payload) rendered() []byte {
-	if p.pending == nil {
-		return nil
+// renderSigned renders p's message into the connection's body buffer, as
+// render does, and signs it on the way: the DKIM pass reads the rendering
+// as it is written, so the message is rendered once, in the sending
+// goroutine, while the server answers the commands. The signature is kept
+// in p, and every later attempt renders the same bytes again (a Message
+// renders identically each time) behind the same signature.
+func (cn *conn) renderSigned(p *payload) ([]byte, error) {
+	pass := p.signer.newPass()
+	cn.tee = signTee{st: &cn.stuff, pass: pass}
+	body, err := cn.renderTo(p.msg, &cn.tee)
+	cn.tee = signTee{}
+	if err != nil {
+		donePass(pass)
+		return body, err
 	}
-	<-p.pending.done
-	if p.pending.rb == nil {
-		return nil
+	sig, err := p.signer.sign(pass, false) // From was checked by payloadFor
+	if err != nil {
+		return body, err
 	}
-	return p.pending.rb.buf.Bytes()
-}
-
-// signature returns the DKIM-Signature field to write before the message
-// (nil when the Client does not sign), waiting for it if needed.
-func (p *payload) signature() ([]byte, error) {
-	if p.pending != nil {
-		<-p.pending.done
-		return p.pending.sig, p.pending.err
-	}
-	return p.sig, nil
-}
-
-// settle waits for a background signature, so that none outlives its
-// Send, and recycles its buffer.
-func (p *payload) settle() {
-	if p.pending != nil {
-		<-p.pending.done
-		if rb := p.pending.rb; rb != nil && rb.buf.Cap() <= 4*maxPrerender {
-			p.pending.rb = nil
-			rb.bw.Reset(nil)
-			renderBufs.Put(rb)
-		}
-	}
+	p.sig = sig
+	return body, nil
 }
 
 // signRaw signs the raw message of p when the Client signs.
@@ -147,11 +98,14 @@ func (c *Client) signRaw(p *payload) error {
 	if c.cfg.dkim == nil {
 		return nil
 	}
-	sig, err := c.cfg.dkim.Signature(p.raw)
+	s := c.cfg.dkim
+	pass := s.newPass()
+	_, _ = pass.Write(p.raw)
+	sig, err := s.sign(pass, true)
 	if err != nil {
 		return dkimFailed(err, p.messageID)
 	}
-	p.sig = []byte(sig)
+	p.sig = sig
 	p.size += int64(len(sig))
 	return nil
 }

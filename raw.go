@@ -31,7 +31,7 @@ type payload struct {
 	dsn       DSN         // DSN parameters, sent when the server offers DSN
 	messageID string      // for receipts, events, errors and logs
 	sig       []byte      // a DKIM-Signature field written before the message (dkim_send.go)
-	pending   *pendingSig // sig, while it is computed in the background
+	signer    *DKIMSigner // signs the message at its first rendering, when sig is nil
 }
 
 // payloadOf returns the payload of Send(m).

@@ -40,7 +40,6 @@ func (c *Client) send(ctx context.Context, p payload) (Receipt, error) {
 // goroutine's id to be found when a hook first runs (see goroutineID).
 // SendAll's workers find their id once for all the messages they send.
 func (c *Client) sendOn(ctx context.Context, p payload, gid uint64) (Receipt, error) {
-	defer p.settle()
 	policy, err := c.retryPolicy(ctx)
 	if err != nil {
 		return Receipt{}, err

@@ -323,10 +323,7 @@ func (cn *conn) endEmpty() {
 // message may take the rest of it for commands.
 func (cn *conn) data(p *payload, body []byte, rerr error, accepted []string, res *txResult) {
 	res.bodyStarted = true
-	sig, serr := p.signature() // a DKIM signature computed meanwhile (dkim_send.go)
-	if rerr == nil {
-		rerr = serr
-	}
+	sig := p.sig // a DKIM signature, made at the latest by prerender (dkim_send.go)
 	var se *SendError
 	switch {
 	case rerr != nil:

@@ -3,6 +3,7 @@ package mailer
 import (
 	"bufio"
 	"bytes"
+	"io"
 )
 
 // This file holds the hot path of a transaction: messages small enough are
@@ -37,9 +38,10 @@ func (cn *conn) prerender(p *payload) ([]byte, error) {
 		if !prerenderable(p.msg) {
 			return nil, nil
 		}
-		if raw = p.rendered(); raw == nil { // the DKIM pass's rendering (dkim_send.go)
-			return cn.render(p.msg)
+		if p.signer != nil && p.sig == nil {
+			return cn.renderSigned(p) // dkim_send.go
 		}
+		return cn.renderTo(p.msg, &cn.stuff)
 	}
 	if len(raw) > maxPrerender {
 		return nil, nil
@@ -84,15 +86,16 @@ func (cn *conn) writeRaw(sig, raw []byte) *SendError {
 	return nil
 }
 
-// render writes m, dot-stuffed and followed by the final dot, into the
+// renderTo writes m, dot-stuffed and followed by the final dot, into the
 // connection's body buffer and returns it. The buffer is reused by the
-// next message.
-func (cn *conn) render(m *Message) ([]byte, error) {
+// next message. w is the connection's stuffer, or a writer that passes
+// what it gets on to it (renderSigned).
+func (cn *conn) renderTo(m *Message, w io.Writer) ([]byte, error) {
 	cn.stuff.reset(cn.body[:0])
 	if cn.bw == nil {
-		cn.bw = bufio.NewWriterSize(&cn.stuff, 4096)
+		cn.bw = bufio.NewWriterSize(w, 4096)
 	} else {
-		cn.bw.Reset(&cn.stuff)
+		cn.bw.Reset(w)
 	}
 	err := m.write(cn.bw)
 	if ferr := cn.bw.Flush(); err == nil {
