@@ -27,6 +27,14 @@ import (
 // Non-ASCII local parts are accepted here; sending them needs a server that
 // offers SMTPUTF8. Errors wrap [ErrInvalidAddress].
 func ParseAddress(s string) (Address, error) {
+	if plainAddrSpec(s) {
+		return Address{Address: s}, nil // what the checks below would return, without them
+	}
+	return parseAddress(s)
+}
+
+// parseAddress is ParseAddress through net/mail and the checks, for any s.
+func parseAddress(s string) (Address, error) {
 	if s == "" {
 		return Address{}, fmt.Errorf("%w: empty", ErrInvalidAddress)
 	}
@@ -55,6 +63,67 @@ func ParseAddress(s string) (Address, error) {
 		return Address{}, err
 	}
 	return Address{Name: a.Name, Address: a.Address}, nil
+}
+
+// plainAddrSpec reports whether s is a bare addr-spec of the plainest
+// kind, the one on the hot path of Build: a dot-atom local part of ASCII
+// atext, "@", and a domain of ASCII letter-digit-hyphen labels, within the
+// length limits, with no label holding "--" (which could be punycode, left
+// to the IDNA checks). Such an s passes every check of ParseAddress
+// unchanged, so ParseAddress returns it as the address without net/mail
+// and IDNA (FuzzPlainAddrSpec compares the two on every input).
+func plainAddrSpec(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at <= 0 || at > 64 || len(s) > 254 || s[0] == '-' {
+		return false
+	}
+	prev := byte('.') // a dot-atom neither starts nor ends with a dot, nor has two in a row
+	for i := 0; i < at; i++ {
+		c := s[i]
+		if c == '.' {
+			if prev == '.' {
+				return false
+			}
+		} else if c >= utf8.RuneSelf || !isAtext(c) {
+			return false
+		}
+		prev = c
+	}
+	if prev == '.' {
+		return false
+	}
+	return plainDomainLDH(s[at+1:])
+}
+
+// plainDomainLDH reports whether d is a domain of ASCII letter-digit-hyphen
+// labels within the length limits, none holding "--": one that IDNA
+// leaves as it is but for its case.
+func plainDomainLDH(d string) bool {
+	if len(d) > 253 {
+		return false
+	}
+	label := 0 // octets of the label so far
+	for i := 0; i <= len(d); i++ {
+		if i == len(d) || d[i] == '.' {
+			if label == 0 || label > 63 || d[i-1] == '-' {
+				return false
+			}
+			label = 0
+			continue
+		}
+		c := d[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-':
+			if label == 0 || d[i-1] == '-' {
+				return false
+			}
+		default:
+			return false
+		}
+		label++
+	}
+	return true
 }
 
 // checkSpecials refuses, outside quoted strings, the characters of RFC
@@ -230,7 +299,20 @@ func isASCII(s string) bool {
 func newMessageID(from string) string {
 	var b [15]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])) + "@" + senderDomain(from)
+	var id [24]byte
+	base32.StdEncoding.Encode(id[:], b[:]) // 15 octets: 24 characters, no padding
+	for i, c := range id {
+		if c >= 'A' && c <= 'Z' {
+			id[i] = c + 'a' - 'A'
+		}
+	}
+	domain := senderDomain(from)
+	var sb strings.Builder
+	sb.Grow(len(id) + 1 + len(domain))
+	sb.Write(id[:])
+	sb.WriteByte('@')
+	sb.WriteString(domain)
+	return sb.String()
 }
 
 // addressTokens writes a as tokens of the field in progress, which may be

@@ -326,6 +326,9 @@ func completeCIDRefs(html string, full map[string]string) string {
 // Message-IDs and Content-IDs, or "localhost" if there is none.
 func senderDomain(from string) string {
 	if at := strings.LastIndexByte(from, '@'); at >= 0 {
+		if d := from[at+1:]; plainDomainLDH(d) {
+			return strings.ToLower(d) // what IDNA would return
+		}
 		if ascii, err := asciiDomain(from[at+1:]); err == nil {
 			return strings.ToLower(ascii)
 		}

@@ -48,9 +48,13 @@ func leadingEnhancedCode(code int, line string) (EnhancedCode, string, bool) {
 // parseEnhancedCode parses "x.y.z rest" with x in 2, 4, 5.
 func parseEnhancedCode(s string) (EnhancedCode, string, bool) {
 	head, rest, _ := strings.Cut(s, " ")
-	parts := strings.Split(head, ".")
-	if len(parts) != 3 {
-		return EnhancedCode{}, s, false
+	var parts [3]string // head split at its dots, without allocating
+	for i := range parts {
+		var more bool
+		parts[i], head, more = strings.Cut(head, ".")
+		if more != (i < 2) {
+			return EnhancedCode{}, s, false // not exactly three parts
+		}
 	}
 	var c EnhancedCode
 	for i, p := range parts {

@@ -344,6 +344,13 @@ func (cn *conn) data(p *payload, body []byte, rerr error, accepted []string, res
 		return
 	}
 	cn.setDeadline(cn.cfg.timeouts.DataEnd)
+	if code, reply, ok := cn.quickFinalReply(); ok {
+		res.delivered = accepted
+		res.code = code
+		res.enhanced, _, _ = leadingEnhancedCode(code, reply[4:])
+		res.response = reply
+		return
+	}
 	code, msg, err := cn.client.Text.ReadResponse(2)
 	if err != nil {
 		se := replyError(cn.ctx, StageDataEnd, err)

@@ -218,6 +218,44 @@ func (cn *conn) quickReply(expect int) bool {
 	return true
 }
 
+// quickFinalReply is quickReply for the reply to the end of the data,
+// whose text is kept: if the next reply is a single 2xx line complete in
+// the read buffer, of printable ASCII words separated by single spaces
+// (which sanitizeReply leaves as they are), it consumes it and returns
+// its code and the whole line as sanitized ("250 2.0.0 Ok: queued").
+// Otherwise it consumes nothing and reports false, and the caller reads
+// the reply with ReadResponse.
+func (cn *conn) quickFinalReply() (int, string, bool) {
+	r := cn.client.Text.R
+	if r.Buffered() == 0 {
+		if _, err := r.Peek(1); err != nil {
+			return 0, "", false
+		}
+	}
+	buf, _ := r.Peek(r.Buffered())
+	i := bytes.IndexByte(buf, '\n')
+	if i < 5 || buf[3] != ' ' || buf[0] != '2' || buf[1] < '0' || buf[1] > '9' || buf[2] < '0' || buf[2] > '9' {
+		return 0, "", false
+	}
+	line := buf[:i]
+	if line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	text := line[4:]
+	if len(text) >= maxReplyLen {
+		return 0, "", false
+	}
+	for j, c := range text {
+		if c == ' ' && (j == 0 || j == len(text)-1 || text[j-1] == ' ') || c != ' ' && (c < 0x21 || c > 0x7e) {
+			return 0, "", false
+		}
+	}
+	code := 200 + int(buf[1]-'0')*10 + int(buf[2]-'0')
+	reply := string(line)
+	_, _ = r.Discard(i + 1)
+	return code, reply, true
+}
+
 // expectReply reads a reply with the expected code: quickly if it is
 // already in the buffer, else with ReadResponse (which also bounds the wait
 // by the deadline).
