@@ -77,17 +77,19 @@ func (q *auditQuery) match(line []byte) bool {
 // filterAudit reads the audit file up to its size when opened (lines
 // written meanwhile wait for the next call; a half-written last line is
 // left out) and returns the last q.limit matching lines, oldest first,
-// exactly as written, so each still carries its prev and hash.
-func filterAudit(path string, q auditQuery) ([][]byte, error) {
+// exactly as written, so each still carries its prev and hash. It checks
+// the whole file's chain on the way: chain is nil when it is intact.
+func filterAudit(path string, q auditQuery) (lines [][]byte, chain error, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var v chainVerifier
 	br := bufio.NewReaderSize(io.LimitReader(f, st.Size()), 64<<10)
 	ring := make([][]byte, 0, min(q.limit, 1024))
 	next := 0
@@ -97,9 +99,12 @@ func filterAudit(path string, q auditQuery) ([][]byte, error) {
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return nil, err
+			return nil, nil, err
 		}
 		line = bytes.TrimRight(line, "\n")
+		if chain == nil {
+			chain = v.next(line)
+		}
 		if !q.match(line) {
 			continue
 		}
@@ -110,11 +115,13 @@ func filterAudit(path string, q auditQuery) ([][]byte, error) {
 		ring[next] = line
 		next = (next + 1) % q.limit
 	}
-	return append(ring[next:], ring[:next]...), nil
+	return append(ring[next:], ring[:next]...), chain, nil
 }
 
 // apiAudit is GET /api/audit?tenant=&since=&until=&message_id=&event=&limit=:
-// matching audit lines as JSON lines (application/x-ndjson).
+// matching audit lines as JSON lines (application/x-ndjson). The header
+// X-Audit-Chain says whether the whole file's hash chain is "intact" or
+// where it is broken.
 func (g *Gateway) apiAudit(w http.ResponseWriter, r *http.Request) {
 	path := ""
 	if g.audit != nil {
@@ -129,13 +136,18 @@ func (g *Gateway) apiAudit(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	lines, err := filterAudit(path, q)
+	lines, chain, err := filterAudit(path, q)
 	if err != nil {
 		g.log.Error("admin: read audit", "err", err)
 		http.Error(w, "cannot read the audit log", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
+	if chain != nil {
+		w.Header().Set("X-Audit-Chain", "broken at "+chain.Error())
+	} else {
+		w.Header().Set("X-Audit-Chain", "intact")
+	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	for _, l := range lines {
 		bw.Write(l)

@@ -219,6 +219,28 @@ func TestAdminRolesAndAudit(t *testing.T) {
 		}
 	}
 	e.verifyAudit()
+
+	// X-Audit-Chain tells an auditor whether the whole file verifies.
+	chain := func() string {
+		req, _ := http.NewRequest("GET", "http://"+e.g.AdminAddr()+"/api/audit?limit=1", nil)
+		req.Header.Set("Authorization", "Bearer "+aud)
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("X-Audit-Chain")
+	}
+	if got := chain(); got != "intact" {
+		t.Fatalf("X-Audit-Chain %q", got)
+	}
+	edited := bytes.Replace(raw, []byte(`"tenant":"t2"`), []byte(`"tenant":"t3"`), 1)
+	if err := os.WriteFile(e.audit, edited, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := chain(); !strings.HasPrefix(got, "broken at line ") || !strings.Contains(got, "edited") {
+		t.Fatalf("X-Audit-Chain after an edit: %q", got)
+	}
 }
 
 // GET /api/tenants shows names, senders, routes, limits and identities,
@@ -289,6 +311,7 @@ func startWithFiles(t *testing.T, y string, files map[string]string, opts ...gat
 // A paused tenant's MAIL gets 451 4.7.1 (swaks sees it), other tenants
 // send on, the pause survives a reload, and resume lets it send again.
 func TestAdminPauseResume(t *testing.T) {
+	t.Parallel() // swaks is a Perl start-up: let it overlap other tests
 	e, rec := adminEnv(t, adminServer+policyTenants)
 	ops := e.tokens["ops"]
 	if code, body := e.call("POST", "/api/tenants/t1/pause", ops); code != 200 || !strings.Contains(body, `"paused": true`) {
@@ -321,11 +344,9 @@ func TestAdminPauseResume(t *testing.T) {
 	if got := c.data(msg("a@t1.test", "r@ext.example", "resumed")); !strings.HasPrefix(got, "250") {
 		t.Fatal(got)
 	}
-	if out := swaks(t, e, "app1", "swaks@t1.test"); !strings.Contains(out, "<~  250 2.0.0 OK") {
-		t.Fatalf("swaks after resume:\n%s", out)
-	}
-	if rec.count() != 2 {
-		t.Fatalf("%d messages delivered, want 2", rec.count())
+	// (examples/gateway's TestExampleWithMailpit runs swaks after a resume.)
+	if rec.count() != 1 {
+		t.Fatalf("%d messages delivered, want 1", rec.count())
 	}
 	var paused int
 	for _, m := range e.auditOf("message") {

@@ -239,29 +239,41 @@ func (e *AuditError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, 
 func VerifyAudit(r io.Reader) (int, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	prev := ""
-	n := 0
+	var v chainVerifier
 	for sc.Scan() {
-		n++
-		line := sc.Bytes()
-		content, hash, err := splitHash(line)
-		if err != nil {
-			return n, &AuditError{n, err.Error()}
+		if err := v.next(sc.Bytes()); err != nil {
+			return v.n, err
 		}
-		sum := sha256.Sum256(content)
-		if "sha256:"+hex.EncodeToString(sum[:]) != hash {
-			return n, &AuditError{n, "hash does not match the line (edited)"}
-		}
-		var p struct {
-			Prev *string `json:"prev"`
-		}
-		if err := json.Unmarshal(content, &p); err != nil || p.Prev == nil {
-			return n, &AuditError{n, "not a JSON audit line with prev"}
-		}
-		if *p.Prev != prev {
-			return n, &AuditError{n, "prev does not match the previous line's hash (a line was removed or inserted)"}
-		}
-		prev = hash
 	}
-	return n, sc.Err()
+	return v.n, sc.Err()
+}
+
+// chainVerifier checks an audit log's chain one line at a time.
+type chainVerifier struct {
+	n    int
+	prev string
+}
+
+// next checks the next line (without its newline).
+func (v *chainVerifier) next(line []byte) error {
+	v.n++
+	content, hash, err := splitHash(line)
+	if err != nil {
+		return &AuditError{v.n, err.Error()}
+	}
+	sum := sha256.Sum256(content)
+	if "sha256:"+hex.EncodeToString(sum[:]) != hash {
+		return &AuditError{v.n, "hash does not match the line (edited)"}
+	}
+	var p struct {
+		Prev *string `json:"prev"`
+	}
+	if err := json.Unmarshal(content, &p); err != nil || p.Prev == nil {
+		return &AuditError{v.n, "not a JSON audit line with prev"}
+	}
+	if *p.Prev != v.prev {
+		return &AuditError{v.n, "prev does not match the previous line's hash (a line was removed or inserted)"}
+	}
+	v.prev = hash
+	return nil
 }
