@@ -93,7 +93,7 @@ func (g *Gateway) apiReload(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (g *Gateway) apiQueue(w http.ResponseWriter, r *http.Request) {
-	q := g.queue()
+	q := g.Queue()
 	if q == nil {
 		http.Error(w, "no queue (no durable queue delivery)", http.StatusNotFound)
 		return
@@ -128,7 +128,7 @@ func (g *Gateway) apiQueue(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) apiQueueOp(op string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		q := g.queue()
+		q := g.Queue()
 		if q == nil {
 			http.Error(w, "no queue (no durable queue delivery)", http.StatusNotFound)
 			return

@@ -20,7 +20,7 @@ type Transaction struct {
 	Tenant    string   // tenant name
 	From      string   // envelope sender; "" is the null sender
 	To        []string // envelope recipients (Bcc included)
-	SMTPUTF8  bool
+	SMTPUTF8  bool     // the client asked for it and an address or the header needs it
 	Message   []byte   // the client's bytes with the gateway's Received: line on top
 	MessageID string   // the Message-ID header field, as the client wrote it
 	Upstreams []string // the tenant's route, without upstreams that may not send as From

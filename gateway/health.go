@@ -32,7 +32,7 @@ func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "audit log not writable", http.StatusServiceUnavailable)
 		return
 	}
-	if q := g.queue(); q != nil {
+	if q := g.Queue(); q != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
 		if err := q.Writable(ctx); err != nil {
@@ -42,10 +42,4 @@ func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Write([]byte("ok\n"))
-}
-
-// queue returns the durable queue, if the "queue" delivery is one.
-func (g *Gateway) queue() Queue {
-	q, _ := g.delivery["queue"].(Queue)
-	return q
 }

@@ -22,10 +22,7 @@ type relay struct {
 var oneAttempt = mailer.RetryPolicy{MaxAttempts: 1}
 
 func (r *relay) Deliver(ctx context.Context, tx *Transaction) Result {
-	// A client's SMTPUTF8 goes upstream only when something needs it (Go's
-	// net/smtp asks for it whenever it is offered): an upstream without
-	// the extension can still take an ASCII message.
-	env := mailer.Envelope{From: tx.From, To: tx.To, SMTPUTF8: tx.SMTPUTF8 && needsSMTPUTF8(tx)}
+	env := mailer.Envelope{From: tx.From, To: tx.To, SMTPUTF8: tx.SMTPUTF8}
 	ctx = mailer.ContextWithRetryPolicy(ctx, oneAttempt)
 	var res Result
 	tooLarge := 0 // upstreams whose SIZE limit is below the message
