@@ -62,13 +62,10 @@ func TestExampleConfigCompiles(t *testing.T) {
 	for _, r := range table.Tenants {
 		modes[r.Name] = r.Mode
 	}
-	if modes["billing"] != "sync" || modes["staging"] != "capture" {
+	if modes["billing"] != "sync" || modes["reports"] != "queue" || modes["staging"] != "capture" {
 		t.Fatalf("tenants %v", modes)
 	}
-	queue, _ := os.ReadFile("mailgate.yaml")
-	if !strings.Contains(string(queue), "# reports:") && modes["reports"] != "queue" {
-		t.Fatalf("the reports tenant is not in queue mode: %v", modes)
-	}
+	file, _ := os.ReadFile("mailgate.yaml")
 
 	// Every demo token in the README hashes to a token_sha256 of the file,
 	// and every hash in the file has its demo token.
@@ -77,7 +74,7 @@ func TestExampleConfigCompiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	tokens := regexp.MustCompile("`(demo-[a-z]+-token-change-me)`").FindAllStringSubmatch(string(readme), -1)
-	hashes := regexp.MustCompile(`token_sha256: "([0-9a-f]{64})"`).FindAllStringSubmatch(string(queue), -1)
+	hashes := regexp.MustCompile(`token_sha256: "([0-9a-f]{64})"`).FindAllStringSubmatch(string(file), -1)
 	if len(tokens) != 5 || len(hashes) != 5 {
 		t.Fatalf("%d demo tokens in README.md, %d hashes in mailgate.yaml; want 5 and 5", len(tokens), len(hashes))
 	}
@@ -99,14 +96,20 @@ func TestExampleConfigCompiles(t *testing.T) {
 func TestExampleRuns(t *testing.T) {
 	cfg, pool, dir := load(t)
 	auditPath := filepath.Join(dir, "audit.jsonl")
-	capture := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSNone))
 	for i := range cfg.Server.Listeners {
 		cfg.Server.Listeners[i].Addr = "127.0.0.1:0"
 	}
 	cfg.Admin.Addr = "127.0.0.1:0"
-	up := cfg.Upstreams["mailpit"]
-	up.URL = "smtp://" + capture.Addr() + "?tls=none"
-	cfg.Upstreams["mailpit"] = up
+	// Every upstream is a server in this process: Mailpit's place, the
+	// provider's and the company relay's.
+	servers := map[string]*mailertest.Server{}
+	for _, name := range []string{"mailpit", "provider", "corp-relay"} {
+		servers[name] = mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSNone))
+		up := cfg.Upstreams[name]
+		up.URL, up.PasswordEnv = "smtp://"+servers[name].Addr()+"?tls=none", ""
+		cfg.Upstreams[name] = up
+	}
+	capture := servers["mailpit"]
 	g, err := gateway.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -121,29 +124,7 @@ func TestExampleRuns(t *testing.T) {
 	})
 
 	send := func(from string) error {
-		c, err := smtp.Dial(g.Addr("submission"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if err := c.StartTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"}); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Auth(smtp.PlainAuth("", "staging-app", "demo-staging-token-change-me", "127.0.0.1")); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Mail(from); err != nil {
-			return err
-		}
-		if err := c.Rcpt("someone@example.com"); err != nil {
-			return err
-		}
-		w, err := c.Data()
-		if err != nil {
-			return err
-		}
-		io.WriteString(w, "From: "+from+"\r\nTo: someone@example.com\r\nSubject: hello from staging\r\n\r\nHello.\r\n")
-		return w.Close()
+		return sendAs(t, g.Addr("submission"), pool, "staging-app", "demo-staging-token-change-me", from, "someone@example.com")
 	}
 	if err := send("app@staging.example.com"); err != nil {
 		b, _ := os.ReadFile(auditPath)
@@ -155,6 +136,21 @@ func TestExampleRuns(t *testing.T) {
 	if n := len(capture.Messages()); n != 1 {
 		b, _ := os.ReadFile(auditPath)
 		t.Fatalf("%d messages captured, want 1\n%s", n, b)
+	}
+
+	// The queue tenant: one message to a company address and an outside
+	// one is queued, then split by the recipient-domain rule.
+	if err := sendAs(t, g.Addr("submission"), pool, "reports-batch", "demo-reports-token-change-me",
+		"reports@notify.example.com", "boss@corp.example", "client@outside.example"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for name, rcpt := range map[string]string{"corp-relay": "boss@corp.example", "provider": "client@outside.example"} {
+		msgs, err := servers[name].WaitForMessages(ctx, 1)
+		if err != nil || len(msgs[0].To) != 1 || msgs[0].To[0] != rcpt {
+			t.Fatalf("%s: %v %v", name, msgs, err)
+		}
 	}
 
 	call := func(method, path, token string) int {
@@ -177,6 +173,7 @@ func TestExampleRuns(t *testing.T) {
 		{"GET", "/api/tenants", "", 401},
 		{"GET", "/api/tenants", "demo-auditor-token-change-me", 200},
 		{"GET", "/api/audit?tenant=staging", "demo-auditor-token-change-me", 200},
+		{"GET", "/api/queue?tenant=reports", "demo-auditor-token-change-me", 200},
 		{"POST", "/api/tenants/staging/pause", "demo-auditor-token-change-me", 403},
 		{"POST", "/api/tenants/staging/pause", "demo-ops-token-change-me", 200},
 		{"POST", "/api/tenants/staging/resume", "demo-ops-token-change-me", 200},
@@ -210,4 +207,35 @@ func writeCert(t *testing.T, dir string) *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	return pool
+}
+
+// sendAs sends one message over STARTTLS with AUTH PLAIN, as Go's net/smtp
+// does.
+func sendAs(t *testing.T, addr string, pool *x509.CertPool, user, token, from string, to ...string) error {
+	t.Helper()
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.StartTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Auth(smtp.PlainAuth("", user, token, "127.0.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail(from); err != nil {
+		return err
+	}
+	for _, r := range to {
+		if err := c.Rcpt(r); err != nil {
+			return err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	io.WriteString(w, "From: "+from+"\r\nTo: "+strings.Join(to, ", ")+"\r\nSubject: hello\r\n\r\nHello.\r\n")
+	return w.Close()
 }
