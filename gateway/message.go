@@ -193,7 +193,9 @@ func headerSendersAllowed(t *tenant, h headerInfo) bool {
 
 // needsSMTPUTF8 reports whether tx has UTF-8 where only SMTPUTF8 (RFC
 // 6531) allows it: in an envelope address or the header. UTF-8 in the
-// body needs only 8BITMIME.
+// body needs only 8BITMIME. Go's net/smtp asks for SMTPUTF8 whenever the
+// server offers it; passing that on for an ASCII message would make an
+// upstream without the extension refuse it.
 func needsSMTPUTF8(tx *Transaction) bool {
 	if !isASCII(tx.From) {
 		return true

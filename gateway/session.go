@@ -428,12 +428,8 @@ func (s *session) Data(r io.Reader) error {
 	defer cancel()
 	d := g.delivery[tx.t.mode]
 	accept := g.now()
-	dtx := &Transaction{ID: tx.id, Tenant: tx.t.name, From: tx.from, To: tx.rcpts,
-		Message: msg, MessageID: h.messageID, Upstreams: tx.chain}
-	// Go's net/smtp asks for SMTPUTF8 whenever it is offered: pass it on
-	// only when something needs it, so that an upstream without the
-	// extension can still take an ASCII message.
-	dtx.SMTPUTF8 = tx.utf8 && needsSMTPUTF8(dtx)
+	dtx := &Transaction{ID: tx.id, Tenant: tx.t.name, From: tx.from, To: tx.rcpts, Message: msg, MessageID: h.messageID, Upstreams: tx.chain}
+	dtx.SMTPUTF8 = tx.utf8 && needsSMTPUTF8(dtx) // net/smtp asks for it whenever offered
 	res := d.Deliver(ctx, dtx)
 	if res.Reply == nil {
 		res.Reply = errInternal(tx.id)
