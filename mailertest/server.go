@@ -1,7 +1,9 @@
 // Package mailertest runs a real SMTP server in process, for testing code
 // that sends mail with package mailer (or with any SMTP client).
 //
-// The server listens on 127.0.0.1 on a free port, speaks implicit TLS or
+// The server listens on 127.0.0.1 on a free port (or, with
+// WithInMemoryNetwork, on an in-memory network, for tests in a
+// testing/synctest bubble, where time is virtual), speaks implicit TLS or
 // STARTTLS with a certificate from a CA made in memory, accepts AUTH PLAIN,
 // LOGIN, CRAM-MD5 and XOAUTH2 with the credentials you give it, and records
 // every message it accepts and every command it receives. Faults (a reply
