@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -202,24 +203,28 @@ func TestWaitForMessages(t *testing.T) {
 // TestFastRetry runs a failure path, a server that answers 451 to every
 // MAIL, in milliseconds: three attempts, then the temporary error.
 func TestFastRetry(t *testing.T) {
-	srv := mailertest.NewServer(t, mailertest.WithFaults(
-		mailertest.Fault{Step: mailertest.StepMAIL, Reply: "451 4.3.0 Try again later"},
-		mailertest.Fault{Step: mailertest.StepMAIL, On: 2, Reply: "421 4.7.0 Slow down"},
-		mailertest.Fault{Step: mailertest.StepMAIL, On: 3, Reply: "451 4.3.0 Try again later"},
-	))
-	c, err := mailer.New(srv.Options(), mailer.WithRetry(mailertest.FastRetry()))
-	require.NoError(t, err)
-	defer c.Close()
-	msg, err := mailer.NewMessage().From("app@example.com").To("bob@example.com").Subject("x").Text("x").Build()
-	require.NoError(t, err)
-	// A deadline far below the default backoff (1 s, and a minute after
-	// the 421): the attempts fit in it only with the fast policy.
-	ctx, cancel := context.WithTimeout(context.Background(), 900*time.Millisecond)
-	defer cancel()
-	_, err = c.Send(ctx, msg)
-	var se *mailer.SendError
-	require.True(t, errors.As(err, &se), "%v", err)
-	assert.True(t, se.Temporary())
-	assert.NotErrorIs(t, err, context.DeadlineExceeded)
-	assert.Equal(t, 3, srv.Count(mailertest.StepMAIL), "%v", err)
+	// In a synctest bubble the deadline is on the fake clock: only the
+	// waits count, not how long a loaded machine takes for the handshakes.
+	synctest.Test(t, func(t *testing.T) {
+		srv := mailertest.NewServer(t, mailertest.WithInMemoryNetwork(), mailertest.WithFaults(
+			mailertest.Fault{Step: mailertest.StepMAIL, Reply: "451 4.3.0 Try again later"},
+			mailertest.Fault{Step: mailertest.StepMAIL, On: 2, Reply: "421 4.7.0 Slow down"},
+			mailertest.Fault{Step: mailertest.StepMAIL, On: 3, Reply: "451 4.3.0 Try again later"},
+		))
+		c, err := mailer.New(srv.Options(), mailer.WithRetry(mailertest.FastRetry()))
+		require.NoError(t, err)
+		defer c.Close()
+		msg, err := mailer.NewMessage().From("app@example.com").To("bob@example.com").Subject("x").Text("x").Build()
+		require.NoError(t, err)
+		// A deadline far below the default backoff (1 s, and a minute after
+		// the 421): the attempts fit in it only with the fast policy.
+		ctx, cancel := context.WithTimeout(context.Background(), 900*time.Millisecond)
+		defer cancel()
+		_, err = c.Send(ctx, msg)
+		var se *mailer.SendError
+		require.True(t, errors.As(err, &se), "%v", err)
+		assert.True(t, se.Temporary())
+		assert.NotErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, 3, srv.Count(mailertest.StepMAIL), "%v", err)
+	})
 }
