@@ -43,8 +43,9 @@ type conn struct {
 	stuff      stuffer
 	tee        signTee // stuff and a DKIM pass, while a message is signed (dkim_send.go)
 	bw         *bufio.Writer
-	idleTimer  *time.Timer
-	deadline   time.Time // the deadline setDeadline last set on raw
+	idleTimer  *time.Timer // armed while idleArmed, which the pool's mutex guards (pool.go)
+	idleArmed  bool
+	deadline   time.Time     // the deadline setDeadline last set on raw
 	open       *atomic.Int64 // the pool's count of open connections, until close
 }
 
@@ -272,6 +273,9 @@ func (cn *conn) abort() {
 
 // close releases the connection without QUIT.
 func (cn *conn) close() {
+	if cn.idleTimer != nil {
+		cn.idleTimer.Stop() // no expire after the connection is gone
+	}
 	if cn.open != nil {
 		cn.open.Add(-1)
 		cn.open = nil

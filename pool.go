@@ -206,7 +206,9 @@ func (p *pool) popIdle() *conn {
 	cn := p.idle[n-1]
 	p.idle[n-1] = nil
 	p.idle = p.idle[:n-1]
-	cn.idleTimer.Stop()
+	// Its idle timer stays armed while it is used: stopping and
+	// re-arming it for every message costs more than letting expire
+	// find it taken (or put back since) and re-arm it then.
 	return cn
 }
 
@@ -278,11 +280,13 @@ func (p *pool) put(cn *conn) {
 		cn.close()
 		return
 	}
-	if cn.idleTimer == nil {
+	switch {
+	case cn.idleTimer == nil:
 		cn.idleTimer = time.AfterFunc(p.cfg.pool.idleTimeout, func() { p.expire(cn) })
-	} else {
+	case !cn.idleArmed:
 		cn.idleTimer.Reset(p.cfg.pool.idleTimeout)
 	}
+	cn.idleArmed = true
 	p.idle = append(p.idle, cn)
 	p.mu.Unlock()
 }
@@ -298,11 +302,19 @@ func (p *pool) expire(cn *conn) {
 			break
 		}
 	}
-	if p.closed || i < 0 || time.Since(cn.lastUsed) < p.cfg.pool.idleTimeout {
-		// Taken, or put back since the timer fired (and re-armed).
+	if p.closed || i < 0 {
+		// Taken: put re-arms the timer when cn comes back.
+		cn.idleArmed = false
 		p.mu.Unlock()
 		return
 	}
+	if idle := time.Since(cn.lastUsed); idle < p.cfg.pool.idleTimeout {
+		// Used and put back since the timer was armed.
+		cn.idleTimer.Reset(p.cfg.pool.idleTimeout - idle)
+		p.mu.Unlock()
+		return
+	}
+	cn.idleArmed = false
 	p.idle = append(p.idle[:i], p.idle[i+1:]...)
 	p.expiring.Add(1)
 	p.mu.Unlock()
