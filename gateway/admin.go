@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// WithMetricsHandler serves h as /metrics on the admin listener (the
-// Prometheus handler of the gateway's metrics). Without it /metrics is
-// 404.
+// WithMetricsHandler serves h as /metrics on the admin listener instead of
+// the gateway's own Prometheus metrics. With neither (metrics turned off)
+// /metrics is 404.
 func WithMetricsHandler(h http.Handler) Option { return func(g *Gateway) { g.metrics = h } }
 
 // startAdmin binds the admin listener, if the configuration has one, and

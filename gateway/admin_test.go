@@ -378,3 +378,19 @@ func swaks(t *testing.T, e *env, user, from string) string {
 		"-f", from, "-t", "r@ext.example", "--h-Subject", "swaks").CombinedOutput()
 	return string(out)
 }
+
+// /metrics needs no principal unless metrics_auth is set; then either
+// role will do.
+func TestAdminMetricsAuth(t *testing.T) {
+	open, _ := adminEnv(t, adminServer+policyTenants)
+	if code, body := open.call("GET", "/metrics", ""); code != 200 || !strings.Contains(body, "mailgate_") {
+		t.Fatalf("open /metrics: %d", code)
+	}
+	closed, _ := adminEnv(t, strings.Replace(adminServer, "  principals:\n", "  metrics_auth: true\n  principals:\n", 1)+policyTenants)
+	if code, body := closed.call("GET", "/metrics", ""); code != 401 || body != "Unauthorized\n" {
+		t.Fatalf("/metrics without a token: %d %q", code, body)
+	}
+	if code, _ := closed.call("GET", "/metrics", closed.tokens["audit-team"]); code != 200 {
+		t.Fatalf("/metrics as auditor: %d", code)
+	}
+}
