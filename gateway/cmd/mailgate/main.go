@@ -5,7 +5,7 @@
 //	mailgate -config /etc/mailgate/mailgate.yaml    run
 //	mailgate -dev                                   try it: loopback, capture, one tenant
 //	mailgate check -config FILE                     validate, print the tenant table
-//	mailgate token new TENANT                       a new token and its hash
+//	mailgate token new NAME                         a new token and its hash (tenant or admin principal)
 //	mailgate audit verify FILE                      check an audit log's hash chain
 //
 // Signals: SIGHUP reloads the configuration (a bad file keeps the old one;
@@ -169,7 +169,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 
 func token(args []string, stdout, stderr io.Writer) int {
 	if len(args) != 2 || args[0] != "new" {
-		fmt.Fprintln(stderr, "usage: mailgate token new TENANT")
+		fmt.Fprintln(stderr, "usage: mailgate token new NAME (a tenant or an admin principal)")
 		return 2
 	}
 	tok, hash := gateway.NewToken()
@@ -177,6 +177,8 @@ func token(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "token_sha256: %s\n\n", hash)
 	fmt.Fprintf(stdout, "Give the token to the application (it is its AUTH password) and keep only the hash:\n")
 	fmt.Fprintf(stdout, "tenants:\n  %s:\n    credentials:\n      - {username: %s-app, token_sha256: %q}\n", args[1], args[1], hash)
+	fmt.Fprintf(stdout, "\nor, for a caller of the admin API (role admin or auditor), sent as \"Authorization: Bearer TOKEN\":\n")
+	fmt.Fprintf(stdout, "admin:\n  principals:\n    - {name: %s, role: auditor, token_sha256: %q}\n", args[1], hash)
 	return 0
 }
 
