@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,8 @@ type gwMetrics struct {
 	auditErrors  prometheus.Counter
 	reloads      *prometheus.CounterVec
 	reloadOKTime prometheus.Gauge
+
+	hot atomic.Pointer[hotSeries] // see metrics_hot.go
 }
 
 // Fixed label values.
@@ -85,7 +88,7 @@ func newMetrics(g *Gateway) *gwMetrics {
 		Help: "Client connections open now, by listener."}, []string{"listener"})
 	reg.MustRegister(m.connActive)
 	m.connTotal = f("connections_total", "Client connections, accepted or refused (limit, banned, draining), by listener.", "listener", "result")
-	m.tlsFailures = f("tls_handshake_failures_total", "TLS handshakes (implicit TLS or STARTTLS) that did not complete, by listener.", "listener")
+	m.tlsFailures = f("tls_handshake_failures_total", "TLS handshakes (implicit TLS or STARTTLS) that began and did not complete, by listener; on an implicit TLS listener a connection closed before its handshake counts.", "listener")
 	m.authTotal = f("auth_total", "AUTH attempts and client-certificate logins, by listener, mechanism and result.", "listener", "mechanism", "result")
 	m.messages = f("messages_total", "Mail transactions by tenant and outcome (delivered, queued, rejected, failed, unknown).", "tenant", "outcome")
 	m.rejections = f("rejections_total", "Refusals by tenant, stage (mail, rcpt, data) and reason (a fixed list); tenant is empty before AUTH.", "tenant", "stage", "reason")
@@ -151,16 +154,7 @@ func (m *gwMetrics) declare(s *snapshot) {
 			m.connTotal.WithLabelValues(l.Name, r)
 		}
 	}
-	for _, t := range s.tenantOrder {
-		for _, o := range messageOutcomes {
-			m.messages.WithLabelValues(t, o)
-		}
-	}
-	for _, u := range s.upOrder {
-		for _, c := range attemptClasses {
-			m.upAttempts.WithLabelValues(u, c)
-		}
-	}
+	m.hot.Store(m.buildHot(s)) // declares the tenants' and upstreams' series
 }
 
 // conn counts a connection accepted (result "") or refused.
@@ -216,12 +210,24 @@ func (m *gwMetrics) message(tenant, outcome string) {
 		return
 	}
 	o, _, _ := strings.Cut(outcome, ":")
-	m.messages.WithLabelValues(tenant, oneOf(o, messageOutcomes, "failed")).Inc()
+	i := index(messageOutcomes, o)
+	if i < 0 {
+		o, i = "failed", index(messageOutcomes, "failed")
+	}
+	if ts := m.tenantHot(tenant); ts != nil {
+		ts.outcomes[i].Inc()
+		return
+	}
+	m.messages.WithLabelValues(tenant, o).Inc()
 }
 
 // rcpt counts n recipients of tenant with result.
 func (m *gwMetrics) rcpt(tenant, result string, n int) {
 	if m == nil || n == 0 {
+		return
+	}
+	if ts := m.tenantHot(tenant); ts != nil && result == "accepted" {
+		ts.rcptAccepted.Add(float64(n))
 		return
 	}
 	m.recipients.WithLabelValues(tenant, result).Add(float64(n))
@@ -231,6 +237,11 @@ func (m *gwMetrics) rcpt(tenant, result string, n int) {
 // DATA to the reply.
 func (m *gwMetrics) received(tenant, mode string, size int, accept time.Duration) {
 	if m == nil {
+		return
+	}
+	if ts := m.tenantHot(tenant); ts != nil && ts.mode == mode {
+		ts.size.Observe(float64(size))
+		ts.accept.Observe(accept.Seconds())
 		return
 	}
 	m.size.WithLabelValues(tenant).Observe(float64(size))
@@ -246,23 +257,30 @@ func (m *gwMetrics) sized(tenant string, size int) {
 }
 
 // attempt counts one upstream attempt: its reply code (0 for none) and
-// whether, without a reply, the upstream may have the message.
+// whether, without a reply, the upstream may have the message. The sync
+// relay calls it for each upstream it tries; a delivery that sends later
+// (queue workers) calls it, and failover, the same way.
 func (m *gwMetrics) attempt(upstream string, code int, unknown bool, d time.Duration) {
 	if m == nil {
 		return
 	}
-	class := "network"
+	class := 3 // network
 	switch {
 	case code >= 200 && code < 300:
-		class = "2xx"
+		class = 0
 	case code >= 400 && code < 500:
-		class = "4xx"
+		class = 1
 	case code >= 500 && code < 600:
-		class = "5xx"
+		class = 2
 	case unknown:
-		class = "unknown"
+		class = 4
 	}
-	m.upAttempts.WithLabelValues(upstream, class).Inc()
+	if us := m.upHot(upstream); us != nil {
+		us.classes[class].Inc()
+		us.duration.Observe(d.Seconds())
+		return
+	}
+	m.upAttempts.WithLabelValues(upstream, attemptClasses[class]).Inc()
 	m.upDuration.WithLabelValues(upstream).Observe(d.Seconds())
 }
 

@@ -196,9 +196,9 @@ func TestMetricsScrape(t *testing.T) {
 		"listener=submission": 1, "listener=submissions": 1,
 	})
 	f.expectExactly(t, "mailgate_auth_total", map[string]float64{
-		"listener=submission,mechanism=PLAIN,result=ok":   2,
-		"listener=submission,mechanism=LOGIN,result=ok":   1,
-		"listener=submission,mechanism=LOGIN,result=fail": 1,
+		"listener=submission,mechanism=PLAIN,result=ok":    2,
+		"listener=submission,mechanism=LOGIN,result=ok":    1,
+		"listener=submission,mechanism=LOGIN,result=fail":  1,
 		"listener=submissions,mechanism=PLAIN,result=fail": 1,
 		"listener=submissions,mechanism=LOGIN,result=fail": 1,
 		"listener=submissions,mechanism=PLAIN,result=ok":   1,
@@ -301,7 +301,7 @@ func (q *statsQueue) Stats(context.Context) (gateway.QueueStats, error) { return
 func (q *statsQueue) List(context.Context, string, int) ([]gateway.QueueItem, error) {
 	return nil, nil
 }
-func (q *statsQueue) Retry(context.Context, string) error { return gateway.ErrNotQueued }
+func (q *statsQueue) Retry(context.Context, string) error  { return gateway.ErrNotQueued }
 func (q *statsQueue) Cancel(context.Context, string) error { return gateway.ErrNotQueued }
 func (q *statsQueue) Writable(context.Context) error       { return nil }
 
