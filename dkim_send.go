@@ -1,12 +1,14 @@
 package mailer
 
 // WithDKIM signs every message the Client sends with DKIM (see [DKIM]).
-// Send signs the message once, before its first attempt: the message is
-// rendered once into the signer (streamed: a large attachment is read and
-// hashed, never held), and every attempt then writes the same
-// DKIM-Signature field followed by the same rendering, so retries send
-// identical bytes. Attachment files are read again at each attempt and
-// must not change during the Send. SendRaw signs the bytes it is given the
+// Send signs the message once: a large one before its first attempt, by
+// rendering it into the signer (streamed: a large attachment is read and
+// hashed, never held); a small one while it is rendered for its first
+// attempt, as the server answers MAIL, RCPT and DATA. Every attempt writes
+// the same DKIM-Signature field followed by the same rendering (a Message
+// renders to the same bytes each time), so retries send identical bytes.
+// Attachment files are read again at each attempt and must not change
+// during the Send. SendRaw signs the bytes it is given the
 // same way; a Client that relays messages already signed by their author
 // may simply go without WithDKIM, or sign on top.
 //
