@@ -1,12 +1,14 @@
 package gateway
 
 import (
+	"errors"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/postkit/mailer"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -282,6 +284,23 @@ func (m *gwMetrics) attempt(upstream string, code int, unknown bool, d time.Dura
 	}
 	m.upAttempts.WithLabelValues(upstream, attemptClasses[class]).Inc()
 	m.upDuration.WithLabelValues(upstream).Observe(d.Seconds())
+}
+
+// upstreamAttempt counts an attempt of mailer.Client.SendRaw on upstream
+// name that returned err after took.
+func (m *gwMetrics) upstreamAttempt(name string, err error, took time.Duration) {
+	if m == nil {
+		return
+	}
+	var se *mailer.SendError
+	switch outcome := mailer.Classify(err); {
+	case err == nil || outcome == mailer.OutcomeDelivered:
+		m.attempt(name, 250, false, took)
+	case errors.As(err, &se):
+		m.attempt(name, se.Code, outcome == mailer.OutcomeUnknown, took)
+	default:
+		m.attempt(name, 0, outcome == mailer.OutcomeUnknown, took)
+	}
 }
 
 // failover counts a message passed from one upstream to the next.

@@ -286,7 +286,7 @@ func noPersonalLabels(t *testing.T, f families, forbidden []string) {
 			}
 		}
 	}
-	if n < 100 {
+	if n < 50 { // a scrape of a configured gateway has many more
 		t.Errorf("only %d labels checked", n)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/postkit/mailer"
 	"github.com/postkit/mailer/outbox"
@@ -44,13 +45,20 @@ func (q *queue) SendRaw(ctx context.Context, env mailer.Envelope, msg []byte) (m
 		lastErr error = errNoRoute
 	)
 	defer func() { q.attempts.Store(rt.Key, atts) }()
+	prev := "" // the upstream that failed before, for the failover metric
 	for _, name := range rt.Upstreams {
 		up := q.g.ups.get(name)
 		if up == nil {
 			continue
 		}
+		if prev != "" {
+			q.g.prom.failover(prev, name)
+		}
+		prev = name
 		start := q.g.now()
+		t0 := time.Now()
 		rc, err := up.client.SendRaw(ctx, env, msg)
+		q.g.prom.upstreamAttempt(name, err, time.Since(t0))
 		att, outcome, se := newAttempt(name, q.g.now().Sub(start).Milliseconds(), rc, err)
 		atts = append(atts, att)
 		if err == nil {

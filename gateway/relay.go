@@ -43,14 +43,7 @@ func (r *relay) Deliver(ctx context.Context, tx *Transaction) Result {
 		att := Attempt{Upstream: name, MS: took.Milliseconds()}
 		var se *mailer.SendError
 		hasSE := errors.As(err, &se)
-		switch outcome := mailer.Classify(err); {
-		case err == nil || outcome == mailer.OutcomeDelivered:
-			m.attempt(name, 250, false, took)
-		case hasSE:
-			m.attempt(name, se.Code, outcome == mailer.OutcomeUnknown, took)
-		default:
-			m.attempt(name, 0, outcome == mailer.OutcomeUnknown, took)
-		}
+		m.upstreamAttempt(name, err, took)
 		if err == nil {
 			att.Outcome = "delivered"
 			att.Code, att.Enhanced, att.Reply = splitResponse(rc.Response)
