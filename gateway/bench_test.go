@@ -80,8 +80,8 @@ func benchMessage() []byte {
 }
 
 // sendParallel sends b.N messages through c from 8 goroutines and reports
-// messages per second.
-func sendParallel(b *testing.B, c *mailer.Client) {
+// messages per second; it returns when the timed part began.
+func sendParallel(b *testing.B, c *mailer.Client) time.Time {
 	msg := benchMessage()
 	env := mailer.Envelope{From: "app@t1.test", To: []string{"r@ext.example"}}
 	// Warm the pool: 8 connections with TLS and AUTH done.
@@ -102,6 +102,7 @@ func sendParallel(b *testing.B, c *mailer.Client) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	return start
 }
 
 func testingProcs() int {
@@ -131,44 +132,69 @@ func BenchmarkRelay(b *testing.B) {
 		sendParallel(b, c)
 	})
 	b.Run("mailgate-sync", func(b *testing.B) {
-		e := &env{t: b, pki: pki, dir: pki.dir, tokens: map[string]string{}, clock: &fakeClock{}}
-		os.WriteFile(filepath.Join(pki.dir, "pw"), []byte("relay-pw"), 0o600)
-		y := strings.Replace(baseServer, "audit.jsonl", auditPath(b), 1) + `
+		sendParallel(b, benchGateway(b, pki, sk, "sync", ""))
+	})
+	// Queue mode: msgs/s is the accept rate (every 250 after a durable
+	// commit), e2e-msgs/s counts until the sink has them all.
+	queueRun := func(b *testing.B, queueYAML string) {
+		base := sk.msgs.Load()
+		c := benchGateway(b, pki, sk, "queue", queueYAML)
+		start := sendParallel(b, c)
+		want := base + int64(b.N) + 8
+		for sk.msgs.Load() < want {
+			time.Sleep(time.Millisecond)
+		}
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "e2e-msgs/s")
+	}
+	b.Run("mailgate-queue-sqlite", func(b *testing.B) {
+		queueRun(b, "{path: "+filepath.Join(b.TempDir(), "queue.db")+", poll_interval: 20ms}")
+	})
+	b.Run("mailgate-queue-postgres", func(b *testing.B) {
+		dsn, schema := pgSchema(b)
+		queueRun(b, "{driver: postgres, dsn: \""+dsn+"\", schema: "+schema+", poll_interval: 100ms}")
+	})
+}
+
+// benchGateway starts mailgate with tenant t1 routed in mode through the
+// sink and returns a client of it with 8 connections.
+func benchGateway(b *testing.B, pki *testPKI, sk *sink, mode, queueYAML string) *mailer.Client {
+	e := &env{t: b, pki: pki, dir: pki.dir, tokens: map[string]string{}, clock: &fakeClock{}}
+	os.WriteFile(filepath.Join(pki.dir, "pw"), []byte("relay-pw"), 0o600)
+	y := strings.Replace(baseServer, "audit.jsonl", auditPath(b), 1) + `
 upstreams:
   sink: {url: "smtp://relay@` + sk.ln.Addr().String() + `", password_file: pw, ca_file: ca.pem, pool: 8}
 tenants:
   t1:
     credentials: [{username: app1, token_sha256: "{{TOKEN:app1}}"}]
     senders: ["@t1.test"]
-    route: {upstreams: [sink]}
+    route: {mode: ` + mode + `, upstreams: [sink]}
 `
-		cfg, err := gateway.ParseConfig([]byte(e.expand(y, nil)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		cfg.SetDir(pki.dir)
-		var gopts []gateway.Option
-		if os.Getenv("BENCH_DISCARD") != "" {
-			gopts = append(gopts, gateway.WithDelivery("sync", discard{}))
-		}
-		g, err := gateway.New(cfg, gopts...)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := g.Start(); err != nil {
-			b.Fatal(err)
-		}
-		defer g.Shutdown(context.Background())
-		e.g = g
-		c := e.client("app1")
-		c2, err := mailer.New(mailer.WithURL("smtp://app1:"+e.tokens["app1"]+"@"+g.Addr("submission")), mailer.WithRootCAs(pki.pool), mailer.WithPool(8))
-		if err != nil {
-			b.Fatal(err)
-		}
-		c.Close()
-		defer c2.Close()
-		sendParallel(b, c2)
-	})
+	if queueYAML != "" {
+		y += "queue: " + queueYAML + "\n"
+	}
+	cfg, err := gateway.ParseConfig([]byte(e.expand(y, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.SetDir(pki.dir)
+	var gopts []gateway.Option
+	if os.Getenv("BENCH_DISCARD") != "" {
+		gopts = append(gopts, gateway.WithDelivery("sync", discard{}))
+	}
+	g, err := gateway.New(cfg, gopts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := g.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { g.Shutdown(context.Background()) })
+	c, err := mailer.New(mailer.WithURL("smtp://app1:"+e.tokens["app1"]+"@"+g.Addr("submission")), mailer.WithRootCAs(pki.pool), mailer.WithPool(8))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
 }
 
 // BenchmarkTokenAuth times AUTH PLAIN with a token on an open TLS session
