@@ -7,7 +7,7 @@ import (
 )
 
 // Delivery takes an accepted message on from the end of DATA: the sync
-// relay, the capture relay, and (later) the durable queue.
+// relay, the capture relay, and the durable queue of queue mode.
 type Delivery interface {
 	// Deliver delivers tx and says what to answer the client. It must
 	// honour ctx and must not keep tx.Message after it returns.

@@ -35,6 +35,15 @@
 // trouble that is ours or the network's, never an upstream's text or a Go
 // error.
 //
+// "queue" commits the message to a durable outbox (package
+// github.com/postkit/mailer/outbox: SQLite, or PostgreSQL shared by
+// several instances) and answers "250 2.0.0 queued as <id>" only after the
+// commit; the outbox's workers deliver along the tenant's chain with
+// retries, recipient-domain rules may split a message across upstreams,
+// and a final failure is audited and optionally answered with an RFC 3464
+// DSN or a webhook. Gateway.Queue exposes it (Queue) to the admin API and
+// the metrics.
+//
 // # Configuration
 //
 // Configuration is YAML (LoadConfig), compiled fail-closed (Compile lists

@@ -114,6 +114,14 @@ func (q *queue) hook(ctx context.Context, ev mailer.Event) {
 		outcome = "unknown"
 	case ev.Status == mailer.StatusFailed:
 		outcome = "failed"
+	case ev.Status == mailer.StatusRetrying:
+		// The next attempt records its own; none is kept meanwhile (the
+		// record may end on another instance sharing the queue).
+		var rt routeTag
+		if json.Unmarshal([]byte(outbox.RouteFromContext(ctx)), &rt) == nil {
+			q.attempts.Delete(rt.Key)
+		}
+		return
 	default:
 		return
 	}
