@@ -25,6 +25,7 @@ type queue struct {
 	closeStore func()
 	cancel     context.CancelFunc
 	http       *http.Client
+	batch      *batcher
 
 	attempts sync.Map // record key → []Attempt of its last delivery
 
@@ -72,6 +73,7 @@ func newQueue(g *Gateway, d *queueDef) (*queue, error) {
 		return nil, err
 	}
 	q.ob, q.closeStore = ob, closeStore
+	q.batch = &batcher{ob: ob}
 	return q, nil
 }
 
@@ -179,7 +181,7 @@ func (q *queue) Deliver(ctx context.Context, tx *Transaction) Result {
 	}
 	var err error
 	if len(items) == 1 {
-		_, err = q.ob.EnqueueRaw(ctx, items[0].env, tx.Message, outbox.Key(items[0].key), outbox.Route(items[0].route))
+		err = q.batch.enqueue(outbox.RawMessage{Envelope: items[0].env, Message: tx.Message, Key: items[0].key, Route: items[0].route})
 	} else {
 		err = q.ob.(enqueuerTogether).enqueueTogether(ctx, items, tx.Message)
 	}

@@ -19,6 +19,7 @@ import (
 // store's transaction type.
 type outboxAPI interface {
 	EnqueueRaw(ctx context.Context, env mailer.Envelope, msg []byte, opts ...outbox.EnqueueOption) (string, error)
+	EnqueueRawMany(ctx context.Context, msgs []outbox.RawMessage) ([]string, error)
 	Stats(ctx context.Context) (outbox.Stats, error)
 	List(ctx context.Context, f outbox.Filter) ([]outbox.Record, outbox.Cursor, error)
 	Status(ctx context.Context, id string) (outbox.Record, error)

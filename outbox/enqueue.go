@@ -44,9 +44,10 @@ func Priority(p int) EnqueueOption { return func(e *enqueueOptions) { e.priority
 
 // pendingMail is one message ready to be stored.
 type pendingMail struct {
-	id   string
-	env  mailer.Envelope
-	body []byte
+	id    string
+	env   mailer.Envelope
+	body  []byte
+	route string // overrides the Route option of the call
 }
 
 // Enqueue renders m and stores it with its envelope (Bcc recipients live
@@ -192,9 +193,6 @@ const rowsPerInsert = 500
 
 func (o *Outbox[TTx]) insert(ctx context.Context, tx TTx, ps []pendingMail, opts []EnqueueOption) error {
 	eo := optionsOf(opts)
-	if len(eo.route) > MaxRouteLen {
-		return fmt.Errorf("%w: routing tag of %d bytes, over MaxRouteLen", ErrInvalidOptions, len(eo.route))
-	}
 	now := time.Now()
 	at := now
 	if eo.at.After(now) {
@@ -213,7 +211,14 @@ func (o *Outbox[TTx]) insert(ctx context.Context, tx TTx, ps []pendingMail, opts
 				sb.WriteByte(',')
 			}
 			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, p.id, string(StatusPending), at.UnixMicro(), string(env), int64(len(p.body)), p.body, now.UnixMicro(), now.UnixMicro(), eo.route)
+			route := p.route
+			if route == "" {
+				route = eo.route
+			}
+			if len(route) > MaxRouteLen {
+				return fmt.Errorf("%w: routing tag of %d bytes, over MaxRouteLen", ErrInvalidOptions, len(route))
+			}
+			args = append(args, p.id, string(StatusPending), at.UnixMicro(), string(env), int64(len(p.body)), p.body, now.UnixMicro(), now.UnixMicro(), route)
 		}
 		sb.WriteString(" ON CONFLICT (message_id) DO NOTHING")
 		n, err := o.store.ExecTx(ctx, tx, sb.String(), args...)

@@ -1,6 +1,10 @@
 package outbox
 
-import "context"
+import (
+	"context"
+
+	"github.com/postkit/mailer"
+)
 
 // Key stores the message under k instead of its Message-ID header: k is
 // then the record's key (Record.MessageID, Status, Cancel, Retry) and the
@@ -38,4 +42,39 @@ func optionsOf(opts []EnqueueOption) enqueueOptions {
 		}
 	}
 	return eo
+}
+
+// RawMessage is one message of EnqueueRawMany: what EnqueueRaw takes, with
+// its Key and Route options as fields.
+type RawMessage struct {
+	Envelope mailer.Envelope
+	Message  []byte
+	// Key is the record's key; "" means the Message-ID header.
+	Key string
+	// Route is the routing tag (see Route).
+	Route string
+}
+
+// EnqueueRawMany stores msgs in one transaction (shared, once the outbox
+// is started, with other writes by the group commit) and returns their
+// keys. It is all or nothing, like EnqueueMany. A gateway that accepts
+// messages from many connections at once batches them this way: one
+// INSERT and one job insert for the batch instead of one each.
+func (o *Outbox[TTx]) EnqueueRawMany(ctx context.Context, msgs []RawMessage) ([]string, error) {
+	ps := make([]pendingMail, 0, len(msgs))
+	ids := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		var opts []EnqueueOption
+		if m.Key != "" {
+			opts = append(opts, Key(m.Key))
+		}
+		p, err := o.fromRaw(m.Envelope, m.Message, opts)
+		if err != nil {
+			return nil, err
+		}
+		p.route = m.Route
+		ps = append(ps, p)
+		ids = append(ids, p.id)
+	}
+	return ids, o.insertOwn(ctx, ps, nil)
 }

@@ -78,6 +78,20 @@ func testKeyRouteStats[TTx any](t *testing.T, open opener[TTx]) {
 	if s.routes["x@one.example"] != "route-gw-1.1" || s.routes["y@two.example"] != "route-gw-1.2" {
 		t.Fatalf("the Sender saw routes %v", s.routes)
 	}
+	s.mu.Unlock()
+	ids, err := ob.EnqueueRawMany(ctx, []outbox.RawMessage{
+		{Envelope: mailer.Envelope{To: []string{"m1@x.example"}}, Message: raw, Key: "many-1", Route: "r1"},
+		{Envelope: mailer.Envelope{To: []string{"m2@x.example"}}, Message: raw, Key: "many-2", Route: "r2"},
+	})
+	if err != nil || len(ids) != 2 || ids[1] != "many-2" {
+		t.Fatalf("EnqueueRawMany = %v, %v", ids, err)
+	}
+	waitFor(t, ob, "many-1", is(outbox.StatusSent))
+	waitFor(t, ob, "many-2", is(outbox.StatusSent))
+	s.mu.Lock()
+	if s.routes["m1@x.example"] != "r1" || s.routes["m2@x.example"] != "r2" {
+		t.Fatalf("the Sender saw routes %v", s.routes)
+	}
 	if err := ob.Cancel(ctx, "gw-2"); err != nil {
 		t.Fatal(err)
 	}
