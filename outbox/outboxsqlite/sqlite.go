@@ -69,12 +69,15 @@ func DSN(path string) string {
 }
 
 // Open opens (creating if needed) the SQLite file at path with DSN(path)
-// and a single connection. Close closes it.
+// and a single connection, which keeps its statements prepared (River's
+// and the outbox's queries are not parsed again at every run). Close
+// closes it.
 func Open(path string, opts ...Option) (*Store, error) {
-	db, err := sql.Open("sqlite", DSN(path))
+	cn, err := newCachingConnector(DSN(path))
 	if err != nil {
 		return nil, fmt.Errorf("outboxsqlite: %w", err)
 	}
+	db := sql.OpenDB(cn)
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
