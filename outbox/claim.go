@@ -15,22 +15,33 @@ import (
 var errNotClaimable = errors.New("outbox: record not claimable")
 
 // claim marks the record SENDING for this job and reads what the attempt
-// needs, in one statement. Only a PENDING record whose job is this one (or
-// not yet chosen) can be claimed; fromSending claims a record a dead
-// attempt left SENDING (at-least-once).
+// needs, in one statement shared with the other workers' claims (see
+// groupCommit). Only a PENDING record whose job is this one (or not yet
+// chosen) can be claimed; fromSending claims a record a dead attempt left
+// SENDING (at-least-once).
 func (o *Outbox[TTx]) claim(ctx context.Context, job *river.Job[mailArgs], fromSending bool) (claimed, error) {
-	from, jobCond := StatusPending, "(job_id = 0 OR job_id = ?)"
-	if fromSending {
-		from, jobCond = StatusSending, "job_id = ?"
+	if !fromSending {
+		cr := &claimReq{messageID: job.Args.MessageID, jobID: job.ID}
+		if err := o.write(&gcRequest[TTx]{ctx: ctx, claim: cr}); err != nil {
+			return claimed{}, fmt.Errorf("outbox: claiming %q: %w", job.Args.MessageID, err)
+		}
+		if !cr.found {
+			return claimed{}, errNotClaimable
+		}
+		c := cr.c
+		if err := json.Unmarshal([]byte(cr.env), &c.env); err != nil {
+			return claimed{}, fmt.Errorf("outbox: envelope of %q: %w", job.Args.MessageID, err)
+		}
+		return c, nil
 	}
-	query := "UPDATE " + o.q.table + " SET status = ?, attempts = attempts + 1, job_id = ?, next_at = 0, updated_at = ? WHERE message_id = ? AND status = ? AND " + jobCond + " RETURNING attempts, envelope, body, route"
+	query := "UPDATE " + o.q.table + " SET status = ?, attempts = attempts + 1, job_id = ?, next_at = 0, updated_at = ? WHERE message_id = ? AND status = ? AND job_id = ? RETURNING attempts, envelope, body, route"
 	var (
 		c     claimed
 		env   string
 		found bool
 	)
-	err := o.write(ctx, func(ctx context.Context, tx TTx) error {
-		rows, err := o.store.QueryTx(ctx, tx, query, string(StatusSending), job.ID, time.Now().UnixMicro(), job.Args.MessageID, string(from), job.ID)
+	err := o.write(&gcRequest[TTx]{ctx: ctx, f: func(ctx context.Context, tx TTx) error {
+		rows, err := o.store.QueryTx(ctx, tx, query, string(StatusSending), job.ID, time.Now().UnixMicro(), job.Args.MessageID, string(StatusSending), job.ID)
 		if err != nil {
 			return err
 		}
@@ -42,7 +53,7 @@ func (o *Outbox[TTx]) claim(ctx context.Context, job *river.Job[mailArgs], fromS
 			err = cerr
 		}
 		return err
-	})
+	}})
 	if err != nil {
 		return claimed{}, fmt.Errorf("outbox: claiming %q: %w", job.Args.MessageID, err)
 	}
@@ -55,13 +66,13 @@ func (o *Outbox[TTx]) claim(ctx context.Context, job *river.Job[mailArgs], fromS
 	return c, nil
 }
 
-// write runs f in a transaction shared with other workers' writes (see
-// groupCommit), or in one of its own before Start.
-func (o *Outbox[TTx]) write(ctx context.Context, f func(ctx context.Context, tx TTx) error) error {
+// write runs r in a group shared with other workers' writes (see
+// groupCommit), or alone before Start.
+func (o *Outbox[TTx]) write(r *gcRequest[TTx]) error {
 	if g := o.gc; g != nil {
-		return g.do(ctx, f)
+		return g.do(r)
 	}
-	return o.inOwnTx(ctx, func(tx TTx) error { return f(ctx, tx) })
+	return o.runGroup(r.ctx, []*gcRequest[TTx]{r})
 }
 
 // notClaimable decides what a job does whose record is not PENDING for it.

@@ -120,7 +120,7 @@ func (o *Outbox[TTx]) EnqueueMany(ctx context.Context, msgs []*mailer.Message, o
 func (o *Outbox[TTx]) insertOwn(ctx context.Context, ps []pendingMail, opts []EnqueueOption) error {
 	// Through the group commit once started: concurrent Enqueues share
 	// one commit (one fsync on SQLite) with each other and the workers.
-	if err := o.write(ctx, func(ctx context.Context, tx TTx) error { return o.insert(ctx, tx, ps, opts) }); err != nil {
+	if err := o.write(&gcRequest[TTx]{ctx: ctx, f: func(ctx context.Context, tx TTx) error { return o.insert(ctx, tx, ps, opts) }}); err != nil {
 		return err
 	}
 	if len(o.opts.Hooks) > 0 {

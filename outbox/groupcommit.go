@@ -5,12 +5,15 @@ import (
 	"sync"
 )
 
-// groupCommit runs the workers' small write transactions together: while
-// one transaction commits (an fsync on SQLite, a round trip on
-// PostgreSQL), the requests that arrive wait, and the next commit carries
-// all of them. No timer adds latency: a lone request commits at once.
-// If a batch fails, each of its requests is retried in a transaction of
-// its own, so that one bad request does not fail the others.
+// groupCommit runs the workers' small writes together: while one
+// transaction commits (an fsync on SQLite, a round trip on PostgreSQL),
+// the requests that arrive wait, and the next commit carries all of them.
+// No timer adds latency: a lone request commits at once. In a group, all
+// the claims go out as one statement, all the status changes as another
+// (batchsql.go), then each request's own function (River's job
+// completion). A group of claims only needs no transaction at all.
+// If a group fails, each of its requests is retried on its own, so that
+// one bad request does not fail the others.
 type groupCommit[TTx any] struct {
 	o    *Outbox[TTx]
 	reqs chan *gcRequest[TTx]
@@ -20,10 +23,16 @@ type groupCommit[TTx any] struct {
 	closed bool
 }
 
+// gcRequest is one worker's write: a claim, or a status change, possibly
+// with the completion of its River job, or a function to run in the
+// group's transaction.
 type gcRequest[TTx any] struct {
-	ctx context.Context
-	f   func(ctx context.Context, tx TTx) error
-	err chan error
+	ctx      context.Context
+	claim    *claimReq
+	row      *statusRow
+	complete int64                                   // River job to complete, or 0
+	f        func(ctx context.Context, tx TTx) error // may be nil
+	err      chan error
 }
 
 // maxGroup bounds the requests in one transaction.
@@ -35,16 +44,16 @@ func newGroupCommit[TTx any](o *Outbox[TTx]) *groupCommit[TTx] {
 	return g
 }
 
-// do runs f in a shared transaction and returns once it has committed.
-// f may run more than once (after a failed batch); it must only run SQL
-// on tx and keep no other effect.
-func (g *groupCommit[TTx]) do(ctx context.Context, f func(ctx context.Context, tx TTx) error) error {
+// do runs r and returns once it has committed. r.f may run more than once
+// (after a failed group); it must only run SQL on tx and keep no other
+// effect.
+func (g *groupCommit[TTx]) do(r *gcRequest[TTx]) error {
 	g.mu.RLock()
 	if g.closed {
 		g.mu.RUnlock()
-		return g.o.inOwnTx(ctx, func(tx TTx) error { return f(ctx, tx) })
+		return g.o.runGroup(r.ctx, []*gcRequest[TTx]{r})
 	}
-	r := &gcRequest[TTx]{ctx: ctx, f: f, err: make(chan error, 1)}
+	r.err = make(chan error, 1)
 	g.reqs <- r
 	g.mu.RUnlock()
 	return <-r.err
@@ -83,32 +92,84 @@ func (g *groupCommit[TTx]) run() {
 }
 
 func (g *groupCommit[TTx]) commit(batch []*gcRequest[TTx]) {
-	if len(batch) == 1 {
-		r := batch[0]
-		r.err <- g.o.inOwnTx(r.ctx, func(tx TTx) error { return r.f(r.ctx, tx) })
+	// Requests whose job was cancelled meanwhile leave the group.
+	live := batch[:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err <- err
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	if len(live) == 1 {
+		live[0].err <- g.o.runGroup(live[0].ctx, live)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
-	err := g.o.inOwnTx(ctx, func(tx TTx) error {
-		for _, r := range batch {
-			if err := r.ctx.Err(); err != nil {
+	if err := g.o.runGroup(ctx, live); err == nil {
+		for _, r := range live {
+			r.err <- nil
+		}
+		return
+	}
+	// One of them failed (or the commit did): each on its own.
+	for _, r := range live {
+		r.err <- g.o.runGroup(r.ctx, []*gcRequest[TTx]{r})
+	}
+}
+
+// runGroup runs the requests of one group: one claim statement, one
+// status statement, one completion of River jobs, then each request's
+// function, in one transaction (none when there are only claims).
+func (o *Outbox[TTx]) runGroup(ctx context.Context, group []*gcRequest[TTx]) error {
+	var (
+		claims   []*claimReq
+		rows     []*statusRow
+		complete []int64
+		fs       []*gcRequest[TTx]
+	)
+	for _, r := range group {
+		if r.claim != nil {
+			claims = append(claims, r.claim)
+		}
+		if r.row != nil {
+			rows = append(rows, r.row)
+		}
+		if r.complete != 0 {
+			complete = append(complete, r.complete)
+		}
+		if r.f != nil {
+			fs = append(fs, r)
+		}
+	}
+	if len(rows) == 0 && len(complete) == 0 && len(fs) == 0 {
+		return o.runClaims(ctx, nil, claims)
+	}
+	return o.inOwnTx(ctx, func(tx TTx) error {
+		if len(claims) > 0 {
+			if err := o.runClaims(ctx, &tx, claims); err != nil {
 				return err
 			}
+		}
+		if len(rows) > 0 {
+			if err := o.runStatus(ctx, tx, rows); err != nil {
+				return err
+			}
+		}
+		if len(complete) > 0 {
+			if err := o.completeJobs(ctx, tx, complete); err != nil {
+				return err
+			}
+		}
+		for _, r := range fs {
 			if err := r.f(r.ctx, tx); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err == nil {
-		for _, r := range batch {
-			r.err <- nil
-		}
-		return
-	}
-	// One of them failed (or the commit did): each on its own.
-	for _, r := range batch {
-		r.err <- g.o.inOwnTx(r.ctx, func(tx TTx) error { return r.f(r.ctx, tx) })
-	}
 }

@@ -52,6 +52,7 @@ func New[TTx any](sender mailer.Sender, store Store[TTx], opts Options) (*Outbox
 		return nil, err
 	}
 	o := &Outbox[TTx]{sender: sender, store: store, opts: opts, q: newQueries(store.Schema())}
+	o.q.claim, o.q.status = o.claimSQL(), o.statusSQL()
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &worker[TTx]{o: o}); err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)

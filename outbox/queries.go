@@ -7,6 +7,8 @@ type queries struct {
 	table, versions string
 	insertCols      string
 	recordCols      string
+	// claim and status are the group commit's statements (batchsql.go).
+	claim, status string
 }
 
 func newQueries(schema string) queries {
