@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/postkit/mailer"
 	"github.com/postkit/mailer/mailertest"
 	"github.com/postkit/mailer/outbox"
@@ -71,8 +71,10 @@ func benchOptions(sent *atomic.Int64, done chan struct{}) outbox.Options {
 		Workers: 100, MinWait: time.Second, MaxWait: time.Second, Backoff: mailer.ConstantBackoff,
 		PollInterval: 50 * time.Millisecond,
 		Hooks: []mailer.Hook{func(_ context.Context, e mailer.Event) {
-			if e.Status == mailer.StatusSent && sent.Add(1) == benchMails {
-				close(done)
+			if e.Status == mailer.StatusSent {
+				if sent.Add(1) == benchMails {
+					close(done)
+				}
 			}
 		}},
 	}
@@ -131,32 +133,55 @@ func BenchmarkOutboxSQLite(b *testing.B) {
 	}
 }
 
-// Two River clients (two Outboxes, two pools) in one process stand in for
-// the two processes.
+// Two worker processes (bench_child_test.go) on one database; this
+// process enqueues, runs the test server and counts their SENT lines.
 func BenchmarkOutboxPostgres(b *testing.B) {
 	if os.Getenv("MAILER_TEST_POSTGRES") == "" {
 		b.Skip("MAILER_TEST_POSTGRES is not set")
 	}
 	for range b.N {
 		srv := benchServer(b)
-		client := benchClient(b, srv)
-		var sent atomic.Int64
-		done := make(chan struct{})
-		pool1, schema := pgPool(b)
-		pool2 := pgPoolFor(b, schema)
-		var obs []*outbox.Outbox[pgx.Tx]
-		for _, p := range []*pgxPool{pool1, pool2} {
-			ob, err := outbox.New(client, outboxpgx.New(p, outboxpgx.WithSchema(schema)), benchOptions(&sent, done))
-			if err != nil {
-				b.Fatal(err)
-			}
-			obs = append(obs, ob)
-		}
-		if err := obs[0].Migrate(context.Background()); err != nil {
+		pool, schema := pgPool(b)
+		ob, err := outbox.New(noSender{}, outboxpgx.New(pool, outboxpgx.WithSchema(schema)), outbox.Options{})
+		if err != nil {
 			b.Fatal(err)
 		}
-		runOutbox(b, obs, benchMessages(b), done)
+		ctx := context.Background()
+		if err := ob.Migrate(ctx); err != nil {
+			b.Fatal(err)
+		}
+		all, stop := benchChildren(b, "bench", schema, srv.Addr(), benchMails)
+		msgs := benchMessages(b)
+		runProcesses(b, all, stop, func(lo, hi int) error {
+			_, err := ob.EnqueueMany(ctx, msgs[lo:hi])
+			return err
+		})
 	}
+}
+
+// runProcesses enqueues benchMails in batches of 500 with enqueue, waits
+// for the children's SENT lines and reports; the CPU time is this
+// process's (test server, enqueue) plus the children's.
+func runProcesses(b *testing.B, all <-chan struct{}, stop func() time.Duration, enqueue func(lo, hi int) error) {
+	cpu0 := cpuTime()
+	start := time.Now()
+	for i := 0; i < benchMails; i += 500 {
+		if err := enqueue(i, min(i+500, benchMails)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	enq := time.Since(start)
+	select {
+	case <-all:
+	case <-time.After(5 * time.Minute):
+		b.Fatal("not all mails sent")
+	}
+	total := time.Since(start)
+	self := cpuTime() - cpu0
+	kids := stop()
+	b.ReportMetric(benchMails/total.Seconds(), "mails/s")
+	b.ReportMetric(benchMails/enq.Seconds(), "enqueued/s")
+	b.ReportMetric(float64((self+kids).Microseconds())/benchMails, "cpu-µs/mail")
 }
 
 // River alone: the same sends as River jobs whose args carry the envelope
@@ -174,6 +199,7 @@ type rawWorker struct {
 	sender mailer.Sender
 	sent   *atomic.Int64
 	done   chan struct{}
+	onSent func(id string) // may be nil
 }
 
 func (w *rawWorker) NextRetry(*river.Job[rawArgs]) time.Time { return time.Now().Add(time.Second) }
@@ -181,10 +207,16 @@ func (w *rawWorker) NextRetry(*river.Job[rawArgs]) time.Time { return time.Now()
 func (w *rawWorker) Work(ctx context.Context, job *river.Job[rawArgs]) error {
 	ctx = mailer.ContextWithRetryPolicy(ctx, mailer.RetryPolicy{MaxAttempts: 1})
 	_, err := w.sender.SendRaw(ctx, mailer.Envelope{From: job.Args.From, To: job.Args.To}, job.Args.Body)
-	if err == nil && w.sent.Add(1) == benchMails {
+	if err != nil {
+		return err
+	}
+	if w.onSent != nil {
+		w.onSent(strconv.FormatInt(job.ID, 10))
+	}
+	if w.sent.Add(1) == benchMails {
 		close(w.done)
 	}
-	return err
+	return nil
 }
 
 func riverAloneParams(b *testing.B) []river.InsertManyParams {
@@ -257,25 +289,23 @@ func BenchmarkRiverAlonePostgres(b *testing.B) {
 	}
 	for range b.N {
 		srv := benchServer(b)
-		pool1, schema := pgPool(b)
-		pool2 := pgPoolFor(b, schema)
-		m, _ := rivermigrate.New(riverpgxv5.New(pool1), &rivermigrate.Config{Schema: schema})
-		if _, err := m.Migrate(context.Background(), rivermigrate.DirectionUp, nil); err != nil {
+		pool, schema := pgPool(b)
+		ctx := context.Background()
+		m, _ := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: schema})
+		if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 			b.Fatal(err)
 		}
-		var sent atomic.Int64
-		w := &rawWorker{sender: benchClient(b, srv), sent: &sent, done: make(chan struct{})}
-		var clients []*river.Client[pgx.Tx]
-		for _, p := range []*pgxPool{pool1, pool2} {
-			cfg := riverConfig(w)
-			cfg.Schema = schema
-			c, err := river.NewClient(riverpgxv5.New(p), cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			clients = append(clients, c)
+		// An insert-only client: no queues, no workers.
+		c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: schema})
+		if err != nil {
+			b.Fatal(err)
 		}
-		runRiverAlone(b, clients, riverAloneParams(b), w.done)
+		all, stop := benchChildren(b, "riveralone", schema, srv.Addr(), benchMails)
+		ps := riverAloneParams(b)
+		runProcesses(b, all, stop, func(lo, hi int) error {
+			_, err := c.InsertMany(ctx, ps[lo:hi])
+			return err
+		})
 	}
 }
 

@@ -22,17 +22,20 @@ import (
 	"github.com/postkit/mailer/outbox"
 	"github.com/postkit/mailer/outbox/outboxpgx"
 	"github.com/postkit/mailer/outbox/outboxsqlite"
+	"go.uber.org/goleak"
 )
 
 // The crash and scale-out tests run this test binary again as a worker
 // process (TestMain sees OUTBOX_TEST_CHILD), so that it can be killed with
 // SIGKILL for real.
 
+// Once the tests are done, no goroutine of theirs may be left: every
+// Outbox was stopped and every store, pool and client closed (goleak).
 func TestMain(m *testing.M) {
 	if os.Getenv("OUTBOX_TEST_CHILD") != "" {
 		os.Exit(runChild())
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // childEnv describes the child's job.
@@ -46,7 +49,7 @@ type childEnv struct {
 	opts    string // "rescue" shortens JobTimeout/RescueAfter
 }
 
-func (c childEnv) cmd(t *testing.T) *exec.Cmd {
+func (c childEnv) cmd() *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "OUTBOX_TEST_CHILD=1",
 		"CHILD_DB="+c.db, "CHILD_PG="+c.pgURL, "CHILD_SCHEMA="+c.schema, "CHILD_SMTP="+c.smtp,
@@ -76,6 +79,9 @@ func childOptions(name, opts string, out io.Writer) outbox.Options {
 
 // runChild enqueues, then works until killed or until SIGTERM.
 func runChild() int {
+	if mode := os.Getenv("CHILD_OPTS"); mode == "bench" || mode == "riveralone" {
+		return runBenchChild(mode)
+	}
 	ctx := context.Background()
 	host, port, _ := strings.Cut(os.Getenv("CHILD_SMTP"), ":")
 	p, _ := strconv.Atoi(port)
@@ -188,7 +194,13 @@ type child struct {
 
 func startChild(t *testing.T, env childEnv) *child {
 	t.Helper()
-	c := &child{cmd: env.cmd(t), ready: make(chan struct{}), done: make(chan struct{})}
+	return startChildFunc(t, env, nil)
+}
+
+// startChildFunc is startChild with a function called at each SENT line.
+func startChildFunc(t testing.TB, env childEnv, onSent func()) *child {
+	t.Helper()
+	c := &child{cmd: env.cmd(), ready: make(chan struct{}), done: make(chan struct{})}
 	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -208,6 +220,9 @@ func startChild(t *testing.T, env childEnv) *child {
 				c.mu.Lock()
 				c.sent++
 				c.mu.Unlock()
+				if onSent != nil {
+					onSent()
+				}
 			}
 		}
 	}()

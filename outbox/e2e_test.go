@@ -99,20 +99,26 @@ func testEndToEnd[TTx any](t *testing.T, open opener[TTx]) {
 	}
 }
 
-// The fault cases of mailertest, each on its own server.
+// The fault cases of mailertest, each on its own server, on both drivers.
 func TestFaults(t *testing.T) {
 	t.Parallel()
+	bothDrivers(t,
+		func(t *testing.T) { testFaults[*sql.Tx](t, openSQLite) },
+		func(t *testing.T) { testFaults[pgx.Tx](t, openPG) })
+}
+
+func testFaults[TTx any](t *testing.T, open opener[TTx]) {
 	ctx := context.Background()
 	t.Run("451 then SENT", func(t *testing.T) {
 		srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, On: 1, Reply: "451 4.3.0 Try again later"}))
 		var pendingSeen outbox.Record
-		var ob *outbox.Outbox[*sql.Tx]
+		var ob *outbox.Outbox[TTx]
 		hook := func(ctx context.Context, e mailer.Event) {
 			if e.Status == mailer.StatusRetrying {
 				pendingSeen, _ = ob.Status(ctx, e.MessageID)
 			}
 		}
-		ob = openSQLite(t, newClient(t, srv), outbox.Options{Hooks: []mailer.Hook{hook}})
+		ob = open(t, newClient(t, srv), outbox.Options{Hooks: []mailer.Hook{hook}})
 		start(t, ob)
 		id, _ := ob.Enqueue(ctx, newMessage(t, 1))
 		r := waitFor(t, ob, id, is(outbox.StatusSent))
@@ -131,7 +137,7 @@ func TestFaults(t *testing.T) {
 			mailertest.Fault{Step: mailertest.StepMAIL, On: 3, Reply: throttle}))
 		var mu sync.Mutex
 		var attemptsAfter []int
-		var ob *outbox.Outbox[*sql.Tx]
+		var ob *outbox.Outbox[TTx]
 		hook := func(ctx context.Context, e mailer.Event) {
 			if e.Status == mailer.StatusRetrying {
 				r, _ := ob.Status(ctx, e.MessageID)
@@ -140,7 +146,7 @@ func TestFaults(t *testing.T) {
 				mu.Unlock()
 			}
 		}
-		ob = openSQLite(t, newClient(t, srv), outbox.Options{MaxSnoozes: 2, MaxAttempts: 3, Hooks: []mailer.Hook{hook}})
+		ob = open(t, newClient(t, srv), outbox.Options{MaxSnoozes: 2, MaxAttempts: 3, Hooks: []mailer.Hook{hook}})
 		start(t, ob)
 		id, _ := ob.Enqueue(ctx, newMessage(t, 1))
 		r := waitFor(t, ob, id, is(outbox.StatusSent))
@@ -154,7 +160,7 @@ func TestFaults(t *testing.T) {
 	})
 	t.Run("550 FAILED at once", func(t *testing.T) {
 		srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepRCPT, Reply: "550 5.1.1 No such user"}))
-		ob := openSQLite(t, newClient(t, srv), outbox.Options{})
+		ob := open(t, newClient(t, srv), outbox.Options{})
 		start(t, ob)
 		id, _ := ob.Enqueue(ctx, newMessage(t, 1))
 		r := waitFor(t, ob, id, is(outbox.StatusFailed))
@@ -167,7 +173,7 @@ func TestFaults(t *testing.T) {
 	})
 	t.Run("drop after the dot is UNKNOWN", func(t *testing.T) {
 		srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, Drop: true}))
-		ob := openSQLite(t, newClient(t, srv), outbox.Options{})
+		ob := open(t, newClient(t, srv), outbox.Options{})
 		start(t, ob)
 		id, _ := ob.Enqueue(ctx, newMessage(t, 1))
 		r := waitFor(t, ob, id, is(outbox.StatusUnknown))
@@ -183,7 +189,7 @@ func TestFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		ob := openSQLite(t, c, outbox.Options{})
+		ob := open(t, c, outbox.Options{})
 		start(t, ob)
 		id, _ := ob.Enqueue(ctx, newMessage(t, 1))
 		r := waitFor(t, ob, id, is(outbox.StatusFailed))

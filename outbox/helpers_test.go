@@ -220,21 +220,3 @@ func sqliteStoreOf(t *testing.T, ob *outbox.Outbox[*sql.Tx]) *outboxsqlite.Store
 	}
 	return v.(*outboxsqlite.Store)
 }
-
-type pgxPool = pgxpool.Pool
-
-// pgPoolFor opens another pool on schema, as a second process would.
-func pgPoolFor(t testing.TB, schema string) *pgxpool.Pool {
-	cfg, err := pgxpool.ParseConfig(os.Getenv("MAILER_TEST_POSTGRES"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	cfg.MaxConns = 20
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
-}

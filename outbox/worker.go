@@ -36,9 +36,16 @@ var errSuperseded = errors.New("outbox: job superseded by a newer one for the sa
 // errDiedWhileSending is the record's error after a process died mid-send.
 var errDiedWhileSending = errors.New("outbox: the process sending this message stopped before the outcome was recorded; the message may have been delivered")
 
-// NextRetry returns the wait Work chose for the attempt that just failed.
+// NextRetry returns the time Work chose for the next attempt (and wrote
+// in the record as its next attempt), or now if that has passed already:
+// the status write can take longer than a short wait on a busy database,
+// and River replaces a time in the past with its own policy (attempt⁴
+// seconds: 16 s after the second attempt, 81 s after the third).
 func (w *worker[TTx]) NextRetry(job *river.Job[mailArgs]) time.Time {
 	if v, ok := w.o.retryWait.LoadAndDelete(job.ID); ok {
+		if now := time.Now(); v.(time.Time).Before(now) {
+			return now
+		}
 		return v.(time.Time)
 	}
 	o := w.o.opts
