@@ -71,9 +71,8 @@ func pgPool(t testing.TB) (*pgxpool.Pool, string) {
 	}
 	ctx := context.Background()
 	schema := fmt.Sprintf("t_%s_%d", schemaChars.ReplaceAllString(strings.ToLower(t.Name()), "_"), time.Now().UnixNano()%1e9)
-	if len(schema) > 60 {
-		schema = schema[len(schema)-60:]
-		schema = "t" + schema[1:]
+	if len(schema) > 46 { // River's limit
+		schema = "t" + schema[len(schema)-45:]
 	}
 	admin, err := pgx.Connect(ctx, url)
 	if err != nil {
