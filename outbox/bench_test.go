@@ -349,3 +349,63 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkEnqueueRawConcurrent enqueues the 2,000 rendered mails one
+// EnqueueRaw call each from 50 goroutines (as a gateway's SMTP sessions
+// do) into a started SQLite outbox whose workers send them meanwhile.
+func BenchmarkEnqueueRawConcurrent(b *testing.B) {
+	for range b.N {
+		srv := mailertest.NewServer(b, mailertest.WithTLS(mailertest.TLSNone))
+		st, err := outboxsqlite.Open(filepath.Join(b.TempDir(), "raw.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		ob, err := outbox.New(benchClient(b, srv), st, outbox.Options{Workers: 100, PollInterval: 50 * time.Millisecond})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := ob.Migrate(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := ob.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+		type raw struct {
+			env  mailer.Envelope
+			body []byte
+		}
+		var raws []raw
+		for _, m := range benchMessages(b) {
+			body, err := m.Bytes()
+			if err != nil {
+				b.Fatal(err)
+			}
+			raws = append(raws, raw{m.Envelope(), body})
+		}
+		const senders = 50
+		errs := make(chan error, senders)
+		start := time.Now()
+		for g := range senders {
+			go func() {
+				for i := g; i < len(raws); i += senders {
+					if _, err := ob.EnqueueRaw(ctx, raws[i].env, raws[i].body); err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for range senders {
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(raws))/time.Since(start).Seconds(), "enqueued/s")
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ob.Stop(sctx)
+		cancel()
+		st.Close()
+	}
+}

@@ -69,7 +69,7 @@ func (o *Outbox[TTx]) claim(ctx context.Context, job *river.Job[mailArgs], fromS
 // write runs r in a group shared with other workers' writes (see
 // groupCommit), or alone before Start.
 func (o *Outbox[TTx]) write(r *gcRequest[TTx]) error {
-	if g := o.gc; g != nil {
+	if g := o.gc.Load(); g != nil {
 		return g.do(r)
 	}
 	return o.runGroup(r.ctx, []*gcRequest[TTx]{r})

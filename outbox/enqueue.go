@@ -44,10 +44,25 @@ func Priority(p int) EnqueueOption { return func(e *enqueueOptions) { e.priority
 
 // pendingMail is one message ready to be stored.
 type pendingMail struct {
-	id    string
-	env   mailer.Envelope
-	body  []byte
-	route string // overrides the Route option of the call
+	id       string
+	env      mailer.Envelope
+	body     []byte
+	at       time.Time // first attempt; zero means now
+	priority int
+	route    string // overrides the Route option of the call
+}
+
+// withOptions applies opts to every message of ps (a message's own route
+// stays).
+func withOptions(ps []pendingMail, opts []EnqueueOption) []pendingMail {
+	eo := optionsOf(opts)
+	for i := range ps {
+		ps[i].at, ps[i].priority = eo.at, eo.priority
+		if ps[i].route == "" {
+			ps[i].route = eo.route
+		}
+	}
+	return ps
 }
 
 // Enqueue renders m and stores it with its envelope (Bcc recipients live
@@ -75,7 +90,7 @@ func (o *Outbox[TTx]) EnqueueTx(ctx context.Context, tx TTx, m *mailer.Message, 
 	if err != nil {
 		return p.id, err
 	}
-	return p.id, o.insert(ctx, tx, []pendingMail{p}, opts)
+	return p.id, o.insert(ctx, tx, withOptions([]pendingMail{p}, opts))
 }
 
 // EnqueueRaw stores an already rendered RFC 5322 message with its
@@ -95,7 +110,7 @@ func (o *Outbox[TTx]) EnqueueRawTx(ctx context.Context, tx TTx, env mailer.Envel
 	if err != nil {
 		return p.id, err
 	}
-	return p.id, o.insert(ctx, tx, []pendingMail{p}, opts)
+	return p.id, o.insert(ctx, tx, withOptions([]pendingMail{p}, opts))
 }
 
 // EnqueueMany stores msgs in one transaction, which is much faster than
@@ -115,12 +130,12 @@ func (o *Outbox[TTx]) EnqueueMany(ctx context.Context, msgs []*mailer.Message, o
 	return ids, o.insertOwn(ctx, ps, opts)
 }
 
-// insertOwn stores ps in a transaction of its own and, once it has
-// committed, tells the hooks.
+// insertOwn stores ps in a transaction of its own, shared with other
+// writes once the outbox is started (group commit: the messages of
+// concurrent Enqueue calls go out in the same statements and commit), and,
+// once it has committed, tells the hooks.
 func (o *Outbox[TTx]) insertOwn(ctx context.Context, ps []pendingMail, opts []EnqueueOption) error {
-	// Through the group commit once started: concurrent Enqueues share
-	// one commit (one fsync on SQLite) with each other and the workers.
-	if err := o.write(&gcRequest[TTx]{ctx: ctx, f: func(ctx context.Context, tx TTx) error { return o.insert(ctx, tx, ps, opts) }}); err != nil {
+	if err := o.write(&gcRequest[TTx]{ctx: ctx, enqueue: withOptions(ps, opts)}); err != nil {
 		return err
 	}
 	if len(o.opts.Hooks) > 0 {
@@ -189,15 +204,16 @@ func rawMessageID(msg []byte) (string, error) {
 }
 
 // rowsPerInsert keeps a multi-row INSERT under SQLite's 32,766 variables.
-const rowsPerInsert = 500
+// It is a power of two: see chunks.
+const rowsPerInsert = 256
 
-func (o *Outbox[TTx]) insert(ctx context.Context, tx TTx, ps []pendingMail, opts []EnqueueOption) error {
-	eo := optionsOf(opts)
-	now := time.Now()
-	at := now
-	if eo.at.After(now) {
-		at = eo.at
+func (o *Outbox[TTx]) insert(ctx context.Context, tx TTx, ps []pendingMail) error {
+	for _, p := range ps {
+		if len(p.route) > MaxRouteLen {
+			return fmt.Errorf("%w: routing tag of %d bytes, over MaxRouteLen", ErrInvalidOptions, len(p.route))
+		}
 	}
+	now := time.Now()
 	for chunk := range chunks(ps, rowsPerInsert) {
 		var sb strings.Builder
 		sb.WriteString("INSERT INTO " + o.q.table + " " + o.q.insertCols + " VALUES ")
@@ -211,14 +227,11 @@ func (o *Outbox[TTx]) insert(ctx context.Context, tx TTx, ps []pendingMail, opts
 				sb.WriteByte(',')
 			}
 			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			route := p.route
-			if route == "" {
-				route = eo.route
+			at := now
+			if p.at.After(now) {
+				at = p.at
 			}
-			if len(route) > MaxRouteLen {
-				return fmt.Errorf("%w: routing tag of %d bytes, over MaxRouteLen", ErrInvalidOptions, len(route))
-			}
-			args = append(args, p.id, string(StatusPending), at.UnixMicro(), string(env), int64(len(p.body)), p.body, now.UnixMicro(), now.UnixMicro(), route)
+			args = append(args, p.id, string(StatusPending), at.UnixMicro(), string(env), int64(len(p.body)), p.body, now.UnixMicro(), now.UnixMicro(), p.route)
 		}
 		sb.WriteString(" ON CONFLICT (message_id) DO NOTHING")
 		n, err := o.store.ExecTx(ctx, tx, sb.String(), args...)
@@ -232,7 +245,7 @@ func (o *Outbox[TTx]) insert(ctx context.Context, tx TTx, ps []pendingMail, opts
 	params := make([]river.InsertManyParams, len(ps))
 	for i, p := range ps {
 		params[i] = river.InsertManyParams{Args: mailArgs{MessageID: p.id}, InsertOpts: &river.InsertOpts{
-			Queue: o.opts.Queue, ScheduledAt: eo.at, Priority: eo.priority, MaxAttempts: o.opts.MaxAttempts,
+			Queue: o.opts.Queue, ScheduledAt: p.at, Priority: p.priority, MaxAttempts: o.opts.MaxAttempts,
 		}}
 	}
 	var err error
@@ -280,10 +293,17 @@ func (o *Outbox[TTx]) duplicates(ctx context.Context, tx TTx, chunk []pendingMai
 	return errors.Join(errs...)
 }
 
+// chunks cuts s into pieces of n (a power of two) and, for the rest,
+// pieces of decreasing powers of two, so that a multi-row statement has
+// one of a few texts whatever the number of rows (a prepared statement
+// each, on both databases).
 func chunks[T any](s []T, n int) func(func([]T) bool) {
 	return func(yield func([]T) bool) {
 		for len(s) > 0 {
-			k := min(n, len(s))
+			k := n
+			for k > len(s) {
+				k /= 2
+			}
 			if !yield(s[:k]) {
 				return
 			}

@@ -28,6 +28,7 @@ type groupCommit[TTx any] struct {
 // group's transaction.
 type gcRequest[TTx any] struct {
 	ctx      context.Context
+	enqueue  []pendingMail // messages to store
 	claim    *claimReq
 	row      *statusRow
 	complete int64                                   // River job to complete, or 0
@@ -127,12 +128,14 @@ func (g *groupCommit[TTx]) commit(batch []*gcRequest[TTx]) {
 // function, in one transaction (none when there are only claims).
 func (o *Outbox[TTx]) runGroup(ctx context.Context, group []*gcRequest[TTx]) error {
 	var (
+		enqueue  []pendingMail
 		claims   []*claimReq
 		rows     []*statusRow
 		complete []int64
 		fs       []*gcRequest[TTx]
 	)
 	for _, r := range group {
+		enqueue = append(enqueue, r.enqueue...)
 		if r.claim != nil {
 			claims = append(claims, r.claim)
 		}
@@ -146,10 +149,15 @@ func (o *Outbox[TTx]) runGroup(ctx context.Context, group []*gcRequest[TTx]) err
 			fs = append(fs, r)
 		}
 	}
-	if len(rows) == 0 && len(complete) == 0 && len(fs) == 0 {
+	if len(enqueue) == 0 && len(rows) == 0 && len(complete) == 0 && len(fs) == 0 {
 		return o.runClaims(ctx, nil, claims)
 	}
 	return o.inOwnTx(ctx, func(tx TTx) error {
+		if len(enqueue) > 0 {
+			if err := o.insert(ctx, tx, enqueue); err != nil {
+				return err
+			}
+		}
 		if len(claims) > 0 {
 			if err := o.runClaims(ctx, &tx, claims); err != nil {
 				return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/postkit/mailer"
@@ -29,7 +30,9 @@ type Outbox[TTx any] struct {
 	// argument).
 	retryWait sync.Map // job ID → time.Time
 
-	gc *groupCommit[TTx] // the workers' shared write transactions, from Start
+	// gc shares write transactions among the workers and the enqueues,
+	// from Start.
+	gc atomic.Pointer[groupCommit[TTx]]
 
 	mu      sync.Mutex
 	started bool
@@ -116,9 +119,10 @@ func (o *Outbox[TTx]) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	o.gc = newGroupCommit(o)
+	gc := newGroupCommit(o)
+	o.gc.Store(gc)
 	if err := o.river.Start(ctx); err != nil {
-		o.gc.close()
+		gc.close()
 		return fmt.Errorf("outbox: starting workers: %w", err)
 	}
 	o.started = true
@@ -139,7 +143,7 @@ func (o *Outbox[TTx]) Stop(ctx context.Context) error {
 		return nil
 	}
 	o.stopped = true
-	defer o.gc.close() // after the workers: they may still be writing
+	defer o.gc.Load().close() // after the workers: they may still be writing
 	err := o.river.Stop(ctx)
 	if err == nil {
 		return nil
