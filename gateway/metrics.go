@@ -250,12 +250,43 @@ func (m *gwMetrics) received(tenant, mode string, size int, accept time.Duration
 	m.accept.WithLabelValues(tenant, mode).Observe(accept.Seconds())
 }
 
-// sized observes the size of a message refused before delivery.
-func (m *gwMetrics) sized(tenant string, size int) {
+// delivered counts what a Delivery did with a message of size bytes,
+// answered accept after the end of its DATA.
+func (m *gwMetrics) delivered(tenant, mode string, size int, accept time.Duration, res *Result) {
 	if m == nil {
 		return
 	}
-	m.size.WithLabelValues(tenant).Observe(float64(size))
+	m.message(tenant, res.Outcome)
+	m.received(tenant, mode, size, accept)
+	m.rcpt(tenant, "upstream_refused", len(res.FailedRecipients))
+	if reason, ok := strings.CutPrefix(res.Outcome, "rejected:"); ok {
+		m.reject(tenant, "data", reason)
+	}
+}
+
+// rejectedTx counts a transaction the session refused, at MAIL or (inData)
+// at the end of DATA; size is the message's, if it was read.
+func (m *gwMetrics) rejectedTx(tenant string, inData bool, size int, reason string) {
+	if m == nil {
+		return
+	}
+	m.message(tenant, "rejected")
+	stage := "mail"
+	if inData {
+		stage = "data"
+		if size > 0 {
+			m.size.WithLabelValues(tenant).Observe(float64(size))
+		}
+	}
+	m.reject(tenant, stage, reason)
+}
+
+// authResult is the metrics' result of a failed AUTH.
+func authResult(banned bool) string {
+	if banned {
+		return "banned"
+	}
+	return "fail"
 }
 
 // attempt counts one upstream attempt: its reply code (0 for none) and

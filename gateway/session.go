@@ -442,12 +442,7 @@ func (s *session) Data(r io.Reader) error {
 		s.gc.info.messages++
 		s.gc.mu.Unlock()
 	}
-	g.prom.message(tx.t.name, res.Outcome)
-	g.prom.received(tx.t.name, tx.t.mode, len(body), now.Sub(accept))
-	g.prom.rcpt(tx.t.name, "upstream_refused", len(res.FailedRecipients))
-	if reason, ok := strings.CutPrefix(res.Outcome, "rejected:"); ok {
-		g.prom.reject(tx.t.name, "data", reason)
-	}
+	g.prom.delivered(tx.t.name, tx.t.mode, len(body), now.Sub(accept), &res)
 	rec := s.txRecord(tx, res.Outcome, res.Reply)
 	rec.MessageID = h.messageID
 	rec.Size = len(body)
@@ -468,16 +463,7 @@ func (s *session) rejectTx(tx *txState, reason string, r *smtp.SMTPError) error 
 		s.g.rates.release(tx.t.name, tx.reservedAt, now)
 	}
 	s.g.audit.write(s.txRecord(tx, "rejected:"+reason, r), now)
-	m := s.g.prom
-	m.message(tx.t.name, "rejected")
-	stage := "mail"
-	if tx.data {
-		stage = "data"
-		if tx.size > 0 {
-			m.sized(tx.t.name, tx.size)
-		}
-	}
-	m.reject(tx.t.name, stage, reason)
+	s.g.prom.rejectedTx(tx.t.name, tx.data, tx.size, reason)
 	return r
 }
 
@@ -503,14 +489,6 @@ func (s *session) Reset() {
 	if tx != nil {
 		s.g.rates.release(tx.t.name, tx.reservedAt, s.g.now())
 	}
-}
-
-// authResult is the metrics' result of a failed AUTH.
-func authResult(banned bool) string {
-	if banned {
-		return "banned"
-	}
-	return "fail"
 }
 
 func (s *session) Logout() error {
