@@ -110,6 +110,7 @@ func TestFaults(t *testing.T) {
 func testFaults[TTx any](t *testing.T, open opener[TTx]) {
 	ctx := context.Background()
 	t.Run("451 then SENT", func(t *testing.T) {
+		t.Parallel()
 		srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, On: 1, Reply: "451 4.3.0 Try again later"}))
 		var pendingSeen outbox.Record
 		var ob *outbox.Outbox[TTx]
@@ -130,6 +131,7 @@ func testFaults[TTx any](t *testing.T, open opener[TTx]) {
 		}
 	})
 	t.Run("421 snoozes without using attempts, capped", func(t *testing.T) {
+		t.Parallel()
 		throttle := "421 4.7.0 Too many messages, slow down"
 		srv := mailertest.NewServer(t, mailertest.WithFaults(
 			mailertest.Fault{Step: mailertest.StepMAIL, On: 1, Reply: throttle},
@@ -159,6 +161,7 @@ func testFaults[TTx any](t *testing.T, open opener[TTx]) {
 		}
 	})
 	t.Run("550 FAILED at once", func(t *testing.T) {
+		t.Parallel()
 		srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepRCPT, Reply: "550 5.1.1 No such user"}))
 		ob := open(t, newClient(t, srv), outbox.Options{})
 		start(t, ob)
@@ -172,6 +175,7 @@ func testFaults[TTx any](t *testing.T, open opener[TTx]) {
 		}
 	})
 	t.Run("drop after the dot is UNKNOWN", func(t *testing.T) {
+		t.Parallel()
 		srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, Drop: true}))
 		ob := open(t, newClient(t, srv), outbox.Options{})
 		start(t, ob)
@@ -182,6 +186,7 @@ func testFaults[TTx any](t *testing.T, open opener[TTx]) {
 		}
 	})
 	t.Run("wrong password FAILED with the hint", func(t *testing.T) {
+		t.Parallel()
 		srv := mailertest.NewServer(t, mailertest.WithUser("alice@qq.com", "authcode"))
 		c, err := mailer.New(provider.QQ("alice@qq.com", "password"), srv.Options(),
 			mailer.WithAuth(mailer.AutoAuth("alice@qq.com", "password")))
