@@ -66,7 +66,8 @@ func waitQueue(t *testing.T, q gateway.Queue) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("queue not drained: %+v", st)
+			items, _ := q.List(context.Background(), "", 5)
+			t.Fatalf("queue not drained: %+v; newest: %+v", st, items)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
