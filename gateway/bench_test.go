@@ -147,11 +147,11 @@ func BenchmarkRelay(b *testing.B) {
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "e2e-msgs/s")
 	}
 	b.Run("mailgate-queue-sqlite", func(b *testing.B) {
-		queueRun(b, "{path: "+filepath.Join(b.TempDir(), "queue.db")+", poll_interval: 20ms}")
+		queueRun(b, "{path: "+filepath.Join(b.TempDir(), "queue.db")+", poll_interval: 20ms, workers: 40}")
 	})
 	b.Run("mailgate-queue-postgres", func(b *testing.B) {
 		dsn, schema := pgSchema(b)
-		queueRun(b, "{driver: postgres, dsn: \""+dsn+"\", schema: "+schema+", poll_interval: 100ms}")
+		queueRun(b, "{driver: postgres, dsn: \""+dsn+"\", schema: "+schema+", poll_interval: 100ms, workers: 40}")
 	})
 }
 
