@@ -69,15 +69,10 @@ func New[TTx any](sender mailer.Sender, store Store[TTx], opts Options) (*Outbox
 		MaxAttempts:          opts.MaxAttempts,
 		JobTimeout:           opts.JobTimeout,
 		RescueStuckJobsAfter: opts.RescueAfter,
-		// Each River fetch is a write transaction (an fsync on SQLite)
-		// on the store's one connection, shared with enqueues: fetching
-		// at most every PollInterval (100 ms at most) leaves that
-		// connection to the enqueues; a 10 ms cooldown cut the gateway's
-		// queue-mode accept rate by more than half.
-		FetchCooldown:     min(100*time.Millisecond, opts.PollInterval),
-		FetchPollInterval: opts.PollInterval,
-		Logger:            opts.Logger,
-		Schema:            store.Schema(),
+		FetchCooldown:        fetchCooldown(store.Dialect(), opts.PollInterval),
+		FetchPollInterval:    opts.PollInterval,
+		Logger:               opts.Logger,
+		Schema:               store.Schema(),
 		// River's job rows are the scheduler's state only; the record
 		// lives in mail_outbox, so River may clean its rows early.
 		CompletedJobRetentionPeriod: time.Hour,
@@ -164,3 +159,17 @@ func (o *Outbox[TTx]) Stop(ctx context.Context) error {
 // Stopped returns a channel closed once the workers have stopped, after
 // Stop or when Start's context ended.
 func (o *Outbox[TTx]) Stopped() <-chan struct{} { return o.river.Stopped() }
+
+// fetchCooldown is the least time between two River fetches. On SQLite
+// each fetch is a write transaction (an fsync) on the store's one
+// connection, which the enqueues need too: fetching at most every
+// PollInterval (100 ms at most) leaves it to them; a 10 ms cooldown cut
+// the gateway's queue-mode accept rate by more than half. PostgreSQL
+// fetches on a connection of their own, so a short cooldown keeps the
+// workers fed.
+func fetchCooldown(d Dialect, poll time.Duration) time.Duration {
+	if d == DialectSQLite {
+		return min(100*time.Millisecond, poll)
+	}
+	return min(10*time.Millisecond, poll)
+}
