@@ -14,6 +14,9 @@ import (
 // errNotClaimable means the record is not PENDING for this job.
 var errNotClaimable = errors.New("outbox: record not claimable")
 
+// errBadEnvelope means a claimed record's stored envelope does not decode.
+var errBadEnvelope = errors.New("outbox: stored envelope does not decode")
+
 // claim marks the record SENDING for this job and reads what the attempt
 // needs, in one statement shared with the other workers' claims (see
 // groupCommit). Only a PENDING record whose job is this one (or not yet
@@ -30,7 +33,7 @@ func (o *Outbox[TTx]) claim(ctx context.Context, job *river.Job[mailArgs], fromS
 		}
 		c := cr.c
 		if err := json.Unmarshal([]byte(cr.env), &c.env); err != nil {
-			return claimed{}, fmt.Errorf("outbox: envelope of %q: %w", job.Args.MessageID, err)
+			return c, fmt.Errorf("%w: %q: %w", errBadEnvelope, job.Args.MessageID, err)
 		}
 		return c, nil
 	}
@@ -61,7 +64,7 @@ func (o *Outbox[TTx]) claim(ctx context.Context, job *river.Job[mailArgs], fromS
 		return claimed{}, errNotClaimable
 	}
 	if err := json.Unmarshal([]byte(env), &c.env); err != nil {
-		return claimed{}, fmt.Errorf("outbox: envelope of %q: %w", job.Args.MessageID, err)
+		return c, fmt.Errorf("%w: %q: %w", errBadEnvelope, job.Args.MessageID, err)
 	}
 	return c, nil
 }
@@ -83,7 +86,7 @@ func (o *Outbox[TTx]) notClaimable(ctx context.Context, job *river.Job[mailArgs]
 	case errors.Is(err, ErrNotFound):
 		return river.JobCancel(err) // deleted by retention
 	case err != nil:
-		return err
+		return &storeError{err}
 	case r.JobID != 0 && r.JobID != job.ID:
 		return river.JobCancel(errSuperseded)
 	case r.Status == StatusSending:
@@ -91,16 +94,18 @@ func (o *Outbox[TTx]) notClaimable(ctx context.Context, job *river.Job[mailArgs]
 		// rescuer gave it back): the message may have been delivered.
 		if o.opts.RetryUnknown {
 			c, err := o.claim(ctx, job, true)
-			if err == nil {
+			switch {
+			case err == nil:
 				return o.sendClaimed(ctx, job, c)
-			}
-			if !errors.Is(err, errNotClaimable) {
-				return err
+			case errors.Is(err, errBadEnvelope):
+				return o.badEnvelope(ctx, job, c, err)
+			case !errors.Is(err, errNotClaimable):
+				return &storeError{err}
 			}
 			return river.JobCancel(errSuperseded)
 		}
 		if err := o.update(ctx, id, job.ID, StatusUnknown, 0, time.Time{}, errDiedWhileSending); err != nil {
-			return err
+			return &storeError{err}
 		}
 		return river.JobCancel(errDiedWhileSending)
 	case r.Status == StatusSent:

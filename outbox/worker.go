@@ -62,14 +62,53 @@ type claimed struct {
 
 func (w *worker[TTx]) Work(ctx context.Context, job *river.Job[mailArgs]) error {
 	o := w.o
-	c, err := o.claim(ctx, job, false)
-	if errors.Is(err, errNotClaimable) {
-		return o.notClaimable(ctx, job)
+	err := o.work(ctx, job)
+	if se, ok := errors.AsType[*storeError](err); ok {
+		// A database error is no SMTP attempt. Returned to River as an
+		// error it would use one of River's attempts, and on the last
+		// one River would discard the job while the record stays
+		// PENDING (or SENDING) with nothing left to send it. A snooze
+		// uses no attempt: the job comes back after dbRetryWait.
+		o.opts.Logger.Warn("outbox: database error; the message's job tries again", "message_id", job.Args.MessageID,
+			"job_id", job.ID, "wait", dbRetryWait, "error", se.err.Error())
+		return river.JobSnooze(dbRetryWait)
 	}
-	if err != nil {
-		return err // a database error: River retries the job
+	return err
+}
+
+// work runs one attempt of job; a database error comes back as a
+// *storeError.
+func (o *Outbox[TTx]) work(ctx context.Context, job *river.Job[mailArgs]) error {
+	c, err := o.claim(ctx, job, false)
+	switch {
+	case errors.Is(err, errNotClaimable):
+		return o.notClaimable(ctx, job)
+	case errors.Is(err, errBadEnvelope):
+		return o.badEnvelope(ctx, job, c, err)
+	case err != nil:
+		return &storeError{err}
 	}
 	return o.sendClaimed(ctx, job, c)
+}
+
+// dbRetryWait is how long a job waits after a database error before its
+// next try; the wait uses no attempt (see Work).
+const dbRetryWait = time.Second
+
+// storeError is a database error met by a job: the job snoozes instead
+// of failing an attempt.
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
+
+// badEnvelope makes FAILED a record claimed for job whose stored envelope
+// does not decode: no attempt could ever send it.
+func (o *Outbox[TTx]) badEnvelope(ctx context.Context, job *river.Job[mailArgs], c claimed, cause error) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	ev := mailer.Event{MessageID: job.Args.MessageID, Attempt: c.attempts, Time: time.Now(), Outcome: mailer.OutcomePermanent, Err: cause}
+	return o.fail(wctx, ev, job, StatusFailed, cause)
 }
 
 // sendClaimed makes the one SMTP attempt of a claimed job and settles it.
@@ -116,7 +155,7 @@ func (o *Outbox[TTx]) settle(wctx, ctx context.Context, job *river.Job[mailArgs]
 	switch {
 	case r.outcome == mailer.OutcomeDelivered:
 		if err := o.markSent(wctx, job, r); err != nil {
-			return err
+			return &storeError{err}
 		}
 		ev.Status, ev.Response, ev.Recipients = mailer.StatusSent, r.receipt.Response, r.receipt.Recipients
 		ev.Code, ev.EnhancedCode = 0, mailer.EnhancedCode{}
@@ -128,14 +167,14 @@ func (o *Outbox[TTx]) settle(wctx, ctx context.Context, job *river.Job[mailArgs]
 		// delivered. Back to PENDING without using an attempt; River
 		// hands the job out again at once (to another process on PG).
 		if err := o.update(wctx, id, job.ID, StatusPending, -1, time.Now(), r.err); err != nil {
-			return err
+			return &storeError{err}
 		}
 		return river.JobSnooze(0)
 
 	case r.outcome == mailer.OutcomeTemporary && o.throttled(se) && snoozes(job) < o.opts.MaxSnoozes:
 		wait := max(o.opts.ThrottleWait, se.MinWait())
 		if err := o.update(wctx, id, job.ID, StatusPending, -1, time.Now().Add(wait), r.err); err != nil {
-			return err
+			return &storeError{err}
 		}
 		ev.Status, ev.Wait = mailer.StatusRetrying, wait
 		o.emit(wctx, ev)
@@ -154,7 +193,7 @@ func (o *Outbox[TTx]) settle(wctx, ctx context.Context, job *river.Job[mailArgs]
 		}
 		next := time.Now().Add(wait)
 		if err := o.update(wctx, id, job.ID, StatusPending, 0, next, r.err); err != nil {
-			return err
+			return &storeError{err}
 		}
 		o.retryWait.Store(job.ID, next)
 		ev.Status, ev.Wait = mailer.StatusRetrying, wait
@@ -191,7 +230,7 @@ func snoozes(job *river.Job[mailArgs]) int {
 // fail records a final FAILED or UNKNOWN and cancels the job for good.
 func (o *Outbox[TTx]) fail(wctx context.Context, ev mailer.Event, job *river.Job[mailArgs], st Status, cause error) error {
 	if err := o.update(wctx, job.Args.MessageID, job.ID, st, 0, time.Time{}, cause); err != nil {
-		return err
+		return &storeError{err}
 	}
 	ev.Status = mailer.StatusFailed
 	o.emit(wctx, ev)

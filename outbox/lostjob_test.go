@@ -1,0 +1,96 @@
+package outbox_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/postkit/mailer"
+	"github.com/postkit/mailer/mailertest"
+	"github.com/postkit/mailer/outbox"
+	"github.com/postkit/mailer/outbox/outboxpgx"
+	"github.com/postkit/mailer/outbox/outboxsqlite"
+)
+
+// faultyStore fails the next claims (the statements that mark records
+// SENDING) while failClaims is above zero, as a database error would.
+type faultyStore[TTx any] struct {
+	outbox.Store[TTx]
+	failClaims atomic.Int32
+}
+
+var errInjected = errors.New("injected database error")
+
+func (s *faultyStore[TTx]) fail(query string) bool {
+	return strings.Contains(query, "SET status = 'SENDING'") && s.failClaims.Add(-1) >= 0
+}
+
+func (s *faultyStore[TTx]) Query(ctx context.Context, query string, args ...any) (outbox.Rows, error) {
+	if s.fail(query) {
+		return nil, errInjected
+	}
+	return s.Store.Query(ctx, query, args...)
+}
+
+func (s *faultyStore[TTx]) QueryTx(ctx context.Context, tx TTx, query string, args ...any) (outbox.Rows, error) {
+	if s.fail(query) {
+		return nil, errInjected
+	}
+	return s.Store.QueryTx(ctx, tx, query, args...)
+}
+
+// A database error on the job's last River attempt used to return a plain
+// error: River discarded the job and the record stayed PENDING with no job
+// left to send it. The error now uses no attempt; the message is SENT.
+func TestDatabaseErrorOnLastAttempt(t *testing.T) {
+	t.Parallel()
+	bothDrivers(t,
+		func(t *testing.T) {
+			t.Parallel()
+			st, err := outboxsqlite.Open(filepath.Join(t.TempDir(), "outbox.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			testDatabaseErrorOnLastAttempt[*sql.Tx](t, &faultyStore[*sql.Tx]{Store: st})
+		},
+		func(t *testing.T) {
+			t.Parallel()
+			pool, schema := pgPool(t)
+			testDatabaseErrorOnLastAttempt[pgx.Tx](t, &faultyStore[pgx.Tx]{Store: outboxpgx.New(pool, outboxpgx.WithSchema(schema))})
+		})
+}
+
+func testDatabaseErrorOnLastAttempt[TTx any](t *testing.T, st *faultyStore[TTx]) {
+	ctx := context.Background()
+	srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, On: 1, Reply: "451 4.3.0 Try again later"}))
+	hook := func(_ context.Context, e mailer.Event) {
+		if e.Status == mailer.StatusRetrying {
+			st.failClaims.Store(1) // the claim of the second (last) attempt fails
+		}
+	}
+	ob, err := outbox.New(newClient(t, srv), st, fast(outbox.Options{MaxAttempts: 2, Hooks: []mailer.Hook{hook}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start(t, ob)
+	id, err := ob.Enqueue(ctx, newMessage(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := waitFor(t, ob, id, func(r outbox.Record) bool {
+		return r.Status != outbox.StatusPending && r.Status != outbox.StatusSending
+	})
+	if r.Status != outbox.StatusSent || r.Attempts != 2 || len(srv.Messages()) != 1 || st.failClaims.Load() >= 0 {
+		t.Fatalf("record %+v, server has %d messages, fault left %d: want SENT after 2 attempts, the fault used",
+			r, len(srv.Messages()), st.failClaims.Load())
+	}
+}
