@@ -49,12 +49,14 @@ type QueueConfig struct {
 	// SendTimeout bounds one delivery attempt through a tenant's chain
 	// (default 2m).
 	SendTimeout time.Duration `yaml:"send_timeout"`
-	// RetryUnknown (default true) sends a message again when its outcome
-	// is unknown: the gateway died while sending it, or the connection
-	// was lost after the final dot. That is an MTA's at-least-once (RFC
-	// 5321 §6.1: never lose an accepted message); the upstream may then
-	// get it twice, with the same Message-ID. false makes such a message
-	// final (outcome unknown in the audit): at most once.
+	// RetryUnknown chooses what happens to a message whose outcome is
+	// unknown: the gateway died while sending it, or the connection was
+	// lost after the final dot. The default, false, makes it final
+	// (state "unknown" in /api/queue, where POST
+	// /api/queue/{id}/retry sends it again): at most once, as the
+	// outbox does, so that a message answered 250 never reaches the
+	// upstream twice. true sends it again: at least once, the upstream may
+	// get it twice with the same Message-ID.
 	RetryUnknown *bool `yaml:"retry_unknown"`
 }
 

@@ -38,7 +38,7 @@ func openOutbox(ctx context.Context, d *queueDef, sender mailer.Sender, hook mai
 		Workers: c.Workers, MaxAttempts: c.MaxAttempts, MinWait: c.MinWait, MaxWait: c.MaxWait,
 		ThrottleWait: c.ThrottleWait, Retention: c.Retention, PollInterval: c.PollInterval,
 		JobTimeout: c.SendTimeout + 10*time.Second, Hooks: []mailer.Hook{hook}, Logger: log,
-		RetryUnknown: c.RetryUnknown == nil || *c.RetryUnknown,
+		RetryUnknown: c.RetryUnknown != nil && *c.RetryUnknown,
 		// Bodies were already limited by the tenant's size limit.
 		MaxBodyBytes: 1 << 40,
 	}
