@@ -94,3 +94,62 @@ func testDatabaseErrorOnLastAttempt[TTx any](t *testing.T, st *faultyStore[TTx])
 			r, len(srv.Messages()), st.failClaims.Load())
 	}
 }
+
+// A PENDING record whose job is gone (discarded, cancelled, deleted) gets
+// a new job at Start; a SENDING one is settled UNKNOWN.
+func TestSweepGivesOrphansAJob(t *testing.T) {
+	t.Parallel()
+	bothDrivers(t,
+		func(t *testing.T) {
+			t.Parallel()
+			srv := mailertest.NewServer(t)
+			ob := openSQLite(t, newClient(t, srv), outbox.Options{})
+			st := sqliteStoreOf(t, ob)
+			testSweep(t, ob, srv, func(q string, args ...any) (int64, error) { return st.Exec(context.Background(), q, args...) })
+		},
+		func(t *testing.T) {
+			t.Parallel()
+			srv := mailertest.NewServer(t)
+			ob, pool := openPGPool(t, newClient(t, srv), outbox.Options{})
+			testSweep(t, ob, srv, func(q string, args ...any) (int64, error) {
+				q = strings.Replace(strings.Replace(q, "?", "$1", 1), "?", "$2", 1)
+				tag, err := pool.Exec(context.Background(), q, args...)
+				return tag.RowsAffected(), err
+			})
+		})
+}
+
+func testSweep[TTx any](t *testing.T, ob *outbox.Outbox[TTx], srv *mailertest.Server, exec func(q string, args ...any) (int64, error)) {
+	ctx := context.Background()
+	pending, err := ob.Enqueue(ctx, newMessage(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sending, err := ob.Enqueue(ctx, newMessage(t, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both jobs gone; the records name jobs that ran before.
+	for _, s := range []struct {
+		q    string
+		args []any
+	}{
+		{"DELETE FROM river_job WHERE kind = ?", []any{"mail_outbox_send"}},
+		{"UPDATE mail_outbox SET job_id = 1001, attempts = 3 WHERE message_id = ?", []any{pending}},
+		{"UPDATE mail_outbox SET job_id = 1002, attempts = 1, status = 'SENDING' WHERE message_id = ?", []any{sending}},
+	} {
+		if n, err := exec(s.q, s.args...); err != nil || n == 0 {
+			t.Fatalf("%s: %d rows, %v", s.q, n, err)
+		}
+	}
+	start(t, ob)
+	if r := waitFor(t, ob, pending, is(outbox.StatusSent)); r.JobID == 1001 || r.Attempts != 4 {
+		t.Fatalf("PENDING record without a job: %+v", r)
+	}
+	if r := waitFor(t, ob, sending, is(outbox.StatusUnknown)); r.LastError == "" {
+		t.Fatalf("SENDING record without a job: %+v", r)
+	}
+	if n := len(srv.Messages()); n != 1 {
+		t.Fatalf("server has %d messages, want 1", n)
+	}
+}

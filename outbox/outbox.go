@@ -56,11 +56,15 @@ func New[TTx any](sender mailer.Sender, store Store[TTx], opts Options) (*Outbox
 	}
 	o := &Outbox[TTx]{sender: sender, store: store, opts: opts, q: newQueries(store.Schema())}
 	o.q.claim, o.q.status = o.claimSQL(), o.statusSQL()
+	o.q.orphans = orphansSQL(o.q, store.Schema())
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &worker[TTx]{o: o}); err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
 	if err := river.AddWorkerSafely(workers, &cleanupWorker[TTx]{o: o}); err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &sweepWorker[TTx]{o: o}); err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
 	cfg := &river.Config{
@@ -77,14 +81,21 @@ func New[TTx any](sender mailer.Sender, store Store[TTx], opts Options) (*Outbox
 		// lives in mail_outbox, so River may clean its rows early.
 		CompletedJobRetentionPeriod: time.Hour,
 	}
+	cfg.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(
+		river.PeriodicInterval(sweepInterval),
+		func() (river.JobArgs, *river.InsertOpts) {
+			return sweepArgs{}, &river.InsertOpts{Queue: opts.Queue}
+		},
+		&river.PeriodicJobOpts{ID: "mail_outbox_sweep"},
+	)}
 	if opts.Retention > 0 {
-		cfg.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(
+		cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(
 			river.PeriodicInterval(cleanupInterval),
 			func() (river.JobArgs, *river.InsertOpts) {
 				return cleanupArgs{}, &river.InsertOpts{Queue: opts.Queue}
 			},
 			&river.PeriodicJobOpts{RunOnStart: true, ID: "mail_outbox_cleanup"},
-		)}
+		))
 	}
 	if o.river, err = river.NewClient(store.Driver(), cfg); err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
@@ -105,6 +116,10 @@ func (o *Outbox[TTx]) Options() Options { return o.opts }
 // RetryUnknown), and a job it had taken but not yet begun is handed out
 // again. On PostgreSQL other processes may be working, so River's rescuer
 // takes over stuck jobs after Options.RescueAfter (plus up to 30 s).
+//
+// On both, a PENDING record whose River job is no longer live (it should
+// not happen; see sweep.go) gets a new job, and a SENDING one is settled
+// as after a dead process; a periodic job does the same every minute.
 func (o *Outbox[TTx]) Start(ctx context.Context) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -118,6 +133,9 @@ func (o *Outbox[TTx]) Start(ctx context.Context) error {
 		if err := o.settleDeadProcess(ctx); err != nil {
 			return err
 		}
+	}
+	if _, err := o.sweep(ctx); err != nil {
+		return err
 	}
 	gc := newGroupCommit(o)
 	o.gc.Store(gc)

@@ -9,6 +9,8 @@ type queries struct {
 	recordCols      string
 	// claim and status are the group commit's statements (batchsql.go).
 	claim, status string
+	// orphans selects the records the sweep settles (sweep.go).
+	orphans string
 }
 
 func newQueries(schema string) queries {
