@@ -130,17 +130,26 @@ func TestQueueModeDeliversAndSplits(t *testing.T) {
 	if items, _ := q.List(context.Background(), "other", 10); len(items) != 0 {
 		t.Fatalf("another tenant's list: %+v", items)
 	}
-	delivered := map[string]bool{}
-	queued := 0
-	for _, l := range e.auditLines() {
-		var r struct{ Event, ID, Outcome, Mode, Upstream string }
-		json.Unmarshal([]byte(l), &r)
-		if r.Event == "message" && r.Outcome == "queued" && r.Mode == "queue" {
-			queued++
+	// The delivered line is written by the outbox's event hook, just after
+	// the record is SENT: it may trail the queue's state by a moment.
+	var delivered map[string]bool
+	var queued int
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		delivered, queued = map[string]bool{}, 0
+		for _, l := range e.auditLines() {
+			var r struct{ Event, ID, Outcome, Mode, Upstream string }
+			json.Unmarshal([]byte(l), &r)
+			if r.Event == "message" && r.Outcome == "queued" && r.Mode == "queue" {
+				queued++
+			}
+			if r.Event == "message" && r.Outcome == "delivered" && r.Upstream != "" {
+				delivered[r.ID] = true
+			}
 		}
-		if r.Event == "message" && r.Outcome == "delivered" && r.Upstream != "" {
-			delivered[r.ID] = true
+		if len(delivered) >= n+2 || time.Now().After(deadline) {
+			break
 		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	if queued != n+1 || len(delivered) != n+2 {
 		t.Fatalf("audit: %d queued, %d delivered", queued, len(delivered))
