@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 )
 
@@ -121,15 +120,7 @@ func compileAdmin(cfg *Config, s *snapshot, el *errList) {
 		if !a.tls {
 			el.add("admin.tls.client_ca_file", "needs cert_file and key_file (client certificates need TLS)")
 		}
-		b, err := os.ReadFile(cfg.path(t.ClientCAFile))
-		if err != nil {
-			el.add("admin.tls.client_ca_file", "%v", err)
-		} else {
-			a.clientCAs = x509.NewCertPool()
-			if !a.clientCAs.AppendCertsFromPEM(b) {
-				el.add("admin.tls.client_ca_file", "no PEM certificate in %s", t.ClientCAFile)
-			}
-		}
+		a.clientCAs = loadCAPool(el, "admin.tls.client_ca_file", cfg.path(t.ClientCAFile), t.ClientCAFile)
 	}
 	switch t.ClientAuth {
 	case "", "require":

@@ -222,15 +222,7 @@ func compileServer(cfg *Config, s *snapshot, el *errList) {
 		}
 	}
 	if t.ClientCAFile != "" {
-		b, err := os.ReadFile(cfg.path(t.ClientCAFile))
-		if err != nil {
-			el.add("server.tls.client_ca_file", "%v", err)
-		} else {
-			s.clientCAs = x509.NewCertPool()
-			if !s.clientCAs.AppendCertsFromPEM(b) {
-				el.add("server.tls.client_ca_file", "no PEM certificate in %s", t.ClientCAFile)
-			}
-		}
+		s.clientCAs = loadCAPool(el, "server.tls.client_ca_file", cfg.path(t.ClientCAFile), t.ClientCAFile)
 	}
 	switch t.ClientAuth {
 	case "", "verify_if_given":
@@ -348,4 +340,20 @@ func loopbackHost(h string) bool {
 	}
 	a, err := netip.ParseAddr(h)
 	return err == nil && a.IsLoopback()
+}
+
+// loadCAPool reads the PEM CA certificates of a client_ca_file setting;
+// a read error or a file without a certificate is an error of field.
+func loadCAPool(el *errList, field, path, name string) *x509.CertPool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		el.add(field, "%v", err)
+		return nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		el.add(field, "no PEM certificate in %s", name)
+		return nil
+	}
+	return pool
 }
