@@ -79,9 +79,21 @@ func TestQueueUpstreamDown(t *testing.T) {
 	if n := len(e.ups["a"].Messages()) + len(e.ups["b"].Messages()); n != 0 || maxDepth < int64(sent)-1 {
 		t.Fatalf("while down: %d delivered, queue depth at most %d of %d sent", n, maxDepth, sent)
 	}
+	// What an operator sees: the queue's gauges on /metrics.
+	f := e.scrapeHTTP()
+	if jobs := f.sum("mailgate_queue_jobs", nil); jobs < float64(sent-1) {
+		t.Errorf("while down: mailgate_queue_jobs sums to %v, %d messages queued", jobs, sent)
+	}
+	if age := f.sum("mailgate_queue_oldest_seconds", nil); age <= 0 {
+		t.Errorf("while down: mailgate_queue_oldest_seconds = %v", age)
+	}
 	t.Logf("down %v: %d messages queued (depth up to %d)", down, sent, maxDepth)
 	isDown.Store(false)
 	waitQueue(t, q)
+	f = e.scrapeHTTP()
+	if jobs, age := f.sum("mailgate_queue_jobs", nil), f.sum("mailgate_queue_oldest_seconds", nil); jobs != 0 || age != 0 {
+		t.Errorf("drained: mailgate_queue_jobs sums to %v, mailgate_queue_oldest_seconds = %v", jobs, age)
+	}
 	// a, or b when a was tried just before it came back.
 	if n := len(e.ups["a"].Messages()) + len(e.ups["b"].Messages()); n != sent {
 		t.Fatalf("%d delivered after the upstream came back, want %d", n, sent)
