@@ -26,7 +26,7 @@ func TestMetricsQueueMode(t *testing.T) {
 		waitQueue(t, e.g.Queue()) // one at a time: the first meets a's 451
 	}
 	f := e.scrapeHTTP()
-	f.expectExactly(t, "mailgate_messages_total", map[string]float64{"outcome=queued,tenant=t1": 2})
+	f.expectExactly(t, "mailgate_messages_total", map[string]float64{"outcome=queued,tenant=t1": 2, "outcome=delivered,tenant=t1": 2})
 	f.expectExactly(t, "mailgate_accept_duration_seconds", map[string]float64{"mode=queue,tenant=t1": 2})
 	f.expectExactly(t, "mailgate_upstream_attempts_total", map[string]float64{
 		"class=4xx,upstream=a": 1, "class=2xx,upstream=b": 1, "class=2xx,upstream=a": 1,

@@ -121,8 +121,19 @@ type part struct {
 func (q *queue) split(tx *Transaction) ([]part, bool) {
 	s := q.g.snap.Load()
 	t := s.tenants[tx.Tenant]
+	// Only the upstreams that may send as tx.From, as at MAIL in sync mode.
+	allowed := func(names []string) []string {
+		var chain []string
+		for _, un := range names {
+			if u := s.upstreams[un]; u != nil && u.canSendAs(tx.From) {
+				chain = append(chain, un)
+			}
+		}
+		return chain
+	}
 	if t == nil || len(t.rules) == 0 {
-		return []part{{chain: tx.Upstreams, rcpts: tx.To}}, true
+		chain := allowed(tx.Upstreams)
+		return []part{{chain: chain, rcpts: tx.To}}, len(chain) > 0
 	}
 	var parts []part
 	index := map[int]int{} // rule (-1: default) → part
@@ -137,14 +148,9 @@ func (q *queue) split(tx *Transaction) ([]part, bool) {
 		}
 		k, ok := index[rule]
 		if !ok {
-			chain := tx.Upstreams
+			chain := allowed(tx.Upstreams)
 			if rule >= 0 {
-				chain = nil
-				for _, un := range t.rules[rule].chain {
-					if u := s.upstreams[un]; u != nil && u.canSendAs(tx.From) {
-						chain = append(chain, un)
-					}
-				}
+				chain = allowed(t.rules[rule].chain)
 			}
 			if len(chain) == 0 {
 				return nil, false
@@ -359,14 +365,11 @@ func (q *queue) each(ctx context.Context, id string, f func(string) error) error
 	}
 }
 
-// Writable implements Queue: the store answers and the queue is not full.
+// Writable implements Queue: the store answers. A full queue is not a
+// readiness failure: an upstream outage fills it, and taking every
+// instance out of its load balancer would stop the sync and capture
+// tenants too; each message meets the limit with 452 4.3.1 instead.
 func (q *queue) Writable(ctx context.Context) error {
-	st, err := q.ob.Stats(ctx)
-	if err != nil {
-		return err
-	}
-	if m := q.def.cfg.MaxDepth; m > 0 && st.Depth() >= m {
-		return errQueueFull
-	}
-	return nil
+	_, err := q.ob.Stats(ctx)
+	return err
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ type batcher struct {
 type batchReq struct {
 	msg  outbox.RawMessage
 	done chan error
+	lead chan struct{} // this request's session now stores the batches
 }
 
 // maxBatch bounds the messages of one EnqueueRawMany.
@@ -33,26 +35,40 @@ const maxBatch = 256
 const batchTimeout = 30 * time.Second
 
 // enqueue stores m and returns once it is committed, or with the error.
+// The session that stores a batch stops leading once its own message is
+// stored and hands the lead to the oldest waiting session: under steady
+// load no session keeps storing others' messages while its own client
+// waits for its 250.
 func (b *batcher) enqueue(m outbox.RawMessage) error {
-	r := &batchReq{msg: m, done: make(chan error, 1)}
+	r := &batchReq{msg: m, done: make(chan error, 1), lead: make(chan struct{}, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, r)
 	if b.busy {
 		b.mu.Unlock()
 		// Not cut by ctx: the batch may commit it, and a client told 4xx
-		// must not see it delivered. batchTimeout bounds the wait.
-		return <-r.done
+		// must not see it delivered. batchTimeout bounds each store.
+		select {
+		case err := <-r.done:
+			return err
+		case <-r.lead:
+		}
+		b.mu.Lock()
 	}
 	b.busy = true
-	for len(b.pending) > 0 {
+	for stored := false; !stored; {
 		n := min(len(b.pending), maxBatch)
 		batch := b.pending[:n:n]
 		b.pending = b.pending[n:]
 		b.mu.Unlock()
+		stored = slices.Contains(batch, r)
 		b.store(batch)
 		b.mu.Lock()
 	}
-	b.busy = false
+	if len(b.pending) > 0 {
+		b.pending[0].lead <- struct{}{} // busy stays true: it leads now
+	} else {
+		b.busy = false
+	}
 	b.mu.Unlock()
 	return <-r.done
 }

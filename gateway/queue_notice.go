@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"time"
 
@@ -68,14 +70,20 @@ func (q *queue) postWebhook(ctx context.Context, url string, rt routeTag, ev mai
 	b, _ := json.Marshal(fe)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	// Errors name the webhook's host only: its path and query often hold
+	// a token (Slack-style /services/T/B/XXXX), which must not be logged.
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
 	if err != nil {
-		return err
+		return errors.New("webhook: invalid URL")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := q.http.Do(req)
 	if err != nil {
-		return err
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("webhook POST to %s: %w", req.URL.Host, err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {

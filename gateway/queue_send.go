@@ -152,6 +152,9 @@ func (q *queue) hook(ctx context.Context, ev mailer.Event) {
 		rec.Error = cleanText(ev.Err.Error(), 300)
 	}
 	a.write(rec, q.g.now())
+	// The 250 counted the message as queued; its end counts once more,
+	// as delivered, failed or unknown (a DSN of ours counts as well).
+	q.g.prom.message(rt.Tenant, outcome)
 	if outcome == "failed" && !rt.DSN {
 		q.notify(ctx, rt, ev)
 	}

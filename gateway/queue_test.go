@@ -288,8 +288,18 @@ func TestQueueFull(t *testing.T) {
 		}
 	}
 	q := e.g.Queue()
-	if err := q.Writable(context.Background()); err == nil {
-		t.Fatal("Writable on a full queue")
+	// Full is not unready: an outage must not take the gateway out of its
+	// load balancer (its sync tenants still work).
+	if err := q.Writable(context.Background()); err != nil {
+		t.Fatalf("Writable on a full queue: %v", err)
+	}
+	resp, err := httpGet("http://" + e.g.AdminAddr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/readyz with a full queue: %s", resp.Status)
 	}
 	st, err := q.Stats(context.Background())
 	if err != nil || st.Available+st.Retryable+st.Running+st.Held != 3 || st.Oldest <= 0 {
@@ -316,4 +326,22 @@ func mustList(t *testing.T, q gateway.Queue) []gateway.QueueItem {
 		t.Fatal(err)
 	}
 	return items
+}
+
+// An upstream that may not send as the envelope sender is left out of the
+// queued message's chain, as sync mode leaves it out at MAIL.
+func TestQueueChainHonoursUpstreamSenders(t *testing.T) {
+	y := strings.Replace(queueTenants, "a: {{UP:a}}}", `a: {{UP:a}}, senders: ["@other.test"]}`, 1)
+	y = strings.ReplaceAll(y, "WEBHOOK", "http://127.0.0.1:9/unused")
+	y = strings.ReplaceAll(y, "MAXDEPTH", "max_depth: 0")
+	e := start(t, setup{yaml: baseServer + y})
+	raw := "From: app@t1.test\r\nTo: r@ext.test\r\nMessage-ID: <senders@t1.test>\r\n\r\nx\r\n"
+	rc, err := e.client("app1").SendRaw(context.Background(), mailer.Envelope{From: "app@t1.test", To: []string{"r@ext.test"}}, []byte(raw))
+	if err != nil || !strings.Contains(rc.Response, "queued as") {
+		t.Fatalf("%q %v", rc.Response, err)
+	}
+	waitQueue(t, e.g.Queue())
+	if a, b := len(e.ups["a"].Messages()), len(e.ups["b"].Messages()); a != 0 || b != 1 {
+		t.Fatalf("upstream a (may send only as @other.test) got %d, b got %d", a, b)
+	}
 }
