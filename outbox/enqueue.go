@@ -10,6 +10,7 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/postkit/mailer"
 	"github.com/riverqueue/river"
@@ -72,7 +73,7 @@ func withOptions(ps []pendingMail, opts []EnqueueOption) []pendingMail {
 // ErrAlreadyEnqueued. A message over Options.MaxBodyBytes is refused with
 // a *BodyTooLargeError.
 func (o *Outbox[TTx]) Enqueue(ctx context.Context, m *mailer.Message, opts ...EnqueueOption) (string, error) {
-	p, err := o.fromMessage(m)
+	p, err := o.fromMessageKeyed(m, opts)
 	if err != nil {
 		return p.id, err
 	}
@@ -86,7 +87,7 @@ func (o *Outbox[TTx]) Enqueue(ctx context.Context, m *mailer.Message, opts ...En
 // the pool has a single connection, which tx holds, so any other call
 // through the pool (Enqueue, Status, …) waits for tx to end.
 func (o *Outbox[TTx]) EnqueueTx(ctx context.Context, tx TTx, m *mailer.Message, opts ...EnqueueOption) (string, error) {
-	p, err := o.fromMessage(m)
+	p, err := o.fromMessageKeyed(m, opts)
 	if err != nil {
 		return p.id, err
 	}
@@ -117,6 +118,9 @@ func (o *Outbox[TTx]) EnqueueRawTx(ctx context.Context, tx TTx, env mailer.Envel
 // one Enqueue each. It is all or nothing: if any message is invalid or
 // already enqueued, nothing is stored and the error names it.
 func (o *Outbox[TTx]) EnqueueMany(ctx context.Context, msgs []*mailer.Message, opts ...EnqueueOption) ([]string, error) {
+	if optionsOf(opts).key != "" {
+		return nil, fmt.Errorf("%w: Key names one record; EnqueueMany stores several", ErrInvalidOptions)
+	}
 	ps := make([]pendingMail, 0, len(msgs))
 	ids := make([]string, 0, len(msgs))
 	for _, m := range msgs {
@@ -158,6 +162,16 @@ func (o *Outbox[TTx]) fromMessage(m *mailer.Message) (pendingMail, error) {
 	return o.check(pendingMail{id: m.MessageID(), env: m.Envelope(), body: body})
 }
 
+// fromMessageKeyed is fromMessage under the Key option's key, if given.
+func (o *Outbox[TTx]) fromMessageKeyed(m *mailer.Message, opts []EnqueueOption) (pendingMail, error) {
+	p, err := o.fromMessage(m)
+	if k := optionsOf(opts).key; k != "" && err == nil {
+		p.id = k
+		return o.check(p)
+	}
+	return p, err
+}
+
 func (o *Outbox[TTx]) fromRaw(env mailer.Envelope, msg []byte, opts []EnqueueOption) (pendingMail, error) {
 	if k := optionsOf(opts).key; k != "" {
 		return o.check(pendingMail{id: k, env: env, body: msg})
@@ -173,6 +187,10 @@ func (o *Outbox[TTx]) check(p pendingMail) (pendingMail, error) {
 	switch {
 	case p.id == "":
 		return p, ErrNoMessageID
+	case !utf8.ValidString(p.id):
+		// SQLite would store the bytes, but the claim, which passes keys
+		// as JSON, would never find them again.
+		return p, ErrInvalidKey
 	case len(p.env.To) == 0:
 		return p, ErrNoRecipients
 	case int64(len(p.body)) > o.opts.MaxBodyBytes:

@@ -24,6 +24,9 @@ var (
 	// ErrNoMessageID means raw message bytes have no Message-ID header,
 	// which the outbox needs as its key.
 	ErrNoMessageID = errors.New("outbox: message has no Message-ID header")
+	// ErrInvalidKey means the record's key (the Message-ID, or the Key
+	// option) is not valid UTF-8.
+	ErrInvalidKey = errors.New("outbox: the key (Message-ID or Key) is not valid UTF-8")
 	// ErrNoRecipients means the envelope names no recipient.
 	ErrNoRecipients = errors.New("outbox: envelope has no recipients")
 	// ErrStopped is returned by Start after Stop, and by Stop before Start.

@@ -2,6 +2,7 @@ package outbox_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -97,5 +98,37 @@ func testKeyRouteStats[TTx any](t *testing.T, open opener[TTx]) {
 	}
 	if st, err := ob.Stats(ctx); err != nil || st.Depth() != 0 || !st.Oldest.IsZero() {
 		t.Fatalf("Stats after = %+v, %v", st, err)
+	}
+}
+
+// Key applies to Enqueue and EnqueueTx as to EnqueueRaw; EnqueueMany, which
+// stores several records, refuses it; a key that is not valid UTF-8 is
+// refused (SQLite would store it, and no claim would find it again).
+func TestKeyOnEveryEnqueue(t *testing.T) {
+	t.Parallel()
+	s := &routeSender{routes: map[string]string{}}
+	ob := openSQLite(t, s, outbox.Options{})
+	ctx := context.Background()
+	m, err := mailer.NewMessage().From("a@example.com").To("b@example.com").Subject("k").Text("k").Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"k-1", "k-2"} {
+		if id, err := ob.Enqueue(ctx, m, outbox.Key(k)); err != nil || id != k {
+			t.Fatalf("Enqueue with Key %q = %q, %v", k, id, err)
+		}
+		if _, err := ob.Status(ctx, k); err != nil {
+			t.Fatalf("Status(%q): %v", k, err)
+		}
+	}
+	if _, err := ob.EnqueueMany(ctx, []*mailer.Message{m}, outbox.Key("k-3")); !errors.Is(err, outbox.ErrInvalidOptions) {
+		t.Fatalf("EnqueueMany with Key: %v", err)
+	}
+	raw := []byte("From: a@example.com\r\nTo: b@example.com\r\nMessage-ID: <a\xe9b@example.com>\r\n\r\nhi\r\n")
+	if _, err := ob.EnqueueRaw(ctx, mailer.Envelope{From: "a@example.com", To: []string{"b@example.com"}}, raw); !errors.Is(err, outbox.ErrInvalidKey) {
+		t.Fatalf("EnqueueRaw with a Latin-1 Message-ID: %v", err)
+	}
+	if _, err := ob.Enqueue(ctx, m, outbox.Key("k\xff")); !errors.Is(err, outbox.ErrInvalidKey) {
+		t.Fatalf("Enqueue with a Key that is not UTF-8: %v", err)
 	}
 }
