@@ -83,6 +83,8 @@ func (g *Gateway) apiReload(w http.ResponseWriter, _ *http.Request) {
 	switch {
 	case errors.Is(err, errNoConfigSource):
 		http.Error(w, "this gateway has no configuration file to reload", http.StatusNotImplemented)
+	case errors.Is(err, errReloadDraining):
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 	case err != nil:
 		// The error names YAML paths and reasons, never a secret (the
 		// compiler's errors hold none), and only an admin gets here.

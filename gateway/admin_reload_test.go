@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"reflect"
 	"strings"
 	"testing"
@@ -74,4 +75,16 @@ func jsonString(s string) string {
 	s = strings.ReplaceAll(s, `\`, `\\`)
 	s = strings.ReplaceAll(s, `"`, `\"`)
 	return strings.ReplaceAll(s, "\n", `\n`)
+}
+
+// Once Shutdown has begun a reload is refused: the upstreams, the queue and
+// the audit it would touch are closing.
+func TestReloadRefusedWhileShuttingDown(t *testing.T) {
+	e, _ := adminEnv(t, adminServer+policyTenants)
+	if err := e.g.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.g.ReloadConfig(); err == nil || !strings.Contains(err.Error(), "shutting down") {
+		t.Fatalf("ReloadConfig after Shutdown: %v", err)
+	}
 }

@@ -321,7 +321,12 @@ func (q *queue) Retry(ctx context.Context, id string) error {
 		// new job due now (the old one stands down). Being sent now, it
 		// needs nothing.
 		if err := q.ob.Cancel(ctx, k); err == nil {
-			return q.ob.Retry(ctx, k)
+			// Cancelled, it must be made PENDING again whatever becomes
+			// of the admin's request: a message answered 250 is not
+			// dropped because the caller went away.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			return q.ob.Retry(rctx, k)
 		}
 		if r, err := q.ob.Status(ctx, k); err == nil && (r.Status == outbox.StatusSending || r.Status == outbox.StatusPending) {
 			return nil

@@ -1,10 +1,16 @@
 package gateway
 
+import "errors"
+
 // WithConfigLoader sets where ReloadConfig reads the configuration from;
 // mailgate passes a function that calls LoadConfig on its -config file.
 func WithConfigLoader(load func() (*Config, error)) Option {
 	return func(g *Gateway) { g.loader = load }
 }
+
+// errReloadDraining refuses a reload once Shutdown has begun: the
+// upstreams, the queue and the audit it would touch are closing.
+var errReloadDraining = errors.New("gateway: shutting down; configuration not reloaded")
 
 // ReloadConfig reads the configuration again from the WithConfigLoader
 // source and applies it with Reload. It is the one code path behind both
@@ -14,6 +20,12 @@ func WithConfigLoader(load func() (*Config, error)) Option {
 func (g *Gateway) ReloadConfig() error {
 	if g.loader == nil {
 		return errNoConfigSource
+	}
+	g.mu.Lock()
+	draining := g.draining
+	g.mu.Unlock()
+	if draining {
+		return errReloadDraining
 	}
 	cfg, err := g.loader()
 	if err == nil {

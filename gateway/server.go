@@ -397,14 +397,23 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	case <-time.After(5 * time.Second):
 	}
 	if g.admin != nil {
-		g.admin.Close()
+		// Let admin calls in flight (a reload, a queue operation) end
+		// before the upstreams, the queue and the audit they use close.
+		actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if g.admin.Shutdown(actx) != nil {
+			g.admin.Close()
+		}
+		acancel()
 	}
 	g.rejects.Wait()
 	if g.outq != nil {
 		// After the sessions (their enqueues are done), before the
 		// upstream clients and the audit the workers use: the sends in
 		// flight finish, cut only after the drain timeout.
-		qctx, qcancel := context.WithTimeout(context.WithoutCancel(ctx), g.snap.Load().drain)
+		// Within the caller's deadline: past it the sends are cut (and
+		// recorded) at once.
+		dl, _ := ctx.Deadline()
+		qctx, qcancel := context.WithDeadline(context.WithoutCancel(ctx), dl)
 		if qerr := g.outq.stop(qctx); qerr != nil {
 			g.log.Error("queue: stopping the workers", "err", qerr)
 		}
