@@ -23,6 +23,13 @@ var errBadEnvelope = errors.New("outbox: stored envelope does not decode")
 // chosen) can be claimed; fromSending claims a record a dead attempt left
 // SENDING (at-least-once).
 func (o *Outbox[TTx]) claim(ctx context.Context, job *river.Job[mailArgs], fromSending bool) (claimed, error) {
+	// The claim's write does not end with the job's context: a claim
+	// committed while Stop cancelled the job must be known as such (the
+	// attempt then fails at once, nothing sent, and settle makes the
+	// record PENDING again), not mistaken for a failed write that leaves
+	// the record SENDING for the next run to call UNKNOWN.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
 	if !fromSending {
 		cr := &claimReq{messageID: job.Args.MessageID, jobID: job.ID}
 		if err := o.write(&gcRequest[TTx]{ctx: ctx, claim: cr}); err != nil {
