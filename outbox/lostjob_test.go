@@ -22,6 +22,14 @@ import (
 type faultyStore[TTx any] struct {
 	outbox.Store[TTx]
 	failClaims atomic.Int32
+	failStatus atomic.Int32 // the next status writes (SENT, PENDING, …) fail
+}
+
+func (s *faultyStore[TTx]) ExecTx(ctx context.Context, tx TTx, query string, args ...any) (int64, error) {
+	if strings.Contains(query, "SET status = v.st") && s.failStatus.Add(-1) >= 0 {
+		return 0, errInjected
+	}
+	return s.Store.ExecTx(ctx, tx, query, args...)
 }
 
 var errInjected = errors.New("injected database error")
@@ -151,5 +159,52 @@ func testSweep[TTx any](t *testing.T, ob *outbox.Outbox[TTx], srv *mailertest.Se
 	}
 	if n := len(srv.Messages()); n != 1 {
 		t.Fatalf("server has %d messages, want 1", n)
+	}
+}
+
+// The write of an attempt's outcome failing once (a busy database) must not
+// lose the outcome: the record left SENDING would be taken for a crash
+// mid-send and end UNKNOWN although the server answered 250.
+func TestOutcomeWriteFailsOnce(t *testing.T) {
+	t.Parallel()
+	bothDrivers(t,
+		func(t *testing.T) {
+			t.Parallel()
+			st, err := outboxsqlite.Open(filepath.Join(t.TempDir(), "outbox.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			testOutcomeWriteFailsOnce[*sql.Tx](t, &faultyStore[*sql.Tx]{Store: st})
+		},
+		func(t *testing.T) {
+			t.Parallel()
+			pool, schema := pgPool(t)
+			testOutcomeWriteFailsOnce[pgx.Tx](t, &faultyStore[pgx.Tx]{Store: outboxpgx.New(pool, outboxpgx.WithSchema(schema))})
+		})
+}
+
+func testOutcomeWriteFailsOnce[TTx any](t *testing.T, st *faultyStore[TTx]) {
+	ctx := context.Background()
+	srv := mailertest.NewServer(t)
+	ob, err := outbox.New(newClient(t, srv), st, fast(outbox.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st.failStatus.Store(1) // the SENT write after the 250 fails once
+	start(t, ob)
+	id, err := ob.Enqueue(ctx, newMessage(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := waitFor(t, ob, id, func(r outbox.Record) bool {
+		return r.Status != outbox.StatusPending && r.Status != outbox.StatusSending
+	})
+	if r.Status != outbox.StatusSent || len(srv.Messages()) != 1 || st.failStatus.Load() >= 0 {
+		t.Fatalf("record %+v, server has %d messages, fault left %d: want SENT, sent once, the fault used",
+			r, len(srv.Messages()), st.failStatus.Load())
 	}
 }

@@ -247,7 +247,36 @@ func (o *Outbox[TTx]) markSent(ctx context.Context, job *river.Job[mailArgs], r 
 	}
 	row := &statusRow{messageID: job.Args.MessageID, jobID: job.ID, status: StatusSent, code: code, enhanced: enh,
 		errText: errText, response: r.receipt.Response, setResponse: true}
-	return o.write(&gcRequest[TTx]{ctx: ctx, row: row, complete: job.ID})
+	return o.persist(ctx, &gcRequest[TTx]{row: row, complete: job.ID})
+}
+
+// settleTries is how often an attempt's outcome is written before the
+// worker gives up (and the record, left SENDING, becomes UNKNOWN).
+const settleTries = 3
+
+// persist writes an attempt's outcome, trying again with a fresh bound
+// when a write fails (a busy or timed-out group commit): the outcome is
+// known only here, and a record left SENDING would later be taken for a
+// crash mid-send. The writes set the record by its key and job, and
+// River's completion applies only to a running job, so a write that
+// committed although it reported an error does no harm when repeated
+// (a stopped attempt's count may then be given back twice).
+func (o *Outbox[TTx]) persist(ctx context.Context, r *gcRequest[TTx]) error {
+	var err error
+	for try := range settleTries {
+		if try > 0 {
+			time.Sleep(time.Duration(try) * 100 * time.Millisecond)
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+		req := *r
+		req.ctx = wctx
+		err = o.write(&req)
+		cancel()
+		if err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 // completeJobs marks River's jobs ids completed in tx, with one statement
@@ -294,7 +323,7 @@ func (o *Outbox[TTx]) update(ctx context.Context, id string, jobID int64, st Sta
 	if !next.IsZero() {
 		row.nextAt = next.UnixMicro()
 	}
-	if err := o.write(&gcRequest[TTx]{ctx: ctx, row: row}); err != nil {
+	if err := o.persist(ctx, &gcRequest[TTx]{row: row}); err != nil {
 		return fmt.Errorf("outbox: recording %s: %w", st, err)
 	}
 	return nil
