@@ -108,6 +108,18 @@ func (u *upstreamDef) canSendAs(sender string) bool {
 	return matchSender(u.senders, sender)
 }
 
+// sendersChain returns the upstreams of names that may send as sender, in
+// their order: the chain a message from sender can take.
+func (s *snapshot) sendersChain(names []string, sender string) []string {
+	var chain []string
+	for _, name := range names {
+		if u := s.upstreams[name]; u != nil && u.canSendAs(sender) {
+			chain = append(chain, name)
+		}
+	}
+	return chain
+}
+
 // covers reports whether u may send as every address a tenant sender
 // pattern (an address or "@domain") allows.
 func (u *upstreamDef) covers(pattern string) bool {

@@ -122,17 +122,8 @@ func (q *queue) split(tx *Transaction) ([]part, bool) {
 	s := q.g.snap.Load()
 	t := s.tenants[tx.Tenant]
 	// Only the upstreams that may send as tx.From, as at MAIL in sync mode.
-	allowed := func(names []string) []string {
-		var chain []string
-		for _, un := range names {
-			if u := s.upstreams[un]; u != nil && u.canSendAs(tx.From) {
-				chain = append(chain, un)
-			}
-		}
-		return chain
-	}
 	if t == nil || len(t.rules) == 0 {
-		chain := allowed(tx.Upstreams)
+		chain := s.sendersChain(tx.Upstreams, tx.From)
 		return []part{{chain: chain, rcpts: tx.To}}, len(chain) > 0
 	}
 	var parts []part
@@ -148,9 +139,9 @@ func (q *queue) split(tx *Transaction) ([]part, bool) {
 		}
 		k, ok := index[rule]
 		if !ok {
-			chain := allowed(tx.Upstreams)
+			chain := s.sendersChain(tx.Upstreams, tx.From)
 			if rule >= 0 {
-				chain = allowed(t.rules[rule].chain)
+				chain = s.sendersChain(t.rules[rule].chain, tx.From)
 			}
 			if len(chain) == 0 {
 				return nil, false

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -311,10 +312,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if !t.mayFrom(from) {
 		return s.rejectTx(tx, "sender_not_allowed", errSender)
 	}
-	for _, name := range t.chain {
-		if t.mode != "sync" || snap.upstreams[name].canSendAs(from) {
-			tx.chain = append(tx.chain, name)
-		}
+	tx.chain = slices.Clone(t.chain) // the Delivery gets its own copy
+	if t.mode == "sync" {
+		// Queue mode filters per recipient-domain rule when it splits.
+		tx.chain = snap.sendersChain(t.chain, from)
 	}
 	if len(tx.chain) == 0 {
 		return s.rejectTx(tx, "sender_not_on_route", errSenderRoute)
