@@ -52,10 +52,9 @@ func (s *faultyStore[TTx]) QueryTx(ctx context.Context, tx TTx, query string, ar
 	return s.Store.QueryTx(ctx, tx, query, args...)
 }
 
-// A database error on the job's last River attempt used to return a plain
-// error: River discarded the job and the record stayed PENDING with no job
-// left to send it. The error now uses no attempt; the message is SENT.
-func TestDatabaseErrorOnLastAttempt(t *testing.T) {
+// bothFaulty runs sq on a faulty SQLite store and pg on a faulty PostgreSQL
+// one (when MAILER_TEST_POSTGRES is set), in parallel.
+func bothFaulty(t *testing.T, sq func(*testing.T, *faultyStore[*sql.Tx]), pg func(*testing.T, *faultyStore[pgx.Tx])) {
 	t.Parallel()
 	bothDrivers(t,
 		func(t *testing.T) {
@@ -65,13 +64,20 @@ func TestDatabaseErrorOnLastAttempt(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { st.Close() })
-			testDatabaseErrorOnLastAttempt[*sql.Tx](t, &faultyStore[*sql.Tx]{Store: st})
+			sq(t, &faultyStore[*sql.Tx]{Store: st})
 		},
 		func(t *testing.T) {
 			t.Parallel()
 			pool, schema := pgPool(t)
-			testDatabaseErrorOnLastAttempt[pgx.Tx](t, &faultyStore[pgx.Tx]{Store: outboxpgx.New(pool, outboxpgx.WithSchema(schema))})
+			pg(t, &faultyStore[pgx.Tx]{Store: outboxpgx.New(pool, outboxpgx.WithSchema(schema))})
 		})
+}
+
+// A database error on the job's last River attempt used to return a plain
+// error: River discarded the job and the record stayed PENDING with no job
+// left to send it. The error now uses no attempt; the message is SENT.
+func TestDatabaseErrorOnLastAttempt(t *testing.T) {
+	bothFaulty(t, testDatabaseErrorOnLastAttempt[*sql.Tx], testDatabaseErrorOnLastAttempt[pgx.Tx])
 }
 
 func testDatabaseErrorOnLastAttempt[TTx any](t *testing.T, st *faultyStore[TTx]) {
@@ -166,22 +172,7 @@ func testSweep[TTx any](t *testing.T, ob *outbox.Outbox[TTx], srv *mailertest.Se
 // lose the outcome: the record left SENDING would be taken for a crash
 // mid-send and end UNKNOWN although the server answered 250.
 func TestOutcomeWriteFailsOnce(t *testing.T) {
-	t.Parallel()
-	bothDrivers(t,
-		func(t *testing.T) {
-			t.Parallel()
-			st, err := outboxsqlite.Open(filepath.Join(t.TempDir(), "outbox.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			testOutcomeWriteFailsOnce[*sql.Tx](t, &faultyStore[*sql.Tx]{Store: st})
-		},
-		func(t *testing.T) {
-			t.Parallel()
-			pool, schema := pgPool(t)
-			testOutcomeWriteFailsOnce[pgx.Tx](t, &faultyStore[pgx.Tx]{Store: outboxpgx.New(pool, outboxpgx.WithSchema(schema))})
-		})
+	bothFaulty(t, testOutcomeWriteFailsOnce[*sql.Tx], testOutcomeWriteFailsOnce[pgx.Tx])
 }
 
 func testOutcomeWriteFailsOnce[TTx any](t *testing.T, st *faultyStore[TTx]) {
