@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -86,24 +85,10 @@ func runBenchChild(mode string) int {
 	if err := start(); err != nil {
 		return fail(err)
 	}
-	w.println("READY")
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-sig:
-			err := stop()
-			w.println("STOPPED")
-			if err != nil {
-				return fail(err)
-			}
-			return 0
-		case <-tick.C:
-			w.flush()
-		}
+	if err := untilTerm(w, 5*time.Millisecond, stop); err != nil {
+		return fail(err)
 	}
+	return 0
 }
 
 // benchChildren starts two worker processes of mode on schema, delivering

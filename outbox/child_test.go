@@ -110,24 +110,10 @@ func runChild() int {
 			fmt.Fprintln(os.Stderr, "child start:", err)
 			return 1
 		}
-		w.println("READY")
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGTERM)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-sig:
-				err := stop()
-				w.println("STOPPED")
-				if err != nil {
-					return 1
-				}
-				return 0
-			case <-tick.C:
-				w.flush()
-			}
+		if untilTerm(w, 20*time.Millisecond, stop) != nil {
+			return 1
 		}
+		return 0
 	}
 	if db := os.Getenv("CHILD_DB"); db != "" {
 		st, err := outboxsqlite.Open(db)
@@ -256,3 +242,23 @@ var (
 	_ = sql.ErrNoRows
 	_ pgx.Tx
 )
+
+// untilTerm says READY, flushes w every period until SIGTERM, then runs
+// stop, says STOPPED and returns stop's error.
+func untilTerm(w *lockedWriter, every time.Duration, stop func() error) error {
+	w.println("READY")
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-sig:
+			err := stop()
+			w.println("STOPPED")
+			return err
+		case <-tick.C:
+			w.flush()
+		}
+	}
+}
