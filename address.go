@@ -300,20 +300,13 @@ func newMessageID(from string) string {
 	var b [15]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	var id [24]byte
-	base32.StdEncoding.Encode(id[:], b[:]) // 15 octets: 24 characters, no padding
-	for i, c := range id {
-		if c >= 'A' && c <= 'Z' {
-			id[i] = c + 'a' - 'A'
-		}
-	}
-	domain := senderDomain(from)
-	var sb strings.Builder
-	sb.Grow(len(id) + 1 + len(domain))
-	sb.Write(id[:])
-	sb.WriteByte('@')
-	sb.WriteString(domain)
-	return sb.String()
+	messageIDEncoding.Encode(id[:], b[:]) // 15 octets: 24 characters, no padding
+	return string(id[:]) + "@" + senderDomain(from)
 }
+
+// messageIDEncoding is base32 in lower case: the local part of the
+// Message-IDs this package makes.
+var messageIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // addressTokens writes a as tokens of the field in progress, which may be
 // separated by folding white space: the display name's atoms (or one
