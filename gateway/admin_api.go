@@ -32,7 +32,7 @@ type AdminLimits struct {
 }
 
 // AdminQueue is GET /api/queue: the queue's counts and its newest
-// messages (no body, no recipient).
+// messages (no body and no envelope recipients; see QueueItem.LastError).
 type AdminQueue struct {
 	Available     int64       `json:"available"`
 	Retryable     int64       `json:"retryable"`

@@ -225,7 +225,8 @@ type RouteRule struct {
 // FailureNoticeConfig is what happens when a queued message fails for
 // good, besides the audit line: a delivery status notification (RFC
 // 3464) to the envelope sender (never to the null sender), and/or a JSON
-// POST to Webhook (no message body, no recipient address).
+// POST to Webhook (no message body and no envelope recipients; its
+// "reply" is the upstream's text, which may quote a recipient).
 type FailureNoticeConfig struct {
 	DSN     bool   `yaml:"dsn"`
 	Webhook string `yaml:"webhook"`

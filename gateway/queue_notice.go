@@ -47,7 +47,8 @@ func (q *queue) sendDSN(ctx context.Context, hostname string, rt routeTag, ev ma
 	return err
 }
 
-// failureEvent is the webhook's JSON: no body, no address.
+// failureEvent is the webhook's JSON: no body, no envelope recipients
+// (Reply is the upstream's text, which may quote one).
 type failureEvent struct {
 	Event      string    `json:"event"` // "message_failed"
 	ID         string    `json:"id"`    // as in "queued as <id>" (ID.N for a part)

@@ -42,7 +42,9 @@ type QueueStats struct {
 }
 
 // QueueItem is one queued message as the admin API lists it. It holds no
-// message body and no recipient address.
+// message body and no envelope recipient; LastError is the last attempt's
+// error as the upstream worded it (cut to 200 characters), which may quote
+// a recipient ("550 5.1.1 <bob@example.com>: no such user").
 type QueueItem struct {
 	ID          string    `json:"id"` // as in "250 2.0.0 queued as <id>"
 	Tenant      string    `json:"tenant"`
