@@ -110,18 +110,7 @@ func TestExampleRuns(t *testing.T) {
 		cfg.Upstreams[name] = up
 	}
 	capture := servers["mailpit"]
-	g, err := gateway.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		g.Shutdown(ctx)
-	})
+	g := startGateway(t, cfg)
 
 	send := func(from string) error {
 		return sendAs(t, g.Addr("submission"), pool, "staging-app", "demo-staging-token-change-me", from, "someone@example.com")
@@ -238,4 +227,23 @@ func sendAs(t *testing.T, addr string, pool *x509.CertPool, user, token, from st
 	}
 	io.WriteString(w, "From: "+from+"\r\nTo: "+strings.Join(to, ", ")+"\r\nSubject: hello\r\n\r\nHello.\r\n")
 	return w.Close()
+}
+
+// startGateway starts the gateway of cfg and shuts it down (10 s at most)
+// when the test ends.
+func startGateway(t *testing.T, cfg *gateway.Config) *gateway.Gateway {
+	t.Helper()
+	g, err := gateway.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		g.Shutdown(ctx)
+	})
+	return g
 }

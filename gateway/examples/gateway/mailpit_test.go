@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/postkit/mailer/gateway"
 )
 
 // The README's walk-through with the real Mailpit (go install
@@ -49,18 +47,7 @@ func TestExampleWithMailpit(t *testing.T) {
 	up := cfg.Upstreams["mailpit"]
 	up.URL = strings.Replace(up.URL, "127.0.0.1:1025", smtpAddr, 1)
 	cfg.Upstreams["mailpit"] = up
-	g, err := gateway.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		g.Shutdown(sctx)
-	})
+	g := startGateway(t, cfg)
 
 	// The README's swaks command, on the gateway's port.
 	send := func(subject string) string {
