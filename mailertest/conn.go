@@ -393,11 +393,16 @@ func (cs *connState) data(line string) error {
 		}
 	}
 	w := bufio.NewWriter(cs.back)
+	var hdr messageIDScanner // only when WithAttemptFaultFunc needs it
+	hdr.done = cs.srv.opts.attemptFault == nil
 	n := 0 // octets of the line so far: a dot ends the data only at the start of a line
 	for {
 		l, err := cs.cr.ReadSlice('\n')
 		if n == 0 && err == nil && string(l) == ".\r\n" {
 			break
+		}
+		if n == 0 && err == nil && !hdr.done {
+			hdr.line(l)
 		}
 		if n += len(l); n > maxLine {
 			return cs.lineTooLong()
@@ -416,12 +421,16 @@ func (cs *connState) data(line string) error {
 		return err
 	}
 	cs.record(true, ".")
-	return cs.dataEnd()
+	return cs.dataEnd(hdr.id)
 }
 
-// dataEnd sends the final dot and handles the reply, with its fault.
-func (cs *connState) dataEnd() error {
+// dataEnd sends the final dot and handles the reply, with its fault;
+// messageID is the message's, if known.
+func (cs *connState) dataEnd(messageID string) error {
 	f := cs.srv.faultFor(StepDataEnd)
+	if f == nil {
+		f = cs.srv.attemptFault(messageID)
+	}
 	if f != nil && f.Reply != "" {
 		cs.mu.Lock()
 		cs.dataReject = parseReply(f.Reply)
@@ -458,4 +467,29 @@ func (cs *connState) dataEnd() error {
 		return errDropped
 	}
 	return nil
+}
+
+// messageIDScanner finds the Message-ID header among a message's header
+// lines, which are fed to it whole, continuation lines included.
+type messageIDScanner struct {
+	id   string
+	inID bool // the last header line was Message-ID's
+	done bool // the header has ended
+}
+
+func (m *messageIDScanner) line(l []byte) {
+	switch {
+	case len(l) <= 2 && strings.TrimRight(string(l), "\r\n") == "":
+		m.done = true
+	case l[0] == ' ' || l[0] == '\t':
+		if m.inID {
+			m.id = strings.TrimSpace(m.id + string(l))
+		}
+	default:
+		name, value, ok := strings.Cut(string(l), ":")
+		m.inID = ok && strings.EqualFold(strings.TrimSpace(name), "Message-ID")
+		if m.inID {
+			m.id = strings.TrimSpace(value)
+		}
+	}
 }

@@ -120,3 +120,27 @@ func ExampleWithFaults() {
 	fmt.Println(receipt.Attempts, err, len(srv.Messages()))
 	// Output: 2 <nil> 1
 }
+
+// A server where every message's first attempt fails, in whatever order
+// the messages come: the retries of a queue or worker are then certain.
+func ExampleWithAttemptFaultFunc() {
+	srv, err := mailertest.Start(mailertest.WithAttemptFaultFunc(func(_ string, attempt int) *mailertest.Fault {
+		if attempt == 1 {
+			return &mailertest.Fault{Reply: "451 4.3.0 Try again later"}
+		}
+		return nil
+	}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := mailer.New(srv.Options(), mailer.WithRetry(mailertest.FastRetry()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	msg, _ := mailer.NewMessage().From("app@example.com").To("bob@example.com").Subject("Hi").Text("Hi").Build()
+	_, err = c.Send(context.Background(), msg)
+	fmt.Println(err, srv.Count(mailertest.StepDataEnd), len(srv.Messages()))
+	// Output: <nil> 2 1
+}

@@ -78,6 +78,31 @@ func WithFaultFunc(f FaultFunc) Option {
 	return func(o *options) { o.faultFunc = f }
 }
 
+// WithAttemptFaultFunc sets a function consulted at each final dot that no
+// other fault matched, with the message's Message-ID (as in its header,
+// angle brackets included) and attempt, how many times this server has now
+// seen that Message-ID at the final dot, from 1. Faults can so follow a
+// message across its retries: "451 on every message's first attempt, 250 on
+// the next" makes retries as certain as they are in production, whatever
+// order the messages arrive in. A message without a Message-ID is not
+// passed to f.
+func WithAttemptFaultFunc(f func(messageID string, attempt int) *Fault) Option {
+	return func(o *options) { o.attemptFault = f }
+}
+
+// attemptFault is the fault of WithAttemptFaultFunc for a message with
+// Message-ID id at its final dot.
+func (s *Server) attemptFault(id string) *Fault {
+	if s.opts.attemptFault == nil || id == "" {
+		return nil
+	}
+	s.mu.Lock()
+	s.attempts[id]++
+	n := s.attempts[id]
+	s.mu.Unlock()
+	return s.opts.attemptFault(id, n)
+}
+
 func (s *Server) faultFor(step Step) *Fault {
 	s.mu.Lock()
 	s.counts[step]++

@@ -66,6 +66,7 @@ type options struct {
 	mechs           []string
 	faults          []Fault
 	faultFunc       FaultFunc
+	attemptFault    func(messageID string, attempt int) *Fault
 	smtputf8        bool
 	dsn             bool
 	maxMessageBytes int64
@@ -143,7 +144,8 @@ type Server struct {
 	arrived    chan struct{} // closed and replaced when a message arrives (find.go)
 	transcript []Line
 	counts     map[Step]int
-	countMu    sync.Mutex // guards open, maxOpen and live (connections.go)
+	attempts   map[string]int // final dots seen per Message-ID (WithAttemptFaultFunc)
+	countMu    sync.Mutex     // guards open, maxOpen and live (connections.go)
 	open       int
 	maxOpen    int
 	live       map[*countedConn]struct{}
@@ -168,6 +170,7 @@ func Start(opts ...Option) (*Server, error) {
 		conns:      make(map[int]*connState),
 		byBackAddr: make(map[string]*connState),
 		counts:     make(map[Step]int),
+		attempts:   make(map[string]int),
 		live:       make(map[*countedConn]struct{}),
 	}
 	s.opts.maxMessageBytes = 64 << 20
@@ -390,6 +393,7 @@ func (s *Server) Reset() {
 	defer s.mu.Unlock()
 	s.messages, s.transcript = nil, nil
 	s.counts = make(map[Step]int)
+	s.attempts = make(map[string]int)
 }
 
 func (s *Server) record(l Line) {

@@ -302,3 +302,42 @@ func TestLineLimits(t *testing.T) {
 		assert.True(t, strings.HasPrefix(send("AUTH XOAUTH2 "+ir+"\r\n"), "235"))
 	})
 }
+
+func TestAttemptFaultFollowsTheMessage(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[string][]int{}
+	srv := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSNone), mailertest.WithAttemptFaultFunc(
+		func(id string, attempt int) *mailertest.Fault {
+			mu.Lock()
+			calls[id] = append(calls[id], attempt)
+			mu.Unlock()
+			if attempt == 1 {
+				return &mailertest.Fault{Reply: "451 4.3.0 first attempts fail"}
+			}
+			return nil
+		}))
+	c := stdClient(t, srv)
+	send := func(data string) error {
+		require.NoError(t, c.Mail("a@example.com"))
+		require.NoError(t, c.Rcpt("b@example.com"))
+		w, err := c.Data()
+		require.NoError(t, err)
+		_, _ = w.Write([]byte(data))
+		return w.Close()
+	}
+	withID := func(header string) string {
+		return "From: a@example.com\r\n" + header + "Subject: hi\r\n\r\nMessage-ID: <not@header>\r\n"
+	}
+	a := withID("Message-ID: <a@example.com>\r\n")
+	b := withID("message-id:\r\n <b@example.com>\r\n") // folded, lower case
+	require.ErrorContains(t, send(a), "451")
+	require.ErrorContains(t, send(b), "451")
+	require.NoError(t, send(a), "a's second attempt")
+	require.NoError(t, send(body), "a message without Message-ID is not passed on")
+	require.NoError(t, send(b), "b's second attempt")
+
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, map[string][]int{"<a@example.com>": {1, 2}, "<b@example.com>": {1, 2}}, calls)
+	assert.Len(t, srv.Messages(), 3)
+}
