@@ -341,6 +341,38 @@ func BenchmarkQueuedSize(b *testing.B) {
 	}
 }
 
+// BenchmarkQueuedSizePostgres is BenchmarkQueuedSize on PostgreSQL: the
+// bytes of the schema's tables, indexes and TOAST included, that 1,000
+// queued mails take, and the rate of one EnqueueMany of them with no
+// worker running.
+func BenchmarkQueuedSizePostgres(b *testing.B) {
+	for range b.N {
+		pool, schema := pgPool(b)
+		ob, _ := outbox.New(noSender{}, outboxpgx.New(pool, outboxpgx.WithSchema(schema)), outbox.Options{})
+		ctx := context.Background()
+		if err := ob.Migrate(ctx); err != nil {
+			b.Fatal(err)
+		}
+		size := func() int64 {
+			var n int64
+			err := pool.QueryRow(ctx, `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
+				JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = $1 AND c.relkind = 'r'`, schema).Scan(&n)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return n
+		}
+		before := size()
+		msgs := benchMessages(b)[:1000]
+		t0 := time.Now()
+		if _, err := ob.EnqueueMany(ctx, msgs); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(1000/time.Since(t0).Seconds(), "enqueued/s-idle")
+		b.ReportMetric(float64(size()-before), "bytes/1000-queued")
+	}
+}
+
 // cpuTime is the CPU time this process has used (user + system): the
 // outbox, River, the SMTP client and the test server together. Under a
 // shared machine's load it varies much less than the wall time.
