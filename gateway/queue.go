@@ -156,7 +156,9 @@ func (q *queue) split(tx *Transaction) ([]part, bool) {
 }
 
 // Deliver commits tx to the queue (all its parts in one transaction) and
-// answers 250 only once that commit is durable.
+// answers 250 only once that commit is durable. Once the records are being
+// stored, ctx no longer cuts the store (batchTimeout bounds it): a client
+// told 4xx must not find its message delivered.
 func (q *queue) Deliver(ctx context.Context, tx *Transaction) Result {
 	parts, ok := q.split(tx)
 	if !ok {
@@ -180,7 +182,13 @@ func (q *queue) Deliver(ctx context.Context, tx *Transaction) Result {
 	if len(items) == 1 {
 		err = q.batch.enqueue(outbox.RawMessage{Envelope: items[0].env, Message: tx.Message, Key: items[0].key, Route: items[0].route})
 	} else {
-		err = q.ob.(enqueuerTogether).enqueueTogether(ctx, items, tx.Message)
+		// Not cut by ctx, like the batcher's store: a commit that succeeds
+		// while the session ends (drain timeout, disconnect) could be
+		// reported as an error, and the client, told 4xx, would send
+		// again a message that is delivered anyway. batchTimeout bounds it.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
+		err = q.ob.(enqueuerTogether).enqueueTogether(sctx, items, tx.Message)
+		cancel()
 	}
 	if err != nil {
 		q.forget(len(parts))

@@ -116,3 +116,13 @@ queue: {driver: postgres, dsn: "` + dsn + `", schema: ` + schema + `, poll_inter
 		t.Fatalf("List on the shared queue: %+v, %v", items, err)
 	}
 }
+
+// On PostgreSQL too, a split message is committed and answered 250 when
+// its session's context is already cancelled.
+func TestQueuePostgresSplitStoredPastSessionEnd(t *testing.T) {
+	dsn, schema := pgSchema(t)
+	y := strings.ReplaceAll(queueTenants, "WEBHOOK", "http://127.0.0.1:9/unused")
+	y = strings.ReplaceAll(y, "MAXDEPTH", "max_depth: 0")
+	y = strings.Replace(y, "queue: {path: queue.db,", `queue: {driver: postgres, dsn: "`+dsn+`", schema: `+schema+`,`, 1)
+	deliverSplitCancelled(t, start(t, setup{yaml: baseServer + y}))
+}

@@ -360,3 +360,38 @@ func TestQueueChainHonoursUpstreamSenders(t *testing.T) {
 		t.Fatalf("upstream a (may send only as @other.test) got %d, b got %d", a, b)
 	}
 }
+
+// A message split by recipient-domain rules whose session has already
+// ended (drain timeout, disconnect) while it is stored is still committed
+// whole and answered 250, as a lone record is: a client told 4xx would
+// send again a message that is delivered anyway.
+func TestQueueSplitStoredPastSessionEnd(t *testing.T) {
+	deliverSplitCancelled(t, queueEnv(t, "", 0, nil, nil))
+}
+
+// deliverSplitCancelled hands e's queue a split message under a context
+// that is already cancelled and checks that both parts are stored and
+// each delivered once through its chain.
+func deliverSplitCancelled(t *testing.T, e *env) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	q := e.g.Queue()
+	raw := "From: app@t1.test\r\nTo: x@ext.test, y@corp.test\r\nMessage-ID: <gone@t1.test>\r\n\r\nx\r\n"
+	res := q.Deliver(ctx, &gateway.Transaction{ID: "gone-split", Tenant: "t1", From: "app@t1.test",
+		To: []string{"x@ext.test", "y@corp.test"}, Message: []byte(raw), MessageID: "<gone@t1.test>", Upstreams: []string{"a", "b"}})
+	if res.Reply == nil || res.Reply.Code != 250 || res.Outcome != "queued" {
+		t.Fatalf("Deliver under a cancelled context: %+v", res)
+	}
+	ids := map[string]bool{}
+	for _, it := range mustList(t, q) {
+		ids[it.ID] = true
+	}
+	if !ids["gone-split.1"] || !ids["gone-split.2"] {
+		t.Fatalf("stored records %v, want gone-split.1 and gone-split.2", ids)
+	}
+	waitQueue(t, q)
+	if a, b := e.ups["a"].MessagesTo("x@ext.test"), e.ups["b"].MessagesTo("y@corp.test"); len(a) != 1 || len(b) != 1 {
+		t.Fatalf("delivered: %d through a, %d through b; want 1 and 1", len(a), len(b))
+	}
+}
