@@ -27,26 +27,20 @@ func (g *Gateway) startAdmin(s *snapshot) error {
 	if err != nil {
 		return err
 	}
+	b := &adminBoundary{g: g, start: a, loopback: loopbackAddr(ln.Addr().String())}
 	if a.tls {
-		startCert := a.cert
 		ln = tls.NewListener(ln, &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-				// Certificates and principals follow reloads; a reload
-				// cannot turn TLS off on a running listener.
-				cur := g.snap.Load().admin
-				cert, cas, auth := startCert, a.clientCAs, a.clientAuth
-				if cur != nil && cur.cert != nil {
-					cert, cas, auth = cur.cert, cur.clientCAs, cur.clientAuth
-				}
-				return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cert},
-					ClientCAs: cas, ClientAuth: auth}, nil
+				t := b.tlsNow()
+				return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*t.cert},
+					ClientCAs: t.clientCAs, ClientAuth: t.clientAuth}, nil
 			},
 		})
 	}
 	g.adminLn = ln
 	g.admin = &http.Server{
-		Handler:           g.adminHandler(),
+		Handler:           g.adminHandler(b),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      2 * time.Minute,
@@ -57,14 +51,48 @@ func (g *Gateway) startAdmin(s *snapshot) error {
 	return nil
 }
 
-// adminHandler routes the admin listener. Methods are checked inside api
-// (not by the mux), so that a call with the wrong method is authenticated
-// and audited like any other.
-func (g *Gateway) adminHandler() http.Handler {
+// adminBoundary is what a running admin listener was started with: a
+// reload changes neither its address nor whether it speaks TLS.
+type adminBoundary struct {
+	g        *Gateway
+	start    *adminDef // the admin section it was started with
+	loopback bool      // bound to a loopback address
+}
+
+// tlsNow returns the admin section whose certificate and client
+// certificate settings the TLS listener uses now: they follow reloads,
+// but a reload cannot turn TLS off on a running listener.
+func (b *adminBoundary) tlsNow() *adminDef {
+	if cur := b.g.snap.Load().admin; cur != nil && cur.cert != nil {
+		return cur
+	}
+	return b.start
+}
+
+// metricsNeedPrincipal reports whether /metrics needs a principal under
+// cur, the current admin section: with metrics_auth, and whenever the
+// listener is not its own boundary, that is, when it is bound to an
+// address other than loopback and does not require a client certificate
+// of the admin CA (no client_ca_file, or client_auth: verify_if_given).
+func (b *adminBoundary) metricsNeedPrincipal(cur *adminDef) bool {
+	switch {
+	case cur.metricsAuth:
+		return true
+	case b.loopback:
+		return false
+	}
+	// Not loopback, so TLS: a plain listener must be on loopback.
+	return b.tlsNow().clientAuth != tls.RequireAndVerifyClientCert
+}
+
+// adminHandler routes the admin listener b. Methods are checked inside
+// api (not by the mux), so that a call with the wrong method is
+// authenticated and audited like any other.
+func (g *Gateway) adminHandler(b *adminBoundary) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /livez", g.livez)
 	mux.HandleFunc("GET /readyz", g.readyz)
-	mux.HandleFunc("GET /metrics", g.serveMetrics)
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) { g.serveMetrics(w, r, b) })
 	mux.Handle("/api/tenants", g.api(http.MethodGet, RoleAuditor, g.apiTenants))
 	mux.Handle("/api/tenants/{t}/pause", g.api(http.MethodPost, RoleAdmin, g.apiPause(true)))
 	mux.Handle("/api/tenants/{t}/resume", g.api(http.MethodPost, RoleAdmin, g.apiPause(false)))
@@ -117,12 +145,18 @@ func (g *Gateway) api(method, need string, h http.HandlerFunc) http.Handler {
 	})
 }
 
-func (g *Gateway) serveMetrics(w http.ResponseWriter, r *http.Request) {
+// serveMetrics is /metrics on the admin listener b; see
+// adminBoundary.metricsNeedPrincipal for when it needs a principal.
+func (g *Gateway) serveMetrics(w http.ResponseWriter, r *http.Request, b *adminBoundary) {
 	if g.metrics == nil {
 		http.NotFound(w, r)
 		return
 	}
-	if a := g.snap.Load().admin; a != nil && a.metricsAuth && a.authenticate(r) == nil {
+	a := g.snap.Load().admin
+	if a == nil {
+		a = &adminDef{} // no principal: /metrics is open only where the listener allows
+	}
+	if b.metricsNeedPrincipal(a) && a.authenticate(r) == nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="mailgate"`)
 		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
 		return

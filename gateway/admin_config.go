@@ -15,11 +15,15 @@ import (
 // with TLS (cert_file, key_file) it may listen anywhere and, with
 // client_ca_file, takes client certificates as principals.
 //
-// /livez and /readyz need no principal (load balancers probe them), and
-// neither does /metrics unless MetricsAuth is set: the listener itself
-// (loopback, or TLS that requires a certificate of the admin CA) is its
-// boundary, and metric labels hold only names from the configuration.
-// Every /api/ call needs a principal and is audited.
+// /livez and /readyz need no principal (load balancers probe them).
+// Neither does /metrics where the listener itself is its boundary: bound
+// to a loopback address, or TLS that requires a certificate of the admin
+// CA (client_ca_file with client_auth "require", the default); metric
+// labels hold only names from the configuration. On any other address
+// without required client certificates (no client_ca_file, or client_auth
+// "verify_if_given") anyone who reaches the port could read it, so
+// /metrics needs a principal (either role) there, as it does everywhere
+// with MetricsAuth. Every /api/ call needs a principal and is audited.
 type AdminConfig struct {
 	// Addr is host:port; port 0 picks a free port. Changing it needs a
 	// restart.
@@ -27,7 +31,9 @@ type AdminConfig struct {
 	TLS  AdminTLSConfig `yaml:"tls"`
 	// Principals are who may call the admin API, and with which role.
 	Principals []PrincipalConfig `yaml:"principals"`
-	// MetricsAuth makes /metrics need a principal (either role).
+	// MetricsAuth makes /metrics need a principal (either role) on every
+	// listener; without it, only a listener that is not its own boundary
+	// (see AdminConfig) asks for one.
 	MetricsAuth bool `yaml:"metrics_auth"`
 }
 

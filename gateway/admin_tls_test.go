@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -89,4 +90,54 @@ func TestAdminMutualTLS(t *testing.T) {
 		}
 	}
 	e.verifyAudit()
+}
+
+// /metrics needs no principal where the admin listener is its own
+// boundary (loopback, or TLS requiring a certificate of the admin CA);
+// on another address without required client certificates it needs one,
+// of either role, without metrics_auth.
+func TestAdminMetricsOutsideTheBoundary(t *testing.T) {
+	const anyAddr = `admin:
+  addr: "0.0.0.0:0"
+  tls: {cert_file: server.pem, key_file: server.key}
+`
+	for _, tc := range []struct {
+		name, admin string
+		cert        bool // present a client certificate of the admin CA
+		open        bool
+	}{
+		{"any address, no client CA", anyAddr, false, false},
+		{"any address, verify_if_given", strings.Replace(anyAddr, "key_file: server.key}", "key_file: server.key, client_ca_file: ca.pem, client_auth: verify_if_given}", 1), false, false},
+		{"any address, client certificate required", strings.Replace(anyAddr, "key_file: server.key}", "key_file: server.key, client_ca_file: ca.pem}", 1), true, true},
+		{"loopback, no client CA", strings.Replace(anyAddr, "0.0.0.0:0", "127.0.0.1:0", 1), false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			y := strings.Replace(adminServer, "admin:\n  addr: \"127.0.0.1:0\"\n", tc.admin, 1)
+			if y == adminServer {
+				t.Fatal("admin section not replaced")
+			}
+			e, _ := adminEnv(t, y+policyTenants)
+			var cert *tls.Certificate
+			if tc.cert {
+				c := e.pki.issue(t, "scraper", "scraper.admin.test", nil, false)
+				cert = &c
+			}
+			c := httpsClient(t, e, cert)
+			_, port, err := net.SplitHostPort(e.g.AdminAddr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			base := "https://127.0.0.1:" + port
+			code, body := callWith(t, c, "GET", base+"/metrics", "")
+			if tc.open && (code != 200 || !strings.Contains(body, "mailgate_")) || !tc.open && (code != 401 || body != "Unauthorized\n") {
+				t.Fatalf("/metrics without a principal: %d %.80q (open: %v)", code, body, tc.open)
+			}
+			if code, body := callWith(t, c, "GET", base+"/metrics", e.tokens["audit-team"]); code != 200 || !strings.Contains(body, "mailgate_") {
+				t.Fatalf("/metrics as auditor: %d", code)
+			}
+			if code, _ := callWith(t, c, "GET", base+"/readyz", ""); code != 200 {
+				t.Fatalf("/readyz: %d", code)
+			}
+		})
+	}
 }
