@@ -3,8 +3,10 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -13,18 +15,37 @@ import (
 	"time"
 )
 
-// auditQuery is a filter over audit lines; zero fields match anything.
+// Bounds of GET /api/audit.
+const (
+	// auditDefaultLimit is the lines answered without a limit parameter,
+	// auditMaxLimit the largest limit taken.
+	auditDefaultLimit = 1000
+	auditMaxLimit     = 100000
+	// auditMaxLine is the longest line read (as VerifyAudit); a longer one
+	// is skipped and breaks the chain there.
+	auditMaxLine = 16 << 20
+	// auditMaxAnswer bounds the bytes of lines one answer holds: past it,
+	// the oldest matching lines are left out as past the limit are.
+	auditMaxAnswer = 64 << 20
+)
+
+// auditQuery is a filter over audit lines (zero fields match anything)
+// and the bounds of its answer.
 type auditQuery struct {
 	tenant, messageID, event string
 	since, until             time.Time
-	limit                    int
+	limit                    int // newest matching lines kept
+	maxLine                  int // auditMaxLine
+	maxBytes                 int // auditMaxAnswer
 }
 
 // parseAuditQuery reads tenant, message_id, event, since, until (RFC 3339)
-// and limit (default 1000) from a GET /api/audit URL.
+// and limit (default auditDefaultLimit, at most auditMaxLimit) from a GET
+// /api/audit URL.
 func parseAuditQuery(r *http.Request) (auditQuery, error) {
 	v := r.URL.Query()
-	q := auditQuery{tenant: v.Get("tenant"), event: v.Get("event"), limit: 1000,
+	q := auditQuery{tenant: v.Get("tenant"), event: v.Get("event"), limit: auditDefaultLimit,
+		maxLine: auditMaxLine, maxBytes: auditMaxAnswer,
 		messageID: strings.Trim(strings.TrimSpace(v.Get("message_id")), "<>")}
 	for _, f := range []struct {
 		name string
@@ -40,8 +61,8 @@ func parseAuditQuery(r *http.Request) (auditQuery, error) {
 	}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 100000 {
-			return q, errors.New("limit: a number from 1 to 100000")
+		if err != nil || n < 1 || n > auditMaxLimit {
+			return q, fmt.Errorf("limit: a number from 1 to %d", auditMaxLimit)
 		}
 		q.limit = n
 	}
@@ -74,54 +95,116 @@ func (q *auditQuery) match(line []byte) bool {
 	return true
 }
 
+// auditAnswer is what GET /api/audit answers.
+type auditAnswer struct {
+	lines   [][]byte // the newest matching lines, oldest first, as written
+	omitted int      // older matching lines left out (limit, byte bound)
+	chain   error    // where the whole file's chain breaks; nil when intact
+}
+
 // filterAudit reads the audit file up to its size when opened (lines
-// written meanwhile wait for the next call; a half-written last line is
-// left out) and returns the last q.limit matching lines, oldest first,
-// exactly as written, so each still carries its prev and hash. It checks
-// the whole file's chain on the way: chain is nil when it is intact.
-func filterAudit(path string, q auditQuery) (lines [][]byte, chain error, err error) {
+// written meanwhile wait for the next call) with scanAudit.
+func filterAudit(ctx context.Context, path string, q auditQuery) (auditAnswer, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, err
+		return auditAnswer{}, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, nil, err
+		return auditAnswer{}, err
 	}
-	var v chainVerifier
-	br := bufio.NewReaderSize(io.LimitReader(f, st.Size()), 64<<10)
-	ring := make([][]byte, 0, min(q.limit, 1024))
-	next := 0
+	return scanAudit(ctx, io.LimitReader(f, st.Size()), q)
+}
+
+// scanAudit reads audit lines from r one at a time and keeps the last
+// q.limit matching ones, exactly as written, so each still carries its
+// prev and hash; it holds at most q.maxBytes of them, dropping the oldest
+// first. It checks the chain of every line on the way. A line longer than
+// q.maxLine is skipped (and breaks the chain); a last line without its
+// newline is left out: it may be half written. It stops with ctx's error
+// as soon as ctx is done.
+func scanAudit(ctx context.Context, r io.Reader, q auditQuery) (auditAnswer, error) {
+	var (
+		ans  auditAnswer
+		v    chainVerifier
+		held [][]byte // matching lines; the answer is held[head:]
+		head int
+		size int // bytes of held[head:], newlines included
+		buf  []byte
+	)
+	br := bufio.NewReaderSize(r, 64<<10)
 	for {
-		line, err := br.ReadBytes('\n')
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return nil, nil, err
+		if err := ctx.Err(); err != nil {
+			return auditAnswer{}, err
 		}
-		line = bytes.TrimRight(line, "\n")
-		if chain == nil {
-			chain = v.next(line)
+		line, tooLong, err := readLine(br, &buf, q.maxLine)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return auditAnswer{}, err
+		}
+		if tooLong {
+			v.n++
+			if ans.chain == nil {
+				ans.chain = &AuditError{v.n, fmt.Sprintf("longer than %d bytes", q.maxLine)}
+			}
+			continue
+		}
+		if ans.chain == nil {
+			ans.chain = v.next(line)
 		}
 		if !q.match(line) {
 			continue
 		}
-		if len(ring) < q.limit {
-			ring = append(ring, line)
-			continue
+		held = append(held, bytes.Clone(line))
+		size += len(line) + 1
+		for len(held)-head > q.limit || size > q.maxBytes {
+			size -= len(held[head]) + 1
+			held[head] = nil
+			head++
+			ans.omitted++
 		}
-		ring[next] = line
-		next = (next + 1) % q.limit
+		if head > 1024 && 2*head > len(held) {
+			n := copy(held, held[head:])
+			clear(held[n:])
+			held, head = held[:n], 0
+		}
 	}
-	return append(ring[next:], ring[:next]...), chain, nil
+	ans.lines = held[head:]
+	return ans, nil
+}
+
+// readLine reads the next line into *buf (reused) and returns it without
+// its newline. A line longer than max is read past and reported tooLong.
+// At the end it returns io.EOF, also after a last line without a newline.
+func readLine(br *bufio.Reader, buf *[]byte, max int) (line []byte, tooLong bool, err error) {
+	*buf = (*buf)[:0]
+	for {
+		frag, err := br.ReadSlice('\n')
+		if !tooLong && len(*buf)+len(frag) > max+1 {
+			tooLong, *buf = true, (*buf)[:0]
+		}
+		if !tooLong {
+			*buf = append(*buf, frag...)
+		}
+		switch {
+		case err == nil:
+			return bytes.TrimSuffix(*buf, []byte("\n")), tooLong, nil
+		case !errors.Is(err, bufio.ErrBufferFull):
+			return nil, false, err
+		}
+	}
 }
 
 // apiAudit is GET /api/audit?tenant=&since=&until=&message_id=&event=&limit=:
-// matching audit lines as JSON lines (application/x-ndjson). The header
-// X-Audit-Chain says whether the whole file's hash chain is "intact" or
-// where it is broken.
+// the newest matching audit lines as JSON lines (application/x-ndjson),
+// at most limit (default 1000, at most 100000) and 64 MiB of them. The
+// header X-Audit-Chain says whether the whole file's hash chain is
+// "intact" or where it is broken; X-Audit-Omitted counts the older
+// matching lines left out. The file is read a line at a time, and the
+// scan stops when the request's context ends (the caller went away).
 func (g *Gateway) apiAudit(w http.ResponseWriter, r *http.Request) {
 	path := ""
 	if g.audit != nil {
@@ -136,20 +219,25 @@ func (g *Gateway) apiAudit(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	lines, chain, err := filterAudit(path, q)
+	ans, err := filterAudit(r.Context(), path, q)
 	if err != nil {
+		if cerr := r.Context().Err(); cerr != nil && errors.Is(err, cerr) {
+			http.Error(w, "request cancelled", http.StatusServiceUnavailable)
+			return
+		}
 		g.log.Error("admin: read audit", "err", err)
 		http.Error(w, "cannot read the audit log", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	if chain != nil {
-		w.Header().Set("X-Audit-Chain", "broken at "+chain.Error())
+	if ans.chain != nil {
+		w.Header().Set("X-Audit-Chain", "broken at "+ans.chain.Error())
 	} else {
 		w.Header().Set("X-Audit-Chain", "intact")
 	}
+	w.Header().Set("X-Audit-Omitted", strconv.Itoa(ans.omitted))
 	bw := bufio.NewWriterSize(w, 64<<10)
-	for _, l := range lines {
+	for _, l := range ans.lines {
 		bw.Write(l)
 		bw.WriteByte('\n')
 	}

@@ -1,0 +1,149 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeTestAudit writes n chained audit lines, message events of tenants
+// t1 and t2 in turn with Message-IDs <m0@t> … <m(n-1)@t>, and returns the
+// file's path.
+func writeTestAudit(t *testing.T, n int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	a, err := openAudit(AuditConfig{Path: path}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	ts := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	for i := range n {
+		a.write(&auditRecord{Event: "message", Tenant: fmt.Sprintf("t%d", i%2+1), MessageID: fmt.Sprintf("<m%d@t>", i)}, ts.Add(time.Duration(i)*time.Second))
+	}
+	return path
+}
+
+// getAudit calls GET /api/audit?query on a gateway with the audit file
+// path, under ctx.
+func getAudit(ctx context.Context, path, query string) *httptest.ResponseRecorder {
+	g := &Gateway{audit: &auditLog{path: path}, log: slog.New(slog.DiscardHandler)}
+	w := httptest.NewRecorder()
+	g.apiAudit(w, httptest.NewRequestWithContext(ctx, http.MethodGet, "/api/audit?"+query, nil))
+	return w
+}
+
+// A large audit file is answered with the newest lines, at most limit
+// (1000 without one), and X-Audit-Omitted counts the matching lines left
+// out; a limit past the maximum is refused.
+func TestAPIAuditLimit(t *testing.T) {
+	path := writeTestAudit(t, 3000)
+	for _, tc := range []struct {
+		query          string
+		lines, omitted int
+		newest         string
+	}{
+		{"", 1000, 2000, "<m2999@t>"},
+		{"limit=10", 10, 2990, "<m2999@t>"},
+		{"tenant=t1&limit=10", 10, 1490, "<m2998@t>"},
+		{"tenant=t2&since=2026-12-01T08:49:50Z", 5, 0, "<m2999@t>"}, // lines 2990-2999
+	} {
+		w := getAudit(context.Background(), path, tc.query)
+		body := w.Body.String()
+		lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+		if w.Code != 200 || len(lines) != tc.lines || !strings.Contains(lines[len(lines)-1], tc.newest) {
+			t.Fatalf("%q: %d, %d lines, the newest %.120s", tc.query, w.Code, len(lines), lines[len(lines)-1])
+		}
+		if got := w.Header().Get("X-Audit-Omitted"); got != fmt.Sprint(tc.omitted) {
+			t.Fatalf("%q: X-Audit-Omitted %q, want %d", tc.query, got, tc.omitted)
+		}
+		if got := w.Header().Get("X-Audit-Chain"); got != "intact" {
+			t.Fatalf("%q: X-Audit-Chain %q", tc.query, got)
+		}
+	}
+	for _, q := range []string{"limit=0", "limit=100001", "limit=x"} {
+		if w := getAudit(context.Background(), path, q); w.Code != 400 || w.Body.String() != "limit: a number from 1 to 100000\n" {
+			t.Fatalf("%s: %d %q", q, w.Code, w.Body.String())
+		}
+	}
+}
+
+// A request whose context is done gets no lines: the scan does not run.
+func TestAPIAuditCancelledRequest(t *testing.T) {
+	path := writeTestAudit(t, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if w := getAudit(ctx, path, ""); w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), "m0@t") {
+		t.Fatalf("cancelled request: %d %q", w.Code, w.Body.String())
+	}
+}
+
+// cancelReader reads from r and cancels its context on the first read.
+type cancelReader struct {
+	r      io.Reader
+	cancel context.CancelFunc
+	n      int // bytes read
+}
+
+func (c *cancelReader) Read(p []byte) (int, error) {
+	c.cancel()
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// The scan stops when the context ends mid-file, within the buffer it
+// has read.
+func TestScanAuditStopsWhenContextDone(t *testing.T) {
+	var b bytes.Buffer
+	for i := range 20000 {
+		fmt.Fprintf(&b, `{"ts":"2026-12-01T08:00:00.000Z","event":"message","id":"%d","prev":"","hash":""}`+"\n", i)
+	}
+	total := b.Len()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := &cancelReader{r: &b, cancel: cancel}
+	ans, err := scanAudit(ctx, r, auditQuery{limit: auditDefaultLimit, maxLine: auditMaxLine, maxBytes: auditMaxAnswer})
+	if !errors.Is(err, context.Canceled) || len(ans.lines) != 0 {
+		t.Fatalf("scan after cancel: %d lines, %v", len(ans.lines), err)
+	}
+	if r.n > 64<<10 || r.n >= total {
+		t.Fatalf("read %d of %d bytes after the context ended", r.n, total)
+	}
+}
+
+// The lines held are bounded in bytes as well as by limit (the oldest
+// leave first), and a line longer than maxLine is skipped and breaks the
+// chain where it is.
+func TestScanAuditBounds(t *testing.T) {
+	b, err := os.ReadFile(writeTestAudit(t, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	lineLen := len(lines[5])
+	long := `{"event":"message","tenant":"t1","pad":"` + strings.Repeat("x", 4*lineLen) + `"}` + "\n"
+	in := strings.Join(lines[:4], "") + long + strings.Join(lines[4:], "")
+	q := auditQuery{limit: 100, maxLine: 2 * lineLen, maxBytes: 3*lineLen + 3}
+	ans, err := scanAudit(context.Background(), strings.NewReader(in), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ans.lines) != 3 || ans.omitted != 7 || string(ans.lines[2])+"\n" != lines[9] {
+		t.Fatalf("%d lines, %d omitted, the newest %s", len(ans.lines), ans.omitted, ans.lines[len(ans.lines)-1])
+	}
+	var ae *AuditError
+	if !errors.As(ans.chain, &ae) || ae.Line != 5 || !strings.Contains(ae.Reason, "longer than") {
+		t.Fatalf("chain: %v", ans.chain)
+	}
+}
