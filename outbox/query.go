@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/riverqueue/river"
 )
@@ -81,7 +82,8 @@ type Filter struct {
 	// Newest lists newest first instead of oldest first.
 	Newest bool
 	// RoutePrefix keeps records whose routing tag (see Route) starts with
-	// it; "" keeps all.
+	// it, compared byte for byte (so "tenant-é" keeps "tenant-é/1" and
+	// not "tenant-e/1"); "" keeps all. It must be valid UTF-8.
 	RoutePrefix string
 }
 
@@ -125,8 +127,14 @@ func (o *Outbox[TTx]) List(ctx context.Context, f Filter) ([]Record, Cursor, err
 		args = append(args, created, created, id)
 	}
 	if f.RoutePrefix != "" {
-		where = append(where, "substr(route, 1, ?) = ?")
-		args = append(args, len(f.RoutePrefix), f.RoutePrefix)
+		if !utf8.ValidString(f.RoutePrefix) {
+			return nil, "", fmt.Errorf("%w: list: RoutePrefix %q is not valid UTF-8", ErrInvalidOptions, f.RoutePrefix)
+		}
+		where = append(where, o.routePrefixSQL())
+		if o.store.Dialect() == DialectSQLite {
+			args = append(args, len(f.RoutePrefix))
+		}
+		args = append(args, f.RoutePrefix)
 	}
 	query := "SELECT " + o.q.recordCols + " FROM " + o.q.table
 	if len(where) > 0 {
@@ -160,6 +168,21 @@ func (o *Outbox[TTx]) List(ctx context.Context, f Filter) ([]Record, Cursor, err
 		next = encodeCursor(last.CreatedAt.UnixMicro(), last.MessageID)
 	}
 	return out, next, nil
+}
+
+// routePrefixSQL is List's condition "route starts with ?", byte for byte.
+// substr counts characters in a TEXT value on both databases, so
+// comparing substr(route, 1, len(prefix)) with a prefix of non-ASCII
+// characters (len counts bytes) took too many characters and missed the
+// records. SQLite compares the first bytes as BLOBs (its arguments: the
+// prefix's length in bytes, then the prefix); PostgreSQL's starts_with
+// compares bytes too, whatever the column's (deterministic) collation.
+// No index covers route, so neither form gives up one.
+func (o *Outbox[TTx]) routePrefixSQL() string {
+	if o.store.Dialect() == DialectPostgres {
+		return "starts_with(route, ?)"
+	}
+	return "substr(CAST(route AS BLOB), 1, ?) = CAST(? AS BLOB)"
 }
 
 func encodeCursor(created int64, id string) Cursor {

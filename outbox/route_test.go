@@ -3,6 +3,7 @@ package outbox_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -130,5 +131,58 @@ func TestKeyOnEveryEnqueue(t *testing.T) {
 	}
 	if _, err := ob.Enqueue(ctx, m, outbox.Key("k\xff")); !errors.Is(err, outbox.ErrInvalidKey) {
 		t.Fatalf("Enqueue with a Key that is not UTF-8: %v", err)
+	}
+}
+
+// List's RoutePrefix compares bytes: a prefix of non-ASCII characters keeps
+// exactly the records whose tag starts with it (substr counted characters
+// while the length given was in bytes, so such prefixes found nothing).
+func TestListRoutePrefixNonASCII(t *testing.T) {
+	t.Parallel()
+	bothDrivers(t, func(t *testing.T) { testListRoutePrefixNonASCII(t, openSQLite) }, func(t *testing.T) { testListRoutePrefixNonASCII(t, openPG) })
+}
+
+func testListRoutePrefixNonASCII[TTx any](t *testing.T, open opener[TTx]) {
+	t.Parallel()
+	ob := open(t, &routeSender{routes: map[string]string{}}, outbox.Options{})
+	ctx := context.Background()
+	raw := []byte("From: a@example.com\r\nTo: b@example.com\r\nMessage-ID: <r@example.com>\r\n\r\nhi\r\n")
+	routes := map[string]string{ // key → tag
+		"k1": "tenant-é", "k2": "tenant-é/a", "k3": "tenant-éa", "k4": "tenant-e/a", "k5": "tenant-ü",
+		"k6": "日本/1", "k7": "日本語", "k8": "日", "k9": "é",
+	}
+	for k, r := range routes {
+		if _, err := ob.EnqueueRaw(ctx, mailer.Envelope{From: "a@example.com", To: []string{"b@example.com"}}, raw, outbox.Key(k), outbox.Route(r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		prefix string
+		want   []string
+	}{
+		{"tenant-é", []string{"k1", "k2", "k3"}},
+		{"tenant-é/", []string{"k2"}},
+		{"tenant-", []string{"k1", "k2", "k3", "k4", "k5"}},
+		{"tenant-e", []string{"k4"}},
+		{"日本", []string{"k6", "k7"}},
+		{"日", []string{"k6", "k7", "k8"}},
+		{"é", []string{"k9"}},
+		{"日本語/", nil},
+	} {
+		recs, _, err := ob.List(ctx, outbox.Filter{RoutePrefix: tc.prefix})
+		if err != nil {
+			t.Fatalf("List with RoutePrefix %q: %v", tc.prefix, err)
+		}
+		var got []string
+		for _, r := range recs {
+			got = append(got, r.MessageID)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("List with RoutePrefix %q = %v, want %v", tc.prefix, got, tc.want)
+		}
+	}
+	if _, _, err := ob.List(ctx, outbox.Filter{RoutePrefix: "tenant-\xc3"}); !errors.Is(err, outbox.ErrInvalidOptions) {
+		t.Fatalf("List with a RoutePrefix that is not UTF-8: %v", err)
 	}
 }
