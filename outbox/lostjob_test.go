@@ -199,3 +199,50 @@ func testOutcomeWriteFailsOnce[TTx any](t *testing.T, st *faultyStore[TTx]) {
 			r, len(srv.Messages()), st.failStatus.Load())
 	}
 }
+
+// Every write of an attempt's outcome failing (the database unreachable for
+// longer than the worker's three tries) must not lose the outcome either:
+// the job snoozes and its next run writes the kept outcome. It used to
+// find the record SENDING and settle it as after a crash: UNKNOWN although
+// the server answered 250, or, with RetryUnknown, a second delivery.
+func TestOutcomeWriteFailsEveryTry(t *testing.T) {
+	for _, retryUnknown := range []bool{false, true} {
+		t.Run(map[bool]string{false: "at-most-once", true: "RetryUnknown"}[retryUnknown], func(t *testing.T) {
+			bothFaulty(t,
+				func(t *testing.T, st *faultyStore[*sql.Tx]) { testOutcomeWriteFailsEveryTry(t, st, retryUnknown) },
+				func(t *testing.T, st *faultyStore[pgx.Tx]) { testOutcomeWriteFailsEveryTry(t, st, retryUnknown) })
+		})
+	}
+}
+
+func testOutcomeWriteFailsEveryTry[TTx any](t *testing.T, st *faultyStore[TTx], retryUnknown bool) {
+	ctx := context.Background()
+	srv := mailertest.NewServer(t)
+	rec := &recorder{}
+	ob, err := outbox.New(newClient(t, srv), st, fast(outbox.Options{RetryUnknown: retryUnknown, Hooks: []mailer.Hook{rec.hook}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st.failStatus.Store(3) // every try of the SENT write after the 250 fails
+	start(t, ob)
+	id, err := ob.Enqueue(ctx, newMessage(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := waitFor(t, ob, id, func(r outbox.Record) bool {
+		return r.Status != outbox.StatusPending && r.Status != outbox.StatusSending
+	})
+	if r.Status != outbox.StatusSent || r.Attempts != 1 || len(srv.Messages()) != 1 || st.failStatus.Load() >= 0 {
+		t.Fatalf("record %+v, server has %d messages, fault left %d: want SENT after 1 attempt, sent once, the fault used",
+			r, len(srv.Messages()), st.failStatus.Load())
+	}
+	if err := ob.Stop(ctx); err != nil { // the worker emits after the write
+		t.Fatal(err)
+	}
+	if got := rec.statuses(id); len(got) == 0 || got[len(got)-1] != mailer.StatusSent.String() {
+		t.Fatalf("hook saw %v, want SENT last", got)
+	}
+}

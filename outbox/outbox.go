@@ -29,6 +29,9 @@ type Outbox[TTx any] struct {
 	// calls right after without the error (River's NextRetry has no error
 	// argument).
 	retryWait sync.Map // job ID → time.Time
+	// unsaved keeps the outcomes of attempts that could not be written,
+	// for the next run of their job (see record).
+	unsaved sync.Map // job ID → *outcome[TTx]
 
 	// gc shares write transactions among the workers and the enqueues,
 	// from Start.

@@ -62,7 +62,12 @@ type claimed struct {
 
 func (w *worker[TTx]) Work(ctx context.Context, job *river.Job[mailArgs]) error {
 	o := w.o
-	err := o.work(ctx, job)
+	var err error
+	if out, ok := o.unsaved.Load(job.ID); ok {
+		err = o.replay(ctx, job, out.(*outcome[TTx]))
+	} else {
+		err = o.work(ctx, job)
+	}
 	if se, ok := errors.AsType[*storeError](err); ok {
 		// A database error is no SMTP attempt. Returned to River as an
 		// error it would use one of River's attempts, and on the last
@@ -108,7 +113,9 @@ func (o *Outbox[TTx]) badEnvelope(ctx context.Context, job *river.Job[mailArgs],
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
 	ev := mailer.Event{MessageID: job.Args.MessageID, Attempt: c.attempts, Time: time.Now(), Outcome: mailer.OutcomePermanent, Err: cause}
-	return o.fail(wctx, ev, job, StatusFailed, cause)
+	out := o.failOutcome(ev, job, StatusFailed, cause)
+	out.route = c.route
+	return o.record(wctx, job, out)
 }
 
 // sendClaimed makes the one SMTP attempt of a claimed job and settles it.
@@ -142,6 +149,14 @@ type attemptResult struct {
 // settle records the outcome of an attempt and tells River what to do.
 // wctx is for the writes; ctx is the job's, to tell Stop from a failure.
 func (o *Outbox[TTx]) settle(wctx, ctx context.Context, job *river.Job[mailArgs], c claimed, r attemptResult) error {
+	out := o.decide(ctx, job, c, r)
+	out.route = c.route
+	return o.record(wctx, job, out)
+}
+
+// decide chooses what an attempt's outcome makes of the record and of the
+// job (see settle).
+func (o *Outbox[TTx]) decide(ctx context.Context, job *river.Job[mailArgs], c claimed, r attemptResult) *outcome[TTx] {
 	id := job.Args.MessageID
 	var se *mailer.SendError
 	errors.As(r.err, &se)
@@ -154,35 +169,26 @@ func (o *Outbox[TTx]) settle(wctx, ctx context.Context, job *river.Job[mailArgs]
 
 	switch {
 	case r.outcome == mailer.OutcomeDelivered:
-		if err := o.markSent(wctx, job, r); err != nil {
-			return &storeError{err}
-		}
 		ev.Status, ev.Response, ev.Recipients = mailer.StatusSent, r.receipt.Response, r.receipt.Recipients
 		ev.Code, ev.EnhancedCode = 0, mailer.EnhancedCode{}
-		o.emit(wctx, ev)
-		return nil
+		return &outcome[TTx]{write: gcRequest[TTx]{row: sentRow(job, r), complete: job.ID}, ev: &ev}
 
 	case r.outcome == mailer.OutcomeTemporary && stopped:
 		// Stop cancelled the attempt before the final dot: nothing was
 		// delivered. Back to PENDING without using an attempt; River
 		// hands the job out again at once (to another process on PG).
-		if err := o.update(wctx, id, job.ID, StatusPending, -1, time.Now(), r.err); err != nil {
-			return &storeError{err}
-		}
-		return river.JobSnooze(0)
+		return &outcome[TTx]{write: gcRequest[TTx]{row: newStatusRow(id, job.ID, StatusPending, -1, time.Now(), r.err)},
+			ret: river.JobSnooze(0)}
 
 	case r.outcome == mailer.OutcomeTemporary && o.throttled(se) && snoozes(job) < o.opts.MaxSnoozes:
 		wait := max(o.opts.ThrottleWait, se.MinWait())
-		if err := o.update(wctx, id, job.ID, StatusPending, -1, time.Now().Add(wait), r.err); err != nil {
-			return &storeError{err}
-		}
 		ev.Status, ev.Wait = mailer.StatusRetrying, wait
-		o.emit(wctx, ev)
-		return river.JobSnooze(wait)
+		return &outcome[TTx]{write: gcRequest[TTx]{row: newStatusRow(id, job.ID, StatusPending, -1, time.Now().Add(wait), r.err)},
+			ret: river.JobSnooze(wait), ev: &ev}
 
 	case r.outcome == mailer.OutcomeTemporary || r.outcome == mailer.OutcomeUnknown && o.opts.RetryUnknown:
 		if job.Attempt >= job.MaxAttempts {
-			return o.fail(wctx, ev, job, StatusFailed, r.err)
+			return o.failOutcome(ev, job, StatusFailed, r.err)
 		}
 		wait := o.opts.Backoff(o.opts.MinWait, o.opts.MaxWait, job.Attempt)
 		if se != nil {
@@ -192,20 +198,16 @@ func (o *Outbox[TTx]) settle(wctx, ctx context.Context, job *river.Job[mailArgs]
 			}
 		}
 		next := time.Now().Add(wait)
-		if err := o.update(wctx, id, job.ID, StatusPending, 0, next, r.err); err != nil {
-			return &storeError{err}
-		}
-		o.retryWait.Store(job.ID, next)
 		ev.Status, ev.Wait = mailer.StatusRetrying, wait
 		ev.MaybeDuplicate = r.outcome == mailer.OutcomeUnknown
-		o.emit(wctx, ev)
-		return r.err
+		return &outcome[TTx]{write: gcRequest[TTx]{row: newStatusRow(id, job.ID, StatusPending, 0, next, r.err)},
+			ret: r.err, ev: &ev, next: next}
 
 	case r.outcome == mailer.OutcomeUnknown:
-		return o.fail(wctx, ev, job, StatusUnknown, r.err)
+		return o.failOutcome(ev, job, StatusUnknown, r.err)
 
 	default: // permanent
-		return o.fail(wctx, ev, job, StatusFailed, r.err)
+		return o.failOutcome(ev, job, StatusFailed, r.err)
 	}
 }
 
@@ -227,31 +229,28 @@ func snoozes(job *river.Job[mailArgs]) int {
 	return md.Snoozes
 }
 
-// fail records a final FAILED or UNKNOWN and cancels the job for good.
-func (o *Outbox[TTx]) fail(wctx context.Context, ev mailer.Event, job *river.Job[mailArgs], st Status, cause error) error {
-	if err := o.update(wctx, job.Args.MessageID, job.ID, st, 0, time.Time{}, cause); err != nil {
-		return &storeError{err}
-	}
+// failOutcome records a final FAILED or UNKNOWN and cancels the job for
+// good.
+func (o *Outbox[TTx]) failOutcome(ev mailer.Event, job *river.Job[mailArgs], st Status, cause error) *outcome[TTx] {
 	ev.Status = mailer.StatusFailed
-	o.emit(wctx, ev)
-	return river.JobCancel(cause)
+	return &outcome[TTx]{write: gcRequest[TTx]{row: newStatusRow(job.Args.MessageID, job.ID, st, 0, time.Time{}, cause)},
+		ret: river.JobCancel(cause), ev: &ev}
 }
 
-// markSent records SENT in the same transaction as River's completion of
-// the job, so the two never disagree.
-func (o *Outbox[TTx]) markSent(ctx context.Context, job *river.Job[mailArgs], r attemptResult) error {
+// sentRow is the record of a delivered attempt; its write completes
+// River's job in the same transaction, so the two never disagree.
+func sentRow(job *river.Job[mailArgs], r attemptResult) *statusRow {
 	code, enh := replyCode(r.receipt.Response)
 	var errText string
 	if r.err != nil {
 		errText = errorText(r.err)
 	}
-	row := &statusRow{messageID: job.Args.MessageID, jobID: job.ID, status: StatusSent, code: code, enhanced: enh,
+	return &statusRow{messageID: job.Args.MessageID, jobID: job.ID, status: StatusSent, code: code, enhanced: enh,
 		errText: errText, response: r.receipt.Response, setResponse: true}
-	return o.persist(ctx, &gcRequest[TTx]{row: row, complete: job.ID})
 }
 
-// settleTries is how often an attempt's outcome is written before the
-// worker gives up (and the record, left SENDING, becomes UNKNOWN).
+// settleTries is how often persist writes an attempt's outcome before it
+// gives up (and record holds the outcome for the job's next run).
 const settleTries = 3
 
 // persist writes an attempt's outcome, trying again with a fresh bound
@@ -312,6 +311,16 @@ func (o *Outbox[TTx]) completeJobs(ctx context.Context, tx TTx, ids []int64) err
 // update writes the result of a failed attempt. attemptsDelta gives an
 // attempt back (-1) when it did not count.
 func (o *Outbox[TTx]) update(ctx context.Context, id string, jobID int64, st Status, attemptsDelta int, next time.Time, cause error) error {
+	row := newStatusRow(id, jobID, st, attemptsDelta, next, cause)
+	if err := o.persist(ctx, &gcRequest[TTx]{row: row}); err != nil {
+		return fmt.Errorf("outbox: recording %s: %w", st, err)
+	}
+	return nil
+}
+
+// newStatusRow is the change of a record to st by job jobID; next is
+// the next attempt's time, or zero.
+func newStatusRow(id string, jobID int64, st Status, attemptsDelta int, next time.Time, cause error) *statusRow {
 	row := &statusRow{messageID: id, jobID: jobID, status: st, attemptsDelta: attemptsDelta}
 	var se *mailer.SendError
 	if errors.As(cause, &se) {
@@ -323,10 +332,7 @@ func (o *Outbox[TTx]) update(ctx context.Context, id string, jobID int64, st Sta
 	if !next.IsZero() {
 		row.nextAt = next.UnixMicro()
 	}
-	if err := o.persist(ctx, &gcRequest[TTx]{row: row}); err != nil {
-		return fmt.Errorf("outbox: recording %s: %w", st, err)
-	}
-	return nil
+	return row
 }
 
 func errorText(err error) string {
