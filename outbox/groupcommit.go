@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // groupCommit runs the workers' small writes together: while one
@@ -14,13 +15,20 @@ import (
 // completion). A group of claims only needs no transaction at all.
 // If a group fails, each of its requests is retried on its own, so that
 // one bad request does not fail the others.
+//
+// Every wait is bounded, so that an unreachable database cannot hang the
+// callers or Stop: each commit ends within writeTimeout (a group's own
+// bound; a lone request's context, cut to writeTimeout; the lone retries
+// after a failed group share one writeTimeout), a caller waits to hand its
+// request over only as long as its context lives, and close waits only as
+// long as its context lives.
 type groupCommit[TTx any] struct {
 	o    *Outbox[TTx]
 	reqs chan *gcRequest[TTx]
-	done chan struct{}
+	quit chan struct{} // closed by close
+	done chan struct{} // closed when run returns
 
-	mu     sync.RWMutex
-	closed bool
+	closeOnce sync.Once
 }
 
 // gcRequest is one worker's write: a claim, or a status change, possibly
@@ -40,49 +48,56 @@ type gcRequest[TTx any] struct {
 const maxGroup = 128
 
 func newGroupCommit[TTx any](o *Outbox[TTx]) *groupCommit[TTx] {
-	g := &groupCommit[TTx]{o: o, reqs: make(chan *gcRequest[TTx]), done: make(chan struct{})}
+	g := &groupCommit[TTx]{o: o, reqs: make(chan *gcRequest[TTx]), quit: make(chan struct{}), done: make(chan struct{})}
 	go g.run()
 	return g
 }
 
-// do runs r and returns once it has committed. r.f may run more than once
-// (after a failed group); it must only run SQL on tx and keep no other
-// effect.
+// do runs r and returns once it has committed, or failed. r.f may run
+// more than once (after a failed group); it must only run SQL on tx and
+// keep no other effect. If r.ctx ends before the committer takes r
+// (another commit hangs), do returns r.ctx's error and r never runs; once
+// taken, r ends within the bounds of its commit.
 func (g *groupCommit[TTx]) do(r *gcRequest[TTx]) error {
-	g.mu.RLock()
-	if g.closed {
-		g.mu.RUnlock()
-		return g.o.runGroup(r.ctx, []*gcRequest[TTx]{r})
-	}
 	r.err = make(chan error, 1)
-	g.reqs <- r
-	g.mu.RUnlock()
-	return <-r.err
+	select {
+	case g.reqs <- r:
+		return <-r.err
+	case <-g.quit:
+		ctx, cancel := context.WithTimeout(r.ctx, writeTimeout)
+		defer cancel()
+		return g.o.runGroup(ctx, []*gcRequest[TTx]{r})
+	case <-r.ctx.Done():
+		return r.ctx.Err()
+	}
 }
 
-// close stops the committer after the requests already queued.
-func (g *groupCommit[TTx]) close() {
-	g.mu.Lock()
-	if !g.closed {
-		g.closed = true
-		close(g.reqs)
+// close stops the committer after the requests it has taken, and waits
+// for it until ctx ends. Requests that come later run alone.
+func (g *groupCommit[TTx]) close(ctx context.Context) error {
+	g.closeOnce.Do(func() { close(g.quit) })
+	select {
+	case <-g.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	g.mu.Unlock()
-	<-g.done
 }
 
 func (g *groupCommit[TTx]) run() {
 	defer close(g.done)
 	batch := make([]*gcRequest[TTx], 0, maxGroup)
-	for first := range g.reqs {
-		batch = append(batch[:0], first)
+	for {
+		select {
+		case first := <-g.reqs:
+			batch = append(batch[:0], first)
+		case <-g.quit:
+			return
+		}
 	drain:
 		for len(batch) < maxGroup {
 			select {
-			case r, ok := <-g.reqs:
-				if !ok {
-					break drain
-				}
+			case r := <-g.reqs:
 				batch = append(batch, r)
 			default:
 				break drain
@@ -106,7 +121,9 @@ func (g *groupCommit[TTx]) commit(batch []*gcRequest[TTx]) {
 		return
 	}
 	if len(live) == 1 {
-		live[0].err <- g.o.runGroup(live[0].ctx, live)
+		ctx, cancel := context.WithTimeout(live[0].ctx, writeTimeout)
+		defer cancel()
+		live[0].err <- g.o.runGroup(ctx, live)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
@@ -117,9 +134,16 @@ func (g *groupCommit[TTx]) commit(batch []*gcRequest[TTx]) {
 		}
 		return
 	}
-	// One of them failed (or the commit did): each on its own.
+	// One of them failed (or the commit did): each on its own, all within
+	// one writeTimeout (a hung database must not hold the committer for a
+	// writeTimeout per request). A request whose context ended meanwhile
+	// fails at once; the workers' writes try again with a fresh bound (see
+	// persist).
+	deadline := time.Now().Add(writeTimeout)
 	for _, r := range live {
-		r.err <- g.o.runGroup(r.ctx, []*gcRequest[TTx]{r})
+		ctx, cancel := context.WithDeadline(r.ctx, deadline)
+		r.err <- g.o.runGroup(ctx, []*gcRequest[TTx]{r})
+		cancel()
 	}
 }
 

@@ -143,7 +143,7 @@ func (o *Outbox[TTx]) Start(ctx context.Context) error {
 	gc := newGroupCommit(o)
 	o.gc.Store(gc)
 	if err := o.river.Start(ctx); err != nil {
-		gc.close()
+		_ = gc.close(context.WithoutCancel(ctx))
 		return fmt.Errorf("outbox: starting workers: %w", err)
 	}
 	o.started = true
@@ -153,7 +153,9 @@ func (o *Outbox[TTx]) Start(ctx context.Context) error {
 // Stop stops taking new work and waits for the sends in flight to finish.
 // If ctx ends first, the sends still in flight are cancelled: those that
 // had not reached the final dot go back to PENDING without using an
-// attempt, and Stop returns ctx's error once they have settled.
+// attempt, and Stop returns ctx's error once they have settled, or at
+// most stopGrace (10 s) after ctx ended. Writes still unfinished then (the
+// database unreachable) go on in the background, each bounded by 30 s.
 func (o *Outbox[TTx]) Stop(ctx context.Context) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -164,18 +166,25 @@ func (o *Outbox[TTx]) Stop(ctx context.Context) error {
 		return nil
 	}
 	o.stopped = true
-	defer o.gc.Load().close() // after the workers: they may still be writing
+	// The group commit closes after the workers: they may still be
+	// writing.
+	gc := o.gc.Load()
 	err := o.river.Stop(ctx)
 	if err == nil {
-		return nil
+		return gc.close(ctx)
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopGrace)
 	defer cancel()
 	if err2 := o.river.StopAndCancel(cctx); err2 != nil && !errors.Is(err2, context.DeadlineExceeded) {
-		return errors.Join(err, err2)
+		err = errors.Join(err, err2)
 	}
+	_ = gc.close(cctx)
 	return err
 }
+
+// stopGrace is how long Stop waits, after its context ended, for the
+// cancelled sends to settle.
+const stopGrace = 10 * time.Second
 
 // Stopped returns a channel closed once the workers have stopped, after
 // Stop or when Start's context ended.

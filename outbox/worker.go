@@ -23,7 +23,8 @@ type worker[TTx any] struct {
 }
 
 // writeTimeout bounds the status writes after an attempt; they run even
-// when Stop has cancelled the attempt.
+// when Stop has cancelled the attempt. It also bounds every commit of the
+// group commit (groupcommit.go), an enqueue's too.
 const writeTimeout = 30 * time.Second
 
 // maxErrorText bounds the stored error text.
