@@ -428,8 +428,8 @@ func (cs *connState) data(line string) error {
 // messageID is the message's, if known.
 func (cs *connState) dataEnd(messageID string) error {
 	f := cs.srv.faultFor(StepDataEnd)
-	if f == nil {
-		f = cs.srv.attemptFault(messageID)
+	if af := cs.srv.attemptFault(messageID, f == nil); f == nil {
+		f = af
 	}
 	if f != nil && f.Reply != "" {
 		cs.mu.Lock()

@@ -81,18 +81,19 @@ func WithFaultFunc(f FaultFunc) Option {
 // WithAttemptFaultFunc sets a function consulted at each final dot that no
 // other fault matched, with the message's Message-ID (as in its header,
 // angle brackets included) and attempt, how many times this server has now
-// seen that Message-ID at the final dot, from 1. Faults can so follow a
-// message across its retries: "451 on every message's first attempt, 250 on
-// the next" makes retries as certain as they are in production, whatever
-// order the messages arrive in. A message without a Message-ID is not
-// passed to f.
+// seen that Message-ID at the final dot, from 1; the count includes the
+// final dots that a fault of WithFaults or WithFaultFunc answered. Faults
+// can so follow a message across its retries: "451 on every message's
+// first attempt, 250 on the next" makes retries as certain as they are in
+// production, whatever order the messages arrive in. A message without a
+// Message-ID is not passed to f.
 func WithAttemptFaultFunc(f func(messageID string, attempt int) *Fault) Option {
 	return func(o *options) { o.attemptFault = f }
 }
 
-// attemptFault is the fault of WithAttemptFaultFunc for a message with
-// Message-ID id at its final dot.
-func (s *Server) attemptFault(id string) *Fault {
+// attemptFault counts a final dot of the message with Message-ID id and,
+// if consult, returns the fault of WithAttemptFaultFunc for it.
+func (s *Server) attemptFault(id string, consult bool) *Fault {
 	if s.opts.attemptFault == nil || id == "" {
 		return nil
 	}
@@ -100,6 +101,9 @@ func (s *Server) attemptFault(id string) *Fault {
 	s.attempts[id]++
 	n := s.attempts[id]
 	s.mu.Unlock()
+	if !consult {
+		return nil
+	}
 	return s.opts.attemptFault(id, n)
 }
 
