@@ -69,12 +69,16 @@ func (b *adminBoundary) tlsNow() *adminDef {
 	return b.start
 }
 
-// metricsNeedPrincipal reports whether /metrics needs a principal under
-// cur, the current admin section: with metrics_auth, and whenever the
-// listener is not its own boundary, that is, when it is bound to an
-// address other than loopback and does not require a client certificate
-// of the admin CA (no client_ca_file, or client_auth: verify_if_given).
-func (b *adminBoundary) metricsNeedPrincipal(cur *adminDef) bool {
+// metricsNeedPrincipal reports whether /metrics needs a principal for r
+// under cur, the current admin section: with metrics_auth, and whenever
+// the listener is not its own boundary for r. A loopback listener is.
+// Any other is only for a request that itself carries a client
+// certificate verified against the admin CA while the current section
+// requires one (client_ca_file with client_auth "require"): whether the
+// listener requires certificates now says nothing about a connection
+// made before a reload, without one, under verify_if_given or without
+// client_ca_file.
+func (b *adminBoundary) metricsNeedPrincipal(cur *adminDef, r *http.Request) bool {
 	switch {
 	case cur.metricsAuth:
 		return true
@@ -82,7 +86,8 @@ func (b *adminBoundary) metricsNeedPrincipal(cur *adminDef) bool {
 		return false
 	}
 	// Not loopback, so TLS: a plain listener must be on loopback.
-	return b.tlsNow().clientAuth != tls.RequireAndVerifyClientCert
+	verified := r.TLS != nil && len(r.TLS.VerifiedChains) > 0
+	return !verified || b.tlsNow().clientAuth != tls.RequireAndVerifyClientCert
 }
 
 // adminHandler routes the admin listener b. Methods are checked inside
@@ -156,7 +161,7 @@ func (g *Gateway) serveMetrics(w http.ResponseWriter, r *http.Request, b *adminB
 	if a == nil {
 		a = &adminDef{} // no principal: /metrics is open only where the listener allows
 	}
-	if b.metricsNeedPrincipal(a) && a.authenticate(r) == nil {
+	if b.metricsNeedPrincipal(a, r) && a.authenticate(r) == nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="mailgate"`)
 		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
 		return

@@ -16,14 +16,17 @@ import (
 // client_ca_file, takes client certificates as principals.
 //
 // /livez and /readyz need no principal (load balancers probe them).
-// Neither does /metrics where the listener itself is its boundary: bound
-// to a loopback address, or TLS that requires a certificate of the admin
-// CA (client_ca_file with client_auth "require", the default); metric
-// labels hold only names from the configuration. On any other address
-// without required client certificates (no client_ca_file, or client_auth
-// "verify_if_given") anyone who reaches the port could read it, so
-// /metrics needs a principal (either role) there, as it does everywhere
-// with MetricsAuth. Every /api/ call needs a principal and is audited.
+// Neither does /metrics, unless MetricsAuth is set, where the listener
+// itself is its boundary: bound to a loopback address, or TLS that
+// requires a certificate of the admin CA (client_ca_file with
+// client_auth "require", the default) and a request that carries one;
+// metric labels hold only names from the configuration. On any other
+// address without required client certificates (no client_ca_file, or
+// client_auth "verify_if_given") anyone who reaches the port could read
+// it, so /metrics needs a principal (either role) there, as it does
+// everywhere with MetricsAuth; so does a request without a verified
+// client certificate on a connection made before a reload required
+// them. Every /api/ call needs a principal and is audited.
 type AdminConfig struct {
 	// Addr is host:port; port 0 picks a free port. Changing it needs a
 	// restart.

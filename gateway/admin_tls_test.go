@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"testing"
 	"time"
@@ -139,5 +141,78 @@ func TestAdminMetricsOutsideTheBoundary(t *testing.T) {
 				t.Fatalf("/readyz: %d", code)
 			}
 		})
+	}
+}
+
+// A connection opened while client certificates were not required
+// outlives a reload that requires them: a request on it without a
+// certificate still needs a principal for /metrics, while one on a
+// connection that carries a certificate of the admin CA reads /metrics
+// without one, as a new connection (which must present one) does.
+func TestAdminMetricsConnectionBeforeReload(t *testing.T) {
+	const anyAddr = `admin:
+  addr: "0.0.0.0:0"
+  tls: {cert_file: server.pem, key_file: server.key, client_ca_file: ca.pem, client_auth: verify_if_given}
+`
+	y := strings.Replace(adminServer, "admin:\n  addr: \"127.0.0.1:0\"\n", anyAddr, 1)
+	if y == adminServer {
+		t.Fatal("admin section not replaced")
+	}
+	e, _ := adminEnv(t, y+policyTenants)
+	scraper := e.pki.issue(t, "scraper", "scraper.admin.test", nil, false)
+	bare, withCert := httpsClient(t, e, nil), httpsClient(t, e, &scraper)
+	_, port, err := net.SplitHostPort(e.g.AdminAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "https://127.0.0.1:" + port + "/metrics"
+	// metrics gets /metrics on c's kept-alive connection, as token ("" for
+	// none), and fails the test if a new connection was made.
+	metrics := func(c *http.Client, token string, reuse bool) (int, string) {
+		t.Helper()
+		reused := false
+		req, err := http.NewRequest("GET", url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(),
+			&httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if reused != reuse {
+			t.Fatalf("connection reused: %v, want %v", reused, reuse)
+		}
+		return resp.StatusCode, string(b)
+	}
+	// verify_if_given: no boundary, with a certificate or without.
+	if code, _ := metrics(bare, "", false); code != 401 {
+		t.Fatalf("verify_if_given, no certificate: %d, want 401", code)
+	}
+	if code, _ := metrics(withCert, "", false); code != 401 {
+		t.Fatalf("verify_if_given, certificate: %d, want 401", code)
+	}
+
+	e.writeConfig(strings.Replace(e.yaml, ", client_auth: verify_if_given", "", 1))
+	if err := e.g.ReloadConfig(); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := metrics(bare, "", true); code != 401 || body != "Unauthorized\n" {
+		t.Fatalf("after the reload, connection without a certificate: %d %.80q, want 401", code, body)
+	}
+	if code, body := metrics(bare, e.tokens["audit-team"], true); code != 200 || !strings.Contains(body, "mailgate_") {
+		t.Fatalf("after the reload, connection without a certificate, as auditor: %d", code)
+	}
+	if code, body := metrics(withCert, "", true); code != 200 || !strings.Contains(body, "mailgate_") {
+		t.Fatalf("after the reload, connection with a certificate: %d %.80q, want 200", code, body)
+	}
+	if _, err := httpsClient(t, e, nil).Get(url); err == nil {
+		t.Fatal("after the reload, a new connection without a certificate was accepted")
 	}
 }

@@ -57,11 +57,13 @@
 //
 // The admin listener (AdminConfig: loopback HTTP, or HTTPS with client
 // certificates) serves /livez and /readyz without a principal, /metrics
-// without one where the listener is its own boundary (loopback, or TLS
-// requiring a client certificate of the admin CA), and the admin API under /api/ to principals named by a token hash or a
-// client certificate, with the role admin or auditor (read only): tenants
-// without secrets, the audit filtered by tenant, time and Message-ID, the
-// queue, reload, pausing a tenant, retrying or cancelling a queued
-// message. A missing or wrong credential is 401 and a role too small 403,
-// with nothing more in the body; every call is audited.
+// without one (unless metrics_auth) where the listener is its own
+// boundary (loopback, or TLS requiring a client certificate of the admin
+// CA, which the request carries), and the admin API under /api/ to
+// principals named by a token hash or a client certificate, with the
+// role admin or auditor (read only): tenants without secrets, the audit
+// filtered by tenant, time and Message-ID, the queue, reload, pausing a
+// tenant, retrying or cancelling a queued message. A missing or wrong
+// credential is 401 and a role too small 403, with nothing more in the
+// body; every call is audited.
 package gateway
