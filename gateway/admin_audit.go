@@ -138,7 +138,7 @@ func scanAudit(ctx context.Context, r io.Reader, q auditQuery) (auditAnswer, err
 		if err := ctx.Err(); err != nil {
 			return auditAnswer{}, err
 		}
-		line, tooLong, err := readLine(br, &buf, q.maxLine)
+		line, tooLong, err := readLine(ctx, br, &buf, q.maxLine)
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -179,7 +179,10 @@ func scanAudit(ctx context.Context, r io.Reader, q auditQuery) (auditAnswer, err
 // readLine reads the next line into *buf (reused) and returns it without
 // its newline. A line longer than max is read past and reported tooLong.
 // At the end it returns io.EOF, also after a last line without a newline.
-func readLine(br *bufio.Reader, buf *[]byte, max int) (line []byte, tooLong bool, err error) {
+// It stops with ctx's error as soon as ctx is done, also within a line:
+// the rest of an over-long one may run to the end of the file (a
+// zero-filled tail after a crash).
+func readLine(ctx context.Context, br *bufio.Reader, buf *[]byte, max int) (line []byte, tooLong bool, err error) {
 	*buf = (*buf)[:0]
 	for {
 		frag, err := br.ReadSlice('\n')
@@ -193,6 +196,9 @@ func readLine(br *bufio.Reader, buf *[]byte, max int) (line []byte, tooLong bool
 		case err == nil:
 			return bytes.TrimSuffix(*buf, []byte("\n")), tooLong, nil
 		case !errors.Is(err, bufio.ErrBufferFull):
+			return nil, false, err
+		}
+		if err := ctx.Err(); err != nil {
 			return nil, false, err
 		}
 	}

@@ -122,6 +122,31 @@ func TestScanAuditStopsWhenContextDone(t *testing.T) {
 	}
 }
 
+// The scan also stops when the context ends within a line longer than
+// maxLine (such as a zero-filled tail after a crash), not only between
+// lines: it used to read such a line to its end, possibly gigabytes, and
+// then answer as if the context were still there.
+func TestScanAuditStopsWithinLongLine(t *testing.T) {
+	const total = 64 << 20 // no newline at all
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := &cancelReader{r: io.LimitReader(sameByte('x'), total), cancel: cancel}
+	_, err := scanAudit(ctx, r, auditQuery{limit: auditDefaultLimit, maxLine: auditMaxLine, maxBytes: auditMaxAnswer})
+	if !errors.Is(err, context.Canceled) || r.n > 1<<20 {
+		t.Fatalf("scan after cancel: read %d of %d bytes, err %v", r.n, total, err)
+	}
+}
+
+// sameByte reads as an endless run of itself.
+type sameByte byte
+
+func (b sameByte) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
+}
+
 // The lines held are bounded in bytes as well as by limit (the oldest
 // leave first), and a line longer than maxLine is skipped and breaks the
 // chain where it is.
