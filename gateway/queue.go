@@ -29,6 +29,9 @@ type queue struct {
 
 	attempts sync.Map // record key → []Attempt of its last delivery
 
+	storeMu sync.Mutex
+	stores  storeGate // the Deliver calls under way; see closeStores
+
 	mu      sync.Mutex
 	depth   int64 // estimate: the last count plus what was accepted since
 	depthAt time.Time
@@ -158,12 +161,19 @@ func (q *queue) split(tx *Transaction) ([]part, bool) {
 // Deliver commits tx to the queue (all its parts in one transaction) and
 // answers 250 only once that commit is durable. Once the records are being
 // stored, ctx no longer cuts the store (batchTimeout bounds it): a client
-// told 4xx must not find its message delivered.
+// told 4xx must not find its message delivered. Shutdown waits for the
+// Deliver calls under way; once it does, Deliver answers 421 and stores
+// nothing.
 func (q *queue) Deliver(ctx context.Context, tx *Transaction) Result {
 	parts, ok := q.split(tx)
 	if !ok {
 		return Result{Reply: errSenderRoute, Outcome: "rejected:sender_not_allowed"}
 	}
+	beforeStore, ok := q.beginStore()
+	if !ok {
+		return Result{Reply: errShuttingDown, Outcome: "failed"}
+	}
+	defer q.endStore()
 	if err := q.admit(ctx, len(parts)); err != nil {
 		return q.failed(tx, err)
 	}
@@ -177,6 +187,9 @@ func (q *queue) Deliver(ctx context.Context, tx *Transaction) Result {
 			MessageID: cleanText(tx.MessageID, 200), From: tx.From})
 		items[i] = enqueueItem{key: key, route: string(tag),
 			env: mailer.Envelope{From: tx.From, To: p.rcpts, SMTPUTF8: tx.SMTPUTF8}}
+	}
+	if beforeStore != nil {
+		beforeStore()
 	}
 	var err error
 	if len(items) == 1 {

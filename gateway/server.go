@@ -338,8 +338,10 @@ func (g *Gateway) forget(c *guardConn) {
 
 // Shutdown stops accepting, closes idle sessions (go-smtp answers them
 // 421), lets messages in DATA or in delivery finish until ctx ends, then
-// closes everything, the upstream clients and the audit log. A ctx
-// without a deadline gets the configured drain_timeout.
+// closes everything, the upstream clients and the audit log. A message
+// already being committed to the queue is waited for past ctx (at most
+// 30 s more), so that it is not cut between its commit and its audit
+// line. A ctx without a deadline gets the configured drain_timeout.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.shutdownOnce.Do(func() { g.shutdownErr = g.shutdown(ctx) })
 	return g.shutdownErr
@@ -388,6 +390,17 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 		<-ls.err
 	}
 	g.cancel()
+	if g.outq != nil {
+		// A message being committed to the queue is not cut by its
+		// session's end (a client told 4xx must not see it delivered):
+		// wait for those stores, at most batchTimeout past the deadline,
+		// and take no new one, so that they end before the outbox stops
+		// and their sessions' audit lines before the audit closes.
+		dl, _ := ctx.Deadline()
+		if !g.outq.closeStores(dl.Add(batchTimeout)) {
+			g.log.Error("queue: messages still being stored at shutdown; the queue closes under them")
+		}
+	}
 	// go-smtp's Close does not wait for its connection goroutines: wait
 	// (a little) for their session audit lines before closing the log.
 	closed := make(chan struct{})
