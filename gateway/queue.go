@@ -195,10 +195,13 @@ func (q *queue) Deliver(ctx context.Context, tx *Transaction) Result {
 	if len(items) == 1 {
 		err = q.batch.enqueue(outbox.RawMessage{Envelope: items[0].env, Message: tx.Message, Key: items[0].key, Route: items[0].route})
 	} else {
-		// Not cut by ctx, like the batcher's store: a commit that succeeds
-		// while the session ends (drain timeout, disconnect) could be
-		// reported as an error, and the client, told 4xx, would send
-		// again a message that is delivered anyway. batchTimeout bounds it.
+		// Not cut by ctx, like the batcher's store: ctx is the session's
+		// relay_timeout under the gateway's context, and a commit that
+		// succeeds as relay_timeout or shutdown ends it would be reported
+		// as an error; the client, told 4xx, would send again a message
+		// that is delivered anyway. batchTimeout bounds it, and that is
+		// best effort: a store reported failed because batchTimeout
+		// expired during the commit may still have committed.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
 		err = q.ob.(enqueuerTogether).enqueueTogether(sctx, items, tx.Message)
 		cancel()

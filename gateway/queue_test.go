@@ -361,8 +361,8 @@ func TestQueueChainHonoursUpstreamSenders(t *testing.T) {
 	}
 }
 
-// A message split by recipient-domain rules whose session has already
-// ended (drain timeout, disconnect) while it is stored is still committed
+// A message split by recipient-domain rules whose session's context has
+// already ended (relay_timeout, shutdown) while it is stored is committed
 // whole and answered 250, as a lone record is: a client told 4xx would
 // send again a message that is delivered anyway.
 func TestQueueSplitStoredPastSessionEnd(t *testing.T) {
