@@ -3,6 +3,7 @@ package gateway
 import (
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"log"
@@ -62,22 +63,55 @@ type adminBoundary struct {
 // tlsNow returns the admin section whose certificate and client
 // certificate settings the TLS listener uses now: they follow reloads,
 // but a reload cannot turn TLS off on a running listener.
-func (b *adminBoundary) tlsNow() *adminDef {
-	if cur := b.g.snap.Load().admin; cur != nil && cur.cert != nil {
+func (b *adminBoundary) tlsNow() *adminDef { return b.tlsOf(b.g.snap.Load().admin) }
+
+// tlsOf is tlsNow with cur as the current admin section (nil for none).
+func (b *adminBoundary) tlsOf(cur *adminDef) *adminDef {
+	if cur != nil && cur.cert != nil {
 		return cur
 	}
 	return b.start
+}
+
+// clientCert returns r's client certificate if it verifies now, for
+// client authentication, against the client CAs that the listener takes
+// under cur, the current admin section; else nil, as if r carried none.
+// The handshake verified it against the CAs of its own time: a
+// connection kept alive across a reload that rotated or removed
+// client_ca_file must not keep the principal of a CA no longer trusted.
+// It is verified again on every request (admin traffic is low) and
+// nothing is cached, so nothing outlives a reload.
+func (b *adminBoundary) clientCert(cur *adminDef, r *http.Request) *x509.Certificate {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.PeerCertificates) == 0 {
+		return nil
+	}
+	pool := b.tlsOf(cur).clientCAs
+	if pool == nil {
+		return nil
+	}
+	// As crypto/tls verifies a client certificate at the handshake.
+	opts := x509.VerifyOptions{Roots: pool, Intermediates: x509.NewCertPool(),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	for _, c := range r.TLS.PeerCertificates[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	if _, err := leaf.Verify(opts); err != nil {
+		return nil
+	}
+	return leaf
 }
 
 // metricsNeedPrincipal reports whether /metrics needs a principal for r
 // under cur, the current admin section: with metrics_auth, and whenever
 // the listener is not its own boundary for r. A loopback listener is.
 // Any other is only for a request that itself carries a client
-// certificate verified against the admin CA while the current section
-// requires one (client_ca_file with client_auth "require"): whether the
-// listener requires certificates now says nothing about a connection
-// made before a reload, without one, under verify_if_given or without
-// client_ca_file.
+// certificate that verifies against the current admin CA (clientCert)
+// while the current section requires one (client_ca_file with
+// client_auth "require"): whether the listener requires certificates
+// now says nothing about a connection made before a reload, without
+// one, under verify_if_given, without client_ca_file or with a
+// certificate of a CA the reload replaced.
 func (b *adminBoundary) metricsNeedPrincipal(cur *adminDef, r *http.Request) bool {
 	switch {
 	case cur.metricsAuth:
@@ -86,8 +120,7 @@ func (b *adminBoundary) metricsNeedPrincipal(cur *adminDef, r *http.Request) boo
 		return false
 	}
 	// Not loopback, so TLS: a plain listener must be on loopback.
-	verified := r.TLS != nil && len(r.TLS.VerifiedChains) > 0
-	return !verified || b.tlsNow().clientAuth != tls.RequireAndVerifyClientCert
+	return b.clientCert(cur, r) == nil || b.tlsOf(cur).clientAuth != tls.RequireAndVerifyClientCert
 }
 
 // adminHandler routes the admin listener b. Methods are checked inside
@@ -98,31 +131,33 @@ func (g *Gateway) adminHandler(b *adminBoundary) http.Handler {
 	mux.HandleFunc("GET /livez", g.livez)
 	mux.HandleFunc("GET /readyz", g.readyz)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) { g.serveMetrics(w, r, b) })
-	mux.Handle("/api/tenants", g.api(http.MethodGet, RoleAuditor, g.apiTenants))
-	mux.Handle("/api/tenants/{t}/pause", g.api(http.MethodPost, RoleAdmin, g.apiPause(true)))
-	mux.Handle("/api/tenants/{t}/resume", g.api(http.MethodPost, RoleAdmin, g.apiPause(false)))
-	mux.Handle("/api/audit", g.api(http.MethodGet, RoleAuditor, g.apiAudit))
-	mux.Handle("/api/queue", g.api(http.MethodGet, RoleAuditor, g.apiQueue))
-	mux.Handle("/api/queue/{id}/retry", g.api(http.MethodPost, RoleAdmin, g.apiQueueOp("retry")))
-	mux.Handle("/api/queue/{id}/cancel", g.api(http.MethodPost, RoleAdmin, g.apiQueueOp("cancel")))
-	mux.Handle("/api/reload", g.api(http.MethodPost, RoleAdmin, g.apiReload))
-	mux.Handle("/api/", g.api("", RoleAuditor, func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("/api/tenants", g.api(b, http.MethodGet, RoleAuditor, g.apiTenants))
+	mux.Handle("/api/tenants/{t}/pause", g.api(b, http.MethodPost, RoleAdmin, g.apiPause(true)))
+	mux.Handle("/api/tenants/{t}/resume", g.api(b, http.MethodPost, RoleAdmin, g.apiPause(false)))
+	mux.Handle("/api/audit", g.api(b, http.MethodGet, RoleAuditor, g.apiAudit))
+	mux.Handle("/api/queue", g.api(b, http.MethodGet, RoleAuditor, g.apiQueue))
+	mux.Handle("/api/queue/{id}/retry", g.api(b, http.MethodPost, RoleAdmin, g.apiQueueOp("retry")))
+	mux.Handle("/api/queue/{id}/cancel", g.api(b, http.MethodPost, RoleAdmin, g.apiQueueOp("cancel")))
+	mux.Handle("/api/reload", g.api(b, http.MethodPost, RoleAdmin, g.apiReload))
+	mux.Handle("/api/", g.api(b, "", RoleAuditor, func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "no such admin call", http.StatusNotFound)
 	}))
 	return mux
 }
 
-// api wraps an admin call: it authenticates the principal (401 without
-// one), checks its role (403) and the method (405), runs h and writes one
+// api wraps an admin call on the listener b: it authenticates the
+// principal (401 without one; a client certificate counts only while it
+// verifies against the current admin CA, see adminBoundary.clientCert),
+// checks its role (403) and the method (405), runs h and writes one
 // audit line with the principal's name, the method, the path and the
 // status code, whatever happened. The 401 and 403 bodies say nothing
 // more than their status.
-func (g *Gateway) api(method, need string, h http.HandlerFunc) http.Handler {
+func (g *Gateway) api(b *adminBoundary, method, need string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
 		var p *principal
 		if a := g.snap.Load().admin; a != nil {
-			p = a.authenticate(r)
+			p = a.authenticate(r, b.clientCert(a, r))
 		}
 		switch {
 		case p == nil:
@@ -161,7 +196,7 @@ func (g *Gateway) serveMetrics(w http.ResponseWriter, r *http.Request, b *adminB
 	if a == nil {
 		a = &adminDef{} // no principal: /metrics is open only where the listener allows
 	}
-	if b.metricsNeedPrincipal(a, r) && a.authenticate(r) == nil {
+	if b.metricsNeedPrincipal(a, r) && a.authenticate(r, b.clientCert(a, r)) == nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="mailgate"`)
 		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
 		return

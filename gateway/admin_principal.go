@@ -3,6 +3,7 @@ package gateway
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/hex"
 	"net/http"
 	"strings"
@@ -10,11 +11,13 @@ import (
 
 // authenticate finds the principal of an admin request: a bearer token
 // if the request has an Authorization header (a wrong one is not saved by
-// a good certificate), else the verified client certificate. It returns
+// a good certificate), else cert, the request's client certificate as
+// verified now against the current admin CA (adminBoundary.clientCert;
+// nil for none or one that no longer verifies). It returns
 // nil when neither names a principal. Every token principal is compared,
 // in constant time, so the time taken says nothing about which one
 // matched or how close a guess was.
-func (a *adminDef) authenticate(r *http.Request) *principal {
+func (a *adminDef) authenticate(r *http.Request, cert *x509.Certificate) *principal {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, tok, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
@@ -32,10 +35,9 @@ func (a *adminDef) authenticate(r *http.Request) *principal {
 		}
 		return found
 	}
-	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.PeerCertificates) == 0 {
+	if cert == nil {
 		return nil
 	}
-	cert := r.TLS.PeerCertificates[0]
 	sum := sha256.Sum256(cert.Raw)
 	fp := hex.EncodeToString(sum[:])
 	var found *principal

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +39,32 @@ func httpsClient(t *testing.T, e *env, cert *tls.Certificate) *http.Client {
 	tr := &http.Transport{TLSClientConfig: cfg}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// callReused is callWith that fails the test unless the request went
+// over a kept-alive connection of c (reuse) or a new one (!reuse).
+func callReused(t *testing.T, c *http.Client, method, url, token string, reuse bool) (int, string) {
+	t.Helper()
+	reused := false
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(),
+		&httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if reused != reuse {
+		t.Fatalf("%s %s: connection reused: %v, want %v", method, url, reused, reuse)
+	}
+	return resp.StatusCode, string(b)
 }
 
 // The admin listener over TLS with client certificates: a certificate
@@ -166,30 +194,9 @@ func TestAdminMetricsConnectionBeforeReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := "https://127.0.0.1:" + port + "/metrics"
-	// metrics gets /metrics on c's kept-alive connection, as token ("" for
-	// none), and fails the test if a new connection was made.
 	metrics := func(c *http.Client, token string, reuse bool) (int, string) {
 		t.Helper()
-		reused := false
-		req, err := http.NewRequest("GET", url, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req = req.WithContext(httptrace.WithClientTrace(req.Context(),
-			&httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if reused != reuse {
-			t.Fatalf("connection reused: %v, want %v", reused, reuse)
-		}
-		return resp.StatusCode, string(b)
+		return callReused(t, c, "GET", url, token, reuse)
 	}
 	// verify_if_given: no boundary, with a certificate or without.
 	if code, _ := metrics(bare, "", false); code != 401 {
@@ -215,4 +222,77 @@ func TestAdminMetricsConnectionBeforeReload(t *testing.T) {
 	if _, err := httpsClient(t, e, nil).Get(url); err == nil {
 		t.Fatal("after the reload, a new connection without a certificate was accepted")
 	}
+}
+
+// A reload that replaces the admin client CA ends what a certificate of
+// the old CA was worth on a connection kept alive across it, not only on
+// new connections: the certificate is verified again, against the CA the
+// listener takes now, for every request that rests on it. The /api/
+// call of its principal is then 401 and /metrics, on an address that is
+// no boundary without a verified certificate, needs a principal.
+func TestAdminClientCARotationKeptAlive(t *testing.T) {
+	y := strings.Replace(adminTLSServer, "admin:\n  addr: \"127.0.0.1:0\"", "admin:\n  addr: \"0.0.0.0:0\"", 1)
+	if y == adminTLSServer {
+		t.Fatal("admin address not replaced")
+	}
+	e, _ := adminEnv(t, y+policyTenants)
+	ca2 := newPKI(t)
+	pem2, err := os.ReadFile(filepath.Join(ca2.dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "ca2.pem"), pem2, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ops1 := e.pki.issue(t, "ops", "ops.admin.test", nil, false)
+	ops2 := ca2.issue(t, "ops", "ops.admin.test", nil, false) // the same principal, of CA2
+	_, port, err := net.SplitHostPort(e.g.AdminAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "https://127.0.0.1:" + port
+	c := httpsClient(t, e, &ops1)
+	if code, body := callReused(t, c, "GET", base+"/api/tenants", "", false); code != 200 || !strings.Contains(body, `"t1"`) {
+		t.Fatalf("CA1 certificate before the reload: %d %.80q", code, body)
+	}
+	if code, body := callReused(t, c, "GET", base+"/metrics", "", true); code != 200 || !strings.Contains(body, "mailgate_") {
+		t.Fatalf("CA1 certificate before the reload, /metrics: %d %.80q", code, body)
+	}
+
+	const adminCA = "client_ca_file: ca.pem}\n  principals:"
+	rotated := strings.Replace(e.yaml, adminCA, "client_ca_file: ca2.pem}\n  principals:", 1)
+	if rotated == e.yaml {
+		t.Fatal("admin client_ca_file not replaced")
+	}
+	e.writeConfig(rotated)
+	if err := e.g.ReloadConfig(); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := callReused(t, c, "GET", base+"/api/tenants", "", true); code != 401 || body != "Unauthorized\n" {
+		t.Fatalf("CA1 certificate after the reload, same connection: %d %.80q, want 401", code, body)
+	}
+	if code, body := callReused(t, c, "GET", base+"/metrics", "", true); code != 401 || body != "Unauthorized\n" {
+		t.Fatalf("CA1 certificate after the reload, same connection, /metrics: %d %.80q, want 401", code, body)
+	}
+	if code, _ := callReused(t, c, "GET", base+"/readyz", "", true); code != 200 {
+		t.Fatalf("/readyz on the same connection: %d", code)
+	}
+	if resp, err := httpsClient(t, e, &ops1).Get(base + "/livez"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("CA1 certificate after the reload, new connection: connected (%d)", resp.StatusCode)
+	}
+	c2 := httpsClient(t, e, &ops2)
+	if code, body := callReused(t, c2, "GET", base+"/api/tenants", "", false); code != 200 || !strings.Contains(body, `"t1"`) {
+		t.Fatalf("CA2 certificate after the reload: %d %.80q", code, body)
+	}
+	var refused bool
+	for _, a := range e.auditOf("admin") {
+		if a["path"] == "/api/tenants" && a["status"] == float64(401) {
+			refused = a["principal"] == nil && strings.HasPrefix(a["client_cert"].(string), "sha256:")
+		}
+	}
+	if !refused {
+		t.Fatal("no admin audit line for the refused call, with the certificate and without a principal")
+	}
+	e.verifyAudit()
 }
