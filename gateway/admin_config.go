@@ -27,6 +27,13 @@ import (
 // everywhere with MetricsAuth; so does a request without a verified
 // client certificate on a connection made before a reload required
 // them. Every /api/ call needs a principal and is audited.
+//
+// A client certificate counts (as a principal, or for /metrics) only
+// while it verifies against the client CA configured now: it is
+// verified again on every request, so a reload that rotates or removes
+// client_ca_file ends a certificate of the old CA on connections kept
+// alive across it too (401, as without a certificate), and new
+// connections with it fail the handshake.
 type AdminConfig struct {
 	// Addr is host:port; port 0 picks a free port. Changing it needs a
 	// restart.
@@ -46,7 +53,9 @@ type AdminTLSConfig struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 	// ClientCAFile is the CA of the client certificates that principals
-	// name (mTLS).
+	// name (mTLS). A reload that changes it applies to open connections
+	// as well: each request's certificate is verified against the CA
+	// read last.
 	ClientCAFile string `yaml:"client_ca_file"`
 	// ClientAuth is "require" (the default with a CA: no connection
 	// without a certificate of that CA) or "verify_if_given" (token

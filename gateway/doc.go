@@ -65,5 +65,8 @@
 // filtered by tenant, time and Message-ID, the queue, reload, pausing a
 // tenant, retrying or cancelling a queued message. A missing or wrong
 // credential is 401 and a role too small 403, with nothing more in the
-// body; every call is audited.
+// body; every call is audited. A client certificate is verified again on
+// every request against the admin CA configured now, so a reload that
+// rotates or removes admin.tls.client_ca_file ends what a certificate of
+// the old CA was worth on kept-alive connections too.
 package gateway
