@@ -73,14 +73,21 @@ func (g *groupCommit[TTx]) do(r *gcRequest[TTx]) error {
 }
 
 // close stops the committer after the requests it has taken, and waits
-// for it until ctx ends. Requests that come later run alone.
+// for it until ctx ends. Requests that come later run alone. A committer
+// that has stopped counts as stopped even if ctx has ended too (Stop's
+// context ending just as River's workers finish).
 func (g *groupCommit[TTx]) close(ctx context.Context) error {
 	g.closeOnce.Do(func() { close(g.quit) })
 	select {
 	case <-g.done:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		select {
+		case <-g.done:
+			return nil
+		default:
+			return ctx.Err()
+		}
 	}
 }
 
