@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -25,8 +26,11 @@ type claimReq struct {
 	env   string
 }
 
-// statusRow is one status change in a group, filtered on the job that
-// makes it.
+// statusRow is one status change in a group. It applies only to a record
+// that is SENDING for the job that makes it: every status change follows
+// that job's claim, and a change repeated after the record moved on (a
+// write that committed although it reported an error, an outcome written
+// late; see record) must do nothing.
 type statusRow struct {
 	messageID     string
 	jobID         int64
@@ -60,7 +64,7 @@ func (o *Outbox[TTx]) statusSQL() string {
 	t := o.q.table
 	set := "SET status = v.st, attempts = m.attempts + v.da, next_at = v.next, last_code = v.code, last_enhanced = v.enh, " +
 		"last_error = v.err, response = CASE WHEN v.sr THEN v.resp ELSE m.response END, updated_at = ? "
-	where := "WHERE m.message_id = v.id AND m.job_id = v.job"
+	where := "WHERE m.message_id = v.id AND m.job_id = v.job AND m.status = 'SENDING'"
 	if o.store.Dialect() == DialectPostgres {
 		return "UPDATE " + t + " AS m " + set +
 			"FROM unnest(?::text[], ?::bigint[], ?::text[], ?::int[], ?::bigint[], ?::int[], ?::text[], ?::text[], ?::text[], ?::bool[]) " +
@@ -68,7 +72,9 @@ func (o *Outbox[TTx]) statusSQL() string {
 	}
 	return "UPDATE " + t + " AS m " + set +
 		"FROM (SELECT value ->> 0 AS id, value ->> 1 AS job, value ->> 2 AS st, value ->> 3 AS da, value ->> 4 AS next, " +
-		"value ->> 5 AS code, value ->> 6 AS enh, value ->> 7 AS err, value ->> 8 AS resp, value ->> 9 AS sr FROM json_each(?)) AS v " + where
+		"value ->> 5 AS code, value ->> 6 AS enh, value ->> 7 AS err, value ->> 8 AS resp, value ->> 9 AS sr FROM json_each(?)) AS v " +
+		// "+m.status": by the key, not through the status index (see claimSQL).
+		strings.Replace(where, "m.status", "+m.status", 1)
 }
 
 // claimArgs are the arguments of claimSQL after updated_at.
@@ -155,15 +161,17 @@ func (o *Outbox[TTx]) runClaims(ctx context.Context, tx *TTx, cs []*claimReq) er
 	return rows.Close()
 }
 
-// runStatus writes rs with one statement in tx.
-func (o *Outbox[TTx]) runStatus(ctx context.Context, tx TTx, rs []*statusRow) error {
+// runStatus writes rs with one statement in tx and returns how many
+// records changed.
+func (o *Outbox[TTx]) runStatus(ctx context.Context, tx TTx, rs []*statusRow) (int64, error) {
 	args, err := o.statusArgs(rs)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	args = append([]any{time.Now().UnixMicro()}, args...)
-	if _, err := o.store.ExecTx(ctx, tx, o.q.status, args...); err != nil {
-		return fmt.Errorf("outbox: recording status: %w", err)
+	n, err := o.store.ExecTx(ctx, tx, o.q.status, args...)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: recording status: %w", err)
 	}
-	return nil
+	return n, nil
 }

@@ -195,7 +195,7 @@ func (o *Outbox[TTx]) runGroup(ctx context.Context, group []*gcRequest[TTx]) err
 			}
 		}
 		if len(rows) > 0 {
-			if err := o.runStatus(ctx, tx, rows); err != nil {
+			if _, err := o.runStatus(ctx, tx, rows); err != nil {
 				return err
 			}
 		}

@@ -13,13 +13,16 @@ import (
 // record has a live River job (available, pending, retryable, running or
 // scheduled), a SENDING record the job that is sending it. A record whose
 // job is finalized (discarded, cancelled, completed) or deleted would wait
-// for ever. No path of the worker is meant to leave one, but the cost of
-// a silent loss is high: Start and a periodic job (every sweepInterval, on
-// River's leader) look for such records. A PENDING one gets a new job due
-// now; a SENDING one is settled as after a dead process (UNKNOWN, or
-// PENDING with a new job with RetryUnknown). Records never claimed
-// (job_id 0) still have the job their enqueue inserted in the same
-// transaction, which only an attempt can end.
+// for ever. The worker's paths are not meant to leave one, but the cost
+// of a silent loss is high: Start and a periodic job (every sweepInterval,
+// on River's leader) look for such records. A PENDING one gets a new job
+// due now; a SENDING one is settled as after a dead process (UNKNOWN, or
+// PENDING with a new job with RetryUnknown), unless this process keeps
+// its job's outcome because the database refused it (River's rescuer
+// discarded the job on its last attempt; see record): the sweep then
+// writes that outcome. Records never claimed (job_id 0) still have the
+// job their enqueue inserted in the same transaction, which only an
+// attempt can end.
 
 // sweepArgs are the arguments of the periodic sweep job.
 type sweepArgs struct{}
@@ -89,6 +92,18 @@ func (o *Outbox[TTx]) sweep(ctx context.Context) (int, error) {
 	rows.Close()
 	n := 0
 	for _, r := range orphans {
+		if v, ok := o.unsaved.Load(r.jobID); ok && r.status == StatusSending {
+			// The job's outcome is known here (see record): written, not
+			// taken for a crash mid-send.
+			written, err := o.sweepKept(ctx, r.id, r.jobID, v.(*outcome[TTx]))
+			if err != nil {
+				return n, err
+			}
+			if written {
+				n++
+			}
+			continue
+		}
 		err := o.inOwnTx(ctx, func(tx TTx) error { return o.adopt(ctx, tx, r.id, r.jobID, r.status) })
 		if errors.Is(err, errSwept) {
 			continue
@@ -99,7 +114,7 @@ func (o *Outbox[TTx]) sweep(ctx context.Context) (int, error) {
 		n++
 		o.opts.Logger.Warn("outbox: record had no live job; the sweep settled it", "message_id", r.id, "job_id", r.jobID, "status", string(r.status))
 	}
-	return n, nil
+	return n, o.forgetSettled(ctx)
 }
 
 // adopt settles the record of id, left in st by job jobID that is no

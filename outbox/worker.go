@@ -257,10 +257,10 @@ const settleTries = 3
 // persist writes an attempt's outcome, trying again with a fresh bound
 // when a write fails (a busy or timed-out group commit): the outcome is
 // known only here, and a record left SENDING would later be taken for a
-// crash mid-send. The writes set the record by its key and job, and
-// River's completion applies only to a running job, so a write that
-// committed although it reported an error does no harm when repeated
-// (a stopped attempt's count may then be given back twice).
+// crash mid-send. The writes set the record by its key and job, only
+// while it is SENDING (see statusRow), and River's completion applies
+// only to a running job, so a write that committed although it reported
+// an error does nothing when repeated.
 func (o *Outbox[TTx]) persist(ctx context.Context, r *gcRequest[TTx]) error {
 	var err error
 	for try := range settleTries {

@@ -1,0 +1,233 @@
+package outbox_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/postkit/mailer"
+	"github.com/postkit/mailer/mailertest"
+	"github.com/postkit/mailer/outbox"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// riverDownStore also fails River's writes of a job's snooze while
+// failSnooze is set: the database is down for River's completer too, and
+// the job stays running in River's table.
+type riverDownStore[TTx any] struct {
+	*faultyStore[TTx]
+	failSnooze *atomic.Bool
+}
+
+func (s riverDownStore[TTx]) Driver() riverdriver.Driver[TTx] {
+	return snoozeFailingDriver[TTx]{Driver: s.faultyStore.Driver(), fail: s.failSnooze}
+}
+
+type snoozeFailingDriver[TTx any] struct {
+	riverdriver.Driver[TTx]
+	fail *atomic.Bool
+}
+
+func (d snoozeFailingDriver[TTx]) GetExecutor() riverdriver.Executor {
+	return snoozeFailingExec{Executor: d.Driver.GetExecutor(), fail: d.fail}
+}
+
+type snoozeFailingExec struct {
+	riverdriver.Executor
+	fail *atomic.Bool
+}
+
+func (e snoozeFailingExec) JobSetStateIfRunningMany(ctx context.Context, p *riverdriver.JobSetStateIfRunningManyParams) ([]*rivertype.JobRow, error) {
+	for _, st := range p.State {
+		if (st == rivertype.JobStateScheduled || st == rivertype.JobStateAvailable) && e.fail.Load() {
+			return nil, errInjected
+		}
+	}
+	return e.Executor.JobSetStateIfRunningMany(ctx, p)
+}
+
+// An outcome kept in memory because the database refused its writes must
+// not be lost when River cannot write the job's snooze either: the job
+// stays running, and River's rescuer discards it when it was on its last
+// attempt. The sweep then found the record SENDING without a live job and
+// settled it as after a crash: UNKNOWN although the server answered 250,
+// or, with RetryUnknown, a second delivery; the kept outcome stayed in
+// memory for ever. The sweep now writes the kept outcome.
+func TestKeptOutcomeOfDiscardedJob(t *testing.T) {
+	for _, retryUnknown := range []bool{false, true} {
+		t.Run(map[bool]string{false: "at-most-once", true: "RetryUnknown"}[retryUnknown], func(t *testing.T) {
+			bothFaulty(t,
+				func(t *testing.T, st *faultyStore[*sql.Tx]) { testKeptOutcomeOfDiscardedJob(t, st, retryUnknown) },
+				func(t *testing.T, st *faultyStore[pgx.Tx]) { testKeptOutcomeOfDiscardedJob(t, st, retryUnknown) })
+		})
+	}
+}
+
+func testKeptOutcomeOfDiscardedJob[TTx any](t *testing.T, fs *faultyStore[TTx], retryUnknown bool) {
+	ctx := context.Background()
+	k := keepOutcome(t, fs, retryUnknown)
+	k.discardJob(t)
+	if n, err := outbox.SweepNow(ctx, k.ob); err != nil || n != 1 {
+		t.Fatalf("sweep changed %d records, %v: want 1", n, err)
+	}
+	r, err := k.ob.Status(ctx, k.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != outbox.StatusSent || r.Attempts != 1 || r.LastCode != 250 || len(k.srv.Messages()) != 1 {
+		t.Fatalf("record %+v, server has %d messages: want SENT (250) after 1 attempt, sent once", r, len(k.srv.Messages()))
+	}
+	if n := outbox.KeptOutcomes(k.ob); n != 0 {
+		t.Fatalf("%d outcomes still kept after the sweep wrote it", n)
+	}
+	if got := k.rec.statuses(k.id); len(got) == 0 || got[len(got)-1] != mailer.StatusSent.String() {
+		t.Fatalf("hook saw %v, want SENT last", got)
+	}
+}
+
+// A kept outcome that asks for another attempt (here a throttling reply,
+// which uses no attempt) gets a new job from the sweep, as its discarded
+// job cannot run again.
+func TestKeptRetryOfDiscardedJob(t *testing.T) {
+	bothFaulty(t, testKeptRetryOfDiscardedJob[*sql.Tx], testKeptRetryOfDiscardedJob[pgx.Tx])
+}
+
+func testKeptRetryOfDiscardedJob[TTx any](t *testing.T, fs *faultyStore[TTx]) {
+	ctx := context.Background()
+	k := keepOutcome(t, fs, false, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, On: 1, Reply: "451 4.7.1 Slow down"}))
+	k.discardJob(t)
+	if n, err := outbox.SweepNow(ctx, k.ob); err != nil || n != 1 {
+		t.Fatalf("sweep changed %d records, %v: want 1", n, err)
+	}
+	if r, err := k.ob.Status(ctx, k.id); err != nil || r.Status != outbox.StatusPending || r.Attempts != 0 || r.JobID == k.jobID {
+		t.Fatalf("record %+v, %v: want PENDING, the attempt given back, with a new job", r, err)
+	}
+	r := waitFor(t, k.ob, k.id, is(outbox.StatusSent))
+	if r.Attempts != 1 || len(k.srv.Messages()) != 1 || outbox.KeptOutcomes(k.ob) != 0 {
+		t.Fatalf("record %+v, server has %d messages, %d outcomes kept: want SENT after 1 attempt, sent once, none kept",
+			r, len(k.srv.Messages()), outbox.KeptOutcomes(k.ob))
+	}
+}
+
+// A kept outcome whose record was settled meanwhile (on PostgreSQL by
+// another process that took the job) changes nothing when written, and is
+// not kept for ever: by the job's next run here, or by the sweep once the
+// job is finalized.
+func TestKeptOutcomeOfSettledRecord(t *testing.T) {
+	for _, jobComesBack := range []bool{true, false} {
+		t.Run(map[bool]string{true: "replay", false: "sweep"}[jobComesBack], func(t *testing.T) {
+			bothFaulty(t,
+				func(t *testing.T, st *faultyStore[*sql.Tx]) { testKeptOutcomeOfSettledRecord(t, st, jobComesBack) },
+				func(t *testing.T, st *faultyStore[pgx.Tx]) { testKeptOutcomeOfSettledRecord(t, st, jobComesBack) })
+		})
+	}
+}
+
+func testKeptOutcomeOfSettledRecord[TTx any](t *testing.T, fs *faultyStore[TTx], jobComesBack bool) {
+	ctx := context.Background()
+	k := keepOutcome(t, fs, false)
+	if n, err := fs.Exec(ctx, "UPDATE mail_outbox SET status = 'UNKNOWN' WHERE message_id = ?", k.id); err != nil || n != 1 {
+		t.Fatalf("settling the record: %d rows, %v", n, err)
+	}
+	if jobComesBack {
+		k.river.failSnooze.Store(false) // River's completer writes the snooze; the job runs again
+		waitForKept(t, k.ob, 0)
+	} else {
+		k.discardJob(t)
+		if n, err := outbox.SweepNow(ctx, k.ob); err != nil || n != 0 {
+			t.Fatalf("sweep changed %d records, %v: want none", n, err)
+		}
+		if n := outbox.KeptOutcomes(k.ob); n != 0 {
+			t.Fatalf("%d outcomes still kept after the sweep, for a settled record", n)
+		}
+	}
+	if r, err := k.ob.Status(ctx, k.id); err != nil || r.Status != outbox.StatusUnknown {
+		t.Fatalf("record %+v, %v: want it left UNKNOWN", r, err)
+	}
+}
+
+// kept is an outbox whose one attempt's outcome is kept in memory:
+// the database refused its writes, and River's write of the job's snooze
+// fails too, so that the job stays running.
+type kept[TTx any] struct {
+	ob    *outbox.Outbox[TTx]
+	fs    *faultyStore[TTx]
+	river riverDownStore[TTx]
+	srv   *mailertest.Server
+	rec   *recorder
+	id    string
+	jobID int64
+}
+
+func keepOutcome[TTx any](t *testing.T, fs *faultyStore[TTx], retryUnknown bool, srvOpts ...mailertest.Option) *kept[TTx] {
+	t.Helper()
+	ctx := context.Background()
+	k := &kept[TTx]{fs: fs, river: riverDownStore[TTx]{faultyStore: fs, failSnooze: new(atomic.Bool)},
+		srv: mailertest.NewServer(t, srvOpts...), rec: &recorder{}}
+	var err error
+	k.ob, err = outbox.New(newClient(t, k.srv), outbox.Store[TTx](k.river),
+		fast(outbox.Options{MaxAttempts: 1, RetryUnknown: retryUnknown, Hooks: []mailer.Hook{k.rec.hook}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.ob.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fs.failStatus.Store(3)         // every try of the SENT write after the 250 fails
+	k.river.failSnooze.Store(true) // and so does River's write of the snooze
+	start(t, k.ob)
+	if k.id, err = k.ob.Enqueue(ctx, newMessage(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitForKept(t, k.ob, 1)
+	r, err := k.ob.Status(ctx, k.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != outbox.StatusSending {
+		t.Fatalf("record %+v, want SENDING while its outcome is kept", r)
+	}
+	k.jobID = r.JobID
+	return k
+}
+
+// waitForKept polls until ob keeps n outcomes (30 s at most).
+func waitForKept[TTx any](t *testing.T, ob *outbox.Outbox[TTx], n int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); outbox.KeptOutcomes(ob) != n; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d outcomes kept, want %d", outbox.KeptOutcomes(ob), n)
+		}
+	}
+}
+
+// discardJob does what River's rescuer does (after RescueAfter) with the
+// job left running on its last attempt, then lets River write again.
+func (k *kept[TTx]) discardJob(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	exec := k.fs.Driver().GetExecutor()
+	job, err := exec.JobGetByID(ctx, &riverdriver.JobGetByIDParams{ID: k.jobID, Schema: k.fs.Schema()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.State != rivertype.JobStateRunning || job.Attempt < job.MaxAttempts {
+		t.Fatalf("job %d is %s, attempt %d of %d: want running on its last attempt", job.ID, job.State, job.Attempt, job.MaxAttempts)
+	}
+	now := time.Now()
+	errData, err := json.Marshal(rivertype.AttemptError{At: now, Attempt: job.Attempt, Error: "Stuck job rescued by JobRescuer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.JobRescueMany(ctx, &riverdriver.JobRescueManyParams{ID: []int64{job.ID}, Error: [][]byte{errData},
+		FinalizedAt: []*time.Time{&now}, ScheduledAt: []time.Time{job.ScheduledAt}, Schema: k.fs.Schema(),
+		State: []string{string(rivertype.JobStateDiscarded)}, StuckHorizon: now}); err != nil {
+		t.Fatal(err)
+	}
+	k.river.failSnooze.Store(false)
+}
