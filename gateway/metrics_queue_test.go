@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postkit/mailer"
 	"github.com/postkit/mailer/mailertest"
@@ -25,7 +26,13 @@ func TestMetricsQueueMode(t *testing.T) {
 		}
 		waitQueue(t, e.g.Queue()) // one at a time: the first meets a's 451
 	}
+	// The delivered outcome is counted by the hook that follows the SENT
+	// commit, which waitQueue may see first.
 	f := e.scrapeHTTP()
+	for deadline := time.Now().Add(30 * time.Second); f.sum("mailgate_messages_total", map[string]string{"outcome": "delivered"}) < 2 &&
+		time.Now().Before(deadline); f = e.scrapeHTTP() {
+		time.Sleep(5 * time.Millisecond)
+	}
 	f.expectExactly(t, "mailgate_messages_total", map[string]float64{"outcome=queued,tenant=t1": 2, "outcome=delivered,tenant=t1": 2})
 	f.expectExactly(t, "mailgate_accept_duration_seconds", map[string]float64{"mode=queue,tenant=t1": 2})
 	f.expectExactly(t, "mailgate_upstream_attempts_total", map[string]float64{
