@@ -35,6 +35,9 @@ func fast(o outbox.Options) outbox.Options {
 	if o.PollInterval == 0 {
 		o.PollInterval = 50 * time.Millisecond
 	}
+	if o.DBRetryWait == 0 {
+		o.DBRetryWait = 50 * time.Millisecond
+	}
 	return o
 }
 

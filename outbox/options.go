@@ -19,6 +19,7 @@ const (
 	DefaultMaxWait      = time.Hour
 	DefaultThrottleWait = 2 * time.Minute
 	DefaultMaxSnoozes   = 50
+	DefaultDBRetryWait  = time.Second
 	DefaultJobTimeout   = 2 * time.Minute
 	DefaultRetention    = 30 * 24 * time.Hour
 	DefaultMaxBodyBytes = 25 << 20
@@ -54,6 +55,11 @@ type Options struct {
 	// MaxSnoozes caps the throttling pauses of one message; past it a
 	// throttling reply counts as an ordinary temporary failure. Default 50.
 	MaxSnoozes int
+	// DBRetryWait is how long a job waits after a database error (a
+	// claim or a status write that failed) before it tries again; the
+	// wait uses no attempt. A tenth of it, then two tenths, also separate
+	// the three tries of writing an attempt's outcome. Default 1 s.
+	DBRetryWait time.Duration
 	// JobTimeout bounds one attempt, big attachments included. Default 2
 	// minutes.
 	JobTimeout time.Duration
@@ -103,8 +109,8 @@ func (o Options) withDefaults(d Dialect) (Options, error) {
 		return bad("Workers", "%d out of range 0..10000", o.Workers)
 	case o.MaxAttempts < 0 || o.MaxAttempts > 1000:
 		return bad("MaxAttempts", "%d out of range 0..1000", o.MaxAttempts)
-	case o.MinWait < 0 || o.MaxWait < 0 || o.ThrottleWait < 0 || o.JobTimeout < 0 || o.RescueAfter < 0 || o.PollInterval < 0:
-		return bad("MinWait/MaxWait/ThrottleWait/JobTimeout/RescueAfter/PollInterval", "negative duration")
+	case o.MinWait < 0 || o.MaxWait < 0 || o.ThrottleWait < 0 || o.DBRetryWait < 0 || o.JobTimeout < 0 || o.RescueAfter < 0 || o.PollInterval < 0:
+		return bad("MinWait/MaxWait/ThrottleWait/DBRetryWait/JobTimeout/RescueAfter/PollInterval", "negative duration")
 	case o.MaxWait > 0 && o.MinWait > o.MaxWait:
 		return bad("MinWait", "%v above MaxWait %v", o.MinWait, o.MaxWait)
 	case o.MaxSnoozes < 0:
@@ -137,6 +143,9 @@ func (o Options) withDefaults(d Dialect) (Options, error) {
 	}
 	if o.MaxSnoozes == 0 {
 		o.MaxSnoozes = DefaultMaxSnoozes
+	}
+	if o.DBRetryWait == 0 {
+		o.DBRetryWait = DefaultDBRetryWait
 	}
 	if o.JobTimeout == 0 {
 		o.JobTimeout = DefaultJobTimeout

@@ -74,10 +74,10 @@ func (w *worker[TTx]) Work(ctx context.Context, job *river.Job[mailArgs]) error 
 		// error it would use one of River's attempts, and on the last
 		// one River would discard the job while the record stays
 		// PENDING (or SENDING) with nothing left to send it. A snooze
-		// uses no attempt: the job comes back after dbRetryWait.
+		// uses no attempt: the job comes back after Options.DBRetryWait.
 		o.opts.Logger.Warn("outbox: database error; the message's job tries again", "message_id", job.Args.MessageID,
-			"job_id", job.ID, "wait", dbRetryWait, "error", se.err.Error())
-		return river.JobSnooze(dbRetryWait)
+			"job_id", job.ID, "wait", o.opts.DBRetryWait, "error", se.err.Error())
+		return river.JobSnooze(o.opts.DBRetryWait)
 	}
 	return err
 }
@@ -96,10 +96,6 @@ func (o *Outbox[TTx]) work(ctx context.Context, job *river.Job[mailArgs]) error 
 	}
 	return o.sendClaimed(ctx, job, c)
 }
-
-// dbRetryWait is how long a job waits after a database error before its
-// next try; the wait uses no attempt (see Work).
-const dbRetryWait = time.Second
 
 // storeError is a database error met by a job: the job snoozes instead
 // of failing an attempt.
@@ -265,7 +261,7 @@ func (o *Outbox[TTx]) persist(ctx context.Context, r *gcRequest[TTx]) error {
 	var err error
 	for try := range settleTries {
 		if try > 0 {
-			time.Sleep(time.Duration(try) * 100 * time.Millisecond)
+			time.Sleep(time.Duration(try) * o.opts.DBRetryWait / 10)
 		}
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 		req := *r
