@@ -17,6 +17,23 @@ import (
 // /metrics is 404.
 func WithMetricsHandler(h http.Handler) Option { return func(g *Gateway) { g.metrics = h } }
 
+// adminReloadable reports why s cannot replace the running configuration
+// as far as the admin listener goes, or nil: a running listener keeps its
+// address and whether it speaks TLS, so a reload that removes the admin
+// section, moves it or turns its TLS on or off needs a restart (it would
+// otherwise leave the listener serving under settings, metrics_auth
+// among them, that are no longer in the configuration).
+func (g *Gateway) adminReloadable(s *snapshot) error {
+	start := g.adminStart
+	if start == nil {
+		return nil
+	}
+	if s.admin == nil || s.admin.addr != start.addr || s.admin.tls != start.tls {
+		return errors.New("admin: removing the admin section, changing admin.addr or turning admin TLS on or off needs a restart")
+	}
+	return nil
+}
+
 // startAdmin binds the admin listener, if the configuration has one, and
 // serves it in the background. g.mu is held.
 func (g *Gateway) startAdmin(s *snapshot) error {
@@ -29,6 +46,7 @@ func (g *Gateway) startAdmin(s *snapshot) error {
 		return err
 	}
 	b := &adminBoundary{g: g, start: a, loopback: loopbackAddr(ln.Addr().String())}
+	g.adminStart = a
 	if a.tls {
 		ln = tls.NewListener(ln, &tls.Config{
 			MinVersion: tls.VersionTLS12,

@@ -35,8 +35,9 @@ import (
 // alive across it too (401, as without a certificate), and new
 // connections with it fail the handshake.
 type AdminConfig struct {
-	// Addr is host:port; port 0 picks a free port. Changing it needs a
-	// restart.
+	// Addr is host:port; port 0 picks a free port. Changing it, removing
+	// the admin section or turning its TLS on or off needs a restart: a
+	// reload that does is refused.
 	Addr string         `yaml:"addr"`
 	TLS  AdminTLSConfig `yaml:"tls"`
 	// Principals are who may call the admin API, and with which role.

@@ -296,3 +296,47 @@ func TestAdminClientCARotationKeptAlive(t *testing.T) {
 	}
 	e.verifyAudit()
 }
+
+// A running admin listener keeps its address and TLS: a reload that
+// removes the admin section, moves it or turns its TLS off is refused
+// (needs a restart), and the listener keeps the settings it runs with,
+// metrics_auth included. It used to be accepted, leaving the listener
+// serving /metrics without a principal under the start-up TLS settings.
+func TestAdminReloadCannotDropTheListener(t *testing.T) {
+	admin := `admin:
+  addr: "0.0.0.0:0"
+  metrics_auth: true
+  tls: {cert_file: server.pem, key_file: server.key}
+`
+	y := strings.Replace(adminServer, "admin:\n  addr: \"127.0.0.1:0\"\n", admin, 1)
+	if y == adminServer {
+		t.Fatal("admin section not replaced")
+	}
+	e, _ := adminEnv(t, y+policyTenants)
+	c := httpsClient(t, e, nil)
+	_, port, err := net.SplitHostPort(e.g.AdminAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := "https://127.0.0.1:" + port + "/metrics"
+	if code, _ := callWith(t, c, "GET", metrics, ""); code != 401 {
+		t.Fatalf("/metrics without a principal before the reloads: %d", code)
+	}
+	noAdmin := strings.Replace(y, admin, "", 1)
+	noAdmin = noAdmin[:strings.Index(noAdmin, "  principals:")] // the principals belong to the section
+	for name, ry := range map[string]string{
+		"admin section removed": noAdmin + policyTenants,
+		"address changed":       strings.Replace(y, `"0.0.0.0:0"`, `"0.0.0.0:1"`, 1) + policyTenants,
+		"TLS turned off":        strings.Replace(strings.Replace(y, "  tls: {cert_file: server.pem, key_file: server.key}\n", "", 1), `"0.0.0.0:0"`, `"127.0.0.1:0"`, 1) + policyTenants,
+	} {
+		if err := e.reload(ry); err == nil || !strings.Contains(err.Error(), "needs a restart") {
+			t.Errorf("%s: reload %v, want refused (needs a restart)", name, err)
+		}
+	}
+	if code, _ := callWith(t, c, "GET", metrics, ""); code != 401 {
+		t.Fatalf("/metrics without a principal after the refused reloads: %d", code)
+	}
+	if err := e.reload(y + policyTenants); err != nil {
+		t.Fatalf("reload of the same admin section: %v", err)
+	}
+}

@@ -49,10 +49,13 @@ type Gateway struct {
 	servers  []*listenerServer
 	admin    *http.Server
 	adminLn  net.Listener
-	reloadMu sync.Mutex
-	rejects  sync.WaitGroup
-	live     sync.WaitGroup // admitted connections not yet forgotten
-	started  bool
+	// adminStart is the admin section the running admin listener was
+	// started with (nil without one); see adminReloadable.
+	adminStart *adminDef
+	reloadMu   sync.Mutex
+	rejects    sync.WaitGroup
+	live       sync.WaitGroup // admitted connections not yet forgotten
+	started    bool
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -256,6 +259,11 @@ func (g *Gateway) Reload(cfg *Config) error {
 	s, err := compile(cfg)
 	if err == nil && s.queue.used && g.delivery["queue"] == nil {
 		err = errors.New("queue: a tenant in mode queue needs a restart (no queue was opened at start)")
+	}
+	if err == nil {
+		g.mu.Lock()
+		err = g.adminReloadable(s)
+		g.mu.Unlock()
 	}
 	if err == nil {
 		err = g.ups.apply(s)
