@@ -13,3 +13,6 @@ func KeptOutcomes[TTx any](o *Outbox[TTx]) int {
 	o.unsaved.Range(func(any, any) bool { n++; return true })
 	return n
 }
+
+// ErrDiedWhileSending is the error of a record settled as after a crash.
+var ErrDiedWhileSending = errDiedWhileSending

@@ -40,7 +40,9 @@ type outcome[TTx any] struct {
 // fetches the job first (the snoozed job, or the job the rescuer gave
 // back) or, for a job the rescuer discarded, if another process runs the
 // sweep first. An entry is dropped once written, or once its record is
-// no longer SENDING for its job (forgetSettled), so none stays for ever.
+// no longer SENDING for its job (forgetSettled, run by the sweeps this
+// process runs: on PostgreSQL with several processes an entry may stay
+// until this process runs one).
 func (o *Outbox[TTx]) record(wctx context.Context, job *river.Job[mailArgs], out *outcome[TTx]) error {
 	if err := o.persist(wctx, &out.write); err != nil {
 		o.unsaved.Store(job.ID, out)

@@ -231,3 +231,47 @@ func (k *kept[TTx]) discardJob(t *testing.T) {
 	}
 	k.river.failSnooze.Store(false)
 }
+
+// An attempt still going on when its record is settled as after a crash
+// (River's rescuer gave the job back after RescueAfter while a slow
+// attempt went on, and the job's next run found the record SENDING): the
+// attempt's real outcome, here the server's 250, replaces the guess. The
+// status write used to apply only to a SENDING record, so the record
+// stayed UNKNOWN while the hooks said SENT (and a Retry of it would have
+// sent the message twice).
+func TestLateOutcomeReplacesTheCrashGuess(t *testing.T) {
+	bothFaulty(t, testLateOutcome[*sql.Tx], testLateOutcome[pgx.Tx])
+}
+
+func testLateOutcome[TTx any](t *testing.T, fs *faultyStore[TTx]) {
+	ctx := context.Background()
+	// The final dot's reply waits 1 s: time for the guess, written at once.
+	srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, On: 1, Delay: time.Second}))
+	rec := &recorder{}
+	ob, err := outbox.New(newClient(t, srv), outbox.Store[TTx](fs), fast(outbox.Options{Hooks: []mailer.Hook{rec.hook}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start(t, ob)
+	id, err := ob.Enqueue(ctx, newMessage(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ob, id, is(outbox.StatusSending))
+	// What the job's next run (notClaimable) or the sweep writes.
+	if n, err := fs.Exec(ctx, "UPDATE mail_outbox SET status = 'UNKNOWN', last_error = ? WHERE message_id = ?",
+		outbox.ErrDiedWhileSending.Error(), id); err != nil || n != 1 {
+		t.Fatal(n, err)
+	}
+	waitFor(t, ob, id, func(r outbox.Record) bool { return len(rec.statuses(id)) > 0 && rec.statuses(id)[len(rec.statuses(id))-1] == mailer.StatusSent.String() })
+	r, err := ob.Status(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != outbox.StatusSent || r.LastCode != 250 || len(srv.Messages()) != 1 {
+		t.Fatalf("record %+v, server has %d messages: want SENT (250), the real outcome, not the guess", r, len(srv.Messages()))
+	}
+}

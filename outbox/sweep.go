@@ -14,8 +14,9 @@ import (
 // scheduled), a SENDING record the job that is sending it. A record whose
 // job is finalized (discarded, cancelled, completed) or deleted would wait
 // for ever. The worker's paths are not meant to leave one, but the cost
-// of a silent loss is high: Start and a periodic job (every sweepInterval,
-// on River's leader) look for such records. A PENDING one gets a new job
+// of a silent loss is high: Start and a periodic job (every sweepInterval;
+// River's leader inserts it, and whichever process fetches it runs it)
+// look for such records. A PENDING one gets a new job
 // due now; a SENDING one is settled as after a dead process (UNKNOWN, or
 // PENDING with a new job with RetryUnknown), unless this process keeps
 // its job's outcome because the database refused it (River's rescuer
