@@ -266,7 +266,9 @@ func testLateOutcome[TTx any](t *testing.T, fs *faultyStore[TTx]) {
 		outbox.ErrDiedWhileSending.Error(), id); err != nil || n != 1 {
 		t.Fatal(n, err)
 	}
-	waitFor(t, ob, id, func(r outbox.Record) bool { return len(rec.statuses(id)) > 0 && rec.statuses(id)[len(rec.statuses(id))-1] == mailer.StatusSent.String() })
+	waitFor(t, ob, id, func(r outbox.Record) bool {
+		return len(rec.statuses(id)) > 0 && rec.statuses(id)[len(rec.statuses(id))-1] == mailer.StatusSent.String()
+	})
 	r, err := ob.Status(ctx, id)
 	if err != nil {
 		t.Fatal(err)
