@@ -97,27 +97,16 @@ func (b *adminBoundary) tlsOf(cur *adminDef) *adminDef {
 // The handshake verified it against the CAs of its own time: a
 // connection kept alive across a reload that rotated or removed
 // client_ca_file must not keep the principal of a CA no longer trusted.
-// It is verified again on every request (admin traffic is low) and
-// nothing is cached, so nothing outlives a reload.
+// It is verified again on every request (verifyClientCert; admin
+// traffic is low) and nothing is cached, so nothing outlives a reload.
 func (b *adminBoundary) clientCert(cur *adminDef, r *http.Request) *x509.Certificate {
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.PeerCertificates) == 0 {
 		return nil
 	}
-	pool := b.tlsOf(cur).clientCAs
-	if pool == nil {
+	if _, err := verifyClientCert(b.tlsOf(cur).clientCAs, r.TLS.PeerCertificates, time.Time{}); err != nil {
 		return nil
 	}
-	// As crypto/tls verifies a client certificate at the handshake.
-	opts := x509.VerifyOptions{Roots: pool, Intermediates: x509.NewCertPool(),
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	for _, c := range r.TLS.PeerCertificates[1:] {
-		opts.Intermediates.AddCert(c)
-	}
-	leaf := r.TLS.PeerCertificates[0]
-	if _, err := leaf.Verify(opts); err != nil {
-		return nil
-	}
-	return leaf
+	return r.TLS.PeerCertificates[0]
 }
 
 // metricsNeedPrincipal reports whether /metrics needs a principal for r
