@@ -67,7 +67,10 @@ type TLSConfig struct {
 	KeyFile  string `yaml:"key_file"`
 	// MinVersion is "1.2" (default) or "1.3".
 	MinVersion string `yaml:"min_version"`
-	// ClientCAFile enables client certificates as tenant identities.
+	// ClientCAFile enables client certificates as tenant identities. A
+	// session's certificate is verified again against the CA configured
+	// at each MAIL, so rotating or removing the file ends open sessions
+	// of the old CA's certificates there (530).
 	ClientCAFile string `yaml:"client_ca_file"`
 	// ClientAuth is "none", "verify_if_given" (default with a CA) or "require".
 	ClientAuth string `yaml:"client_auth"`

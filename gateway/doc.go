@@ -48,7 +48,10 @@
 //
 // Configuration is YAML (LoadConfig), compiled fail-closed (Compile lists
 // every problem with its YAML path) and swapped atomically by Reload;
-// secrets are only referenced (*_file, *_env). ReloadConfig reads it again
+// secrets are only referenced (*_file, *_env). Open sessions take a
+// reload at their next MAIL: a revoked credential gets 530 there, and so
+// does a client certificate that no longer verifies against the client
+// CA configured then or names the same credential. ReloadConfig reads it again
 // from the WithConfigLoader source: SIGHUP and POST /api/reload both call
 // it. Shutdown drains: idle sessions are closed, messages in DATA or in
 // delivery finish.

@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postkit/mailer/gateway"
 )
@@ -62,45 +64,154 @@ func TestReloadRevokesAtNextMail(t *testing.T) {
 
 func TestClientCertificateTenant(t *testing.T) {
 	rec := &recorder{}
-	y := baseServer + policyTenants + `
-  t3:
-    credentials: [{client_cert: {san_dns: t3.apps.test}}]
-    senders: ["@t3.test"]
-    route: {mode: capture, upstreams: [up]}
-`
-	e := start(t, setup{yaml: y, opts: []gateway.Option{gateway.WithDelivery("capture", rec)}})
+	e := start(t, setup{yaml: baseServer + policyTenants + certTenant, opts: []gateway.Option{gateway.WithDelivery("capture", rec)}})
 	cert := e.pki.issue(t, "t3", "t3", []string{"t3.apps.test"}, false)
 	other := e.pki.issue(t, "t9", "t9", []string{"t9.apps.test"}, false)
 
-	c := e.dialRaw("submission")
-	e.greet(c)
-	c.expect("250", "EHLO x")
-	c.expect("220", "STARTTLS")
-	tc := tls.Client(c.conn, &tls.Config{RootCAs: e.pki.pool, ServerName: "localhost", Certificates: []tls.Certificate{cert}})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c = &rawClient{t: t, conn: tc, tp: newTP(tc)}
-	c.expect("250", "EHLO x")
+	c := e.certSession(cert)
 	c.expect("250", "MAIL FROM:<app@t3.test>")
 	c.expect("250", "RCPT TO:<r@ext.example>")
 	if got := c.data(msg("app@t3.test", "r@ext.example", "cert")); !strings.HasPrefix(got, "250") {
 		t.Fatal(got)
 	}
 	// A certificate of the CA that names no tenant authenticates nothing.
-	c2 := e.dialRaw("submission")
-	e.greet(c2)
-	c2.expect("250", "EHLO x")
-	c2.expect("220", "STARTTLS")
-	tc2 := tls.Client(c2.conn, &tls.Config{RootCAs: e.pki.pool, ServerName: "localhost", Certificates: []tls.Certificate{other}})
-	if err := tc2.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c2 = &rawClient{t: t, conn: tc2, tp: newTP(tc2)}
-	c2.expect("250", "EHLO x")
+	c2 := e.certSession(other)
 	c2.expect("530 5.7.0", "MAIL FROM:<app@t3.test>")
 	if rec.count() != 1 {
 		t.Fatal(rec.count())
+	}
+}
+
+// certSession opens a session on the STARTTLS listener that presents
+// cert, of a CA the server may or may not trust.
+func (e *env) certSession(cert tls.Certificate) *rawClient {
+	e.t.Helper()
+	c := e.dialRaw("submission")
+	e.greet(c)
+	c.expect("250", "EHLO x")
+	c.expect("220", "STARTTLS")
+	tc := tls.Client(c.conn, &tls.Config{RootCAs: e.pki.pool, ServerName: "localhost", Certificates: []tls.Certificate{cert}})
+	if err := tc.Handshake(); err != nil {
+		e.t.Fatal(err)
+	}
+	c = &rawClient{t: e.t, conn: tc, tp: newTP(tc)}
+	c.expect("250", "EHLO x")
+	return c
+}
+
+const certTenant = `
+  t3:
+    credentials: [{client_cert: {san_dns: t3.apps.test}}]
+    senders: ["@t3.test"]
+    route: {mode: capture, upstreams: [up]}
+`
+
+// A reload re-establishes the identity of a session authenticated by a
+// client certificate at its next MAIL, as it revokes a token: a rotated
+// server.tls.client_ca_file, client_auth "none", a credential that no
+// longer names the certificate, or a credential or certificate that has
+// expired since, ends it with 530.
+func TestReloadClientCertAtNextMail(t *testing.T) {
+	rec := &recorder{}
+	e := start(t, setup{yaml: baseServer + policyTenants + certTenant,
+		opts: []gateway.Option{gateway.WithDelivery("capture", rec)}})
+	ca2 := newPKI(t)
+	pem2, err := os.ReadFile(filepath.Join(ca2.dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "ca2.pem"), pem2, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := e.certSession(e.pki.issue(t, "t3", "t3", []string{"t3.apps.test"}, false))
+	old.expect("250", "MAIL FROM:<app@t3.test>")
+	old.expect("250", "RCPT TO:<r@ext.example>")
+	if got := old.data(msg("app@t3.test", "r@ext.example", "before")); !strings.HasPrefix(got, "250") {
+		t.Fatal(got)
+	}
+	old.expect("250", "MAIL FROM:<app@t3.test>")
+	old.expect("250", "RSET")
+
+	// Rotate the client CA: the open session fails at its next MAIL.
+	rotated := strings.Replace(baseServer, "client_ca_file: ca.pem", "client_ca_file: ca2.pem", 1)
+	if err := e.reload(rotated + policyTenants + certTenant); err != nil {
+		t.Fatal(err)
+	}
+	old.expect("530 5.7.0", "MAIL FROM:<app@t3.test>")
+	old.expect("530 5.7.0", "MAIL FROM:<app@t3.test>")
+	// The same name from the new CA works, and keeps working while the
+	// configuration stays.
+	t3 := ca2.issue(t, "t3", "t3", []string{"t3.apps.test"}, false)
+	c := e.certSession(t3)
+	for i := range 2 {
+		c.expect("250", "MAIL FROM:<app@t3.test>")
+		c.expect("250", "RCPT TO:<r@ext.example>")
+		if got := c.data(msg("app@t3.test", "r@ext.example", "after"+itoa(i))); !strings.HasPrefix(got, "250") {
+			t.Fatal(got)
+		}
+	}
+
+	// A credential that expires (its id does not change): the session
+	// goes on until the clock passes its end.
+	expiring := strings.Replace(certTenant, "san_dns: t3.apps.test}", "san_dns: t3.apps.test}, expires: "+
+		e.clock.now().Add(time.Hour).UTC().Format(time.RFC3339), 1)
+	if err := e.reload(rotated + policyTenants + expiring); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("250", "MAIL FROM:<app@t3.test>")
+	c.expect("250", "RSET")
+	e.clock.advance(2 * time.Hour)
+	c.expect("530 5.7.0", "MAIL FROM:<app@t3.test>")
+	e.certSession(t3).expect("530 5.7.0", "MAIL FROM:<app@t3.test>") // and new sessions get no identity
+
+	// The tenant no longer names the certificate.
+	if err := e.reload(rotated + policyTenants + certTenant); err != nil {
+		t.Fatal(err)
+	}
+	c = e.certSession(t3)
+	c.expect("250", "MAIL FROM:<app@t3.test>")
+	c.expect("250", "RSET")
+	renamed := strings.Replace(certTenant, "san_dns: t3.apps.test", "san_dns: t3b.apps.test", 1)
+	if err := e.reload(rotated + policyTenants + renamed); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("530 5.7.0", "MAIL FROM:<app@t3.test>")
+
+	// Client certificates are no longer taken.
+	if err := e.reload(rotated + policyTenants + certTenant); err != nil {
+		t.Fatal(err)
+	}
+	c = e.certSession(t3)
+	c.expect("250", "MAIL FROM:<app@t3.test>")
+	c.expect("250", "RSET")
+	none := strings.Replace(rotated, "client_ca_file: ca2.pem", "client_ca_file: ca2.pem, client_auth: none", 1)
+	if err := e.reload(none + policyTenants + certTenant); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("530 5.7.0", "MAIL FROM:<app@t3.test>")
+
+	// Nor does a check that passed outlive the certificate (24 h) while
+	// the configuration stays.
+	if err := e.reload(rotated + policyTenants + certTenant); err != nil {
+		t.Fatal(err)
+	}
+	c = e.certSession(t3)
+	c.expect("250", "MAIL FROM:<app@t3.test>")
+	c.expect("250", "RSET")
+	e.clock.advance(24 * time.Hour)
+	c.expect("530 5.7.0", "MAIL FROM:<app@t3.test>")
+
+	if rec.count() != 3 {
+		t.Fatal(rec.count())
+	}
+	revoked := 0
+	for _, l := range e.auditLines() {
+		if strings.Contains(l, `"result":"revoked"`) && strings.Contains(l, `"tenant":"t3"`) && strings.Contains(l, `"client_cert":"sha256:`) {
+			revoked++
+		}
+	}
+	if revoked != 5 { // once per session: then it has no identity
+		t.Fatalf("%d revoked lines with the certificate", revoked)
 	}
 }
 

@@ -75,8 +75,9 @@ type Option func(*Gateway)
 // The default discards.
 func WithLogger(l *slog.Logger) Option { return func(g *Gateway) { g.log = l } }
 
-// WithClock sets the clock used for rate windows, bans and expiry; tests
-// use it to move time forward.
+// WithClock sets the clock used for rate windows, bans and expiry (of
+// credentials, and of client certificates at MAIL); tests use it to move
+// time forward.
 func WithClock(now func() time.Time) Option { return func(g *Gateway) { g.now = now } }
 
 // WithDelivery replaces the delivery for a route mode ("sync", "capture"
@@ -250,9 +251,12 @@ func (g *Gateway) Addr(name string) string {
 }
 
 // Reload validates cfg completely and then swaps it in atomically: new
-// sessions use it at once, open sessions at their next MAIL. On error the
-// running configuration stays and the error says why. Listener addresses
-// and server-wide limits need a restart.
+// sessions use it at once, open sessions at their next MAIL, where a
+// session whose credential is gone or expired gets 530, as does one
+// whose client certificate no longer verifies against the client CA or
+// names the same credential. On error the running configuration stays
+// and the error says why. Listener addresses and server-wide limits need
+// a restart.
 func (g *Gateway) Reload(cfg *Config) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()

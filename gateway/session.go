@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -44,6 +43,7 @@ type session struct {
 	gc    *guardConn
 	tls   bool
 	ident *identity
+	cert  *certAuth // with an identity of a client certificate
 	tx    *txState
 }
 
@@ -83,13 +83,11 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		sum := sha256.Sum256(cert.Raw)
 		fp := hex.EncodeToString(sum[:])
 		snap := b.g.snap.Load()
-		for _, cr := range snap.certs {
-			if certMatches(cr.cert, cert.Subject.CommonName, cert.DNSNames, fp) {
-				if err := s.authenticated(snap, cr, "", "EXTERNAL", fp); err != nil {
-					return nil, err
-				}
-				break
+		if cr := snap.certCredential(cert, fp, b.g.now()); cr != nil {
+			if err := s.authenticated(snap, cr, "", "EXTERNAL", fp); err != nil {
+				return nil, err
 			}
+			s.cert = &certAuth{peers: st.PeerCertificates}
 		}
 		if s.ident == nil {
 			b.g.audit.write(&auditRecord{Event: "auth", Session: gc.info.id, Client: gc.RemoteAddr().String(),
@@ -98,27 +96,6 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		}
 	}
 	return s, nil
-}
-
-func certMatches(c ClientCertConfig, cn string, dns []string, fp string) bool {
-	if c.SHA256 != "" && c.SHA256 != fp {
-		return false
-	}
-	if c.CommonName != "" && c.CommonName != cn {
-		return false
-	}
-	if c.SANDNS != "" {
-		found := false
-		for _, d := range dns {
-			if strings.EqualFold(d, c.SANDNS) {
-				found = true
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
 }
 
 // authenticated binds the session to cred's tenant.
@@ -254,8 +231,12 @@ func (s *session) failed(user, reason string) (time.Duration, bool) {
 	return s.g.fails.fail(s.gc.ip, user, s.g.now(), s.g.snap.Load().authFail)
 }
 
-// revalidate checks, with the current configuration, that the session's
-// credential still exists and has not expired (reload revokes).
+// revalidate checks, with the current configuration snap, that the
+// session's credential still exists and has not expired (reload
+// revokes): a token user's credential by its id; a client certificate
+// as a new connection would find it, verified against snap's client CAs
+// and matched against snap's credentials (certAuth.recheck). s.mu is
+// held.
 func (s *session) revalidate(snap *snapshot) *tenant {
 	id := s.ident
 	t := snap.tenants[id.tenant]
@@ -269,12 +250,10 @@ func (s *session) revalidate(snap *snapshot) *tenant {
 		}
 		return t
 	}
-	for _, c := range snap.certs {
-		if c.id() == id.credID {
-			return t
-		}
+	if s.cert == nil || !s.cert.recheck(snap, id.cert, id.credID, s.g.now()) {
+		return nil
 	}
-	return nil
+	return t
 }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
@@ -295,8 +274,12 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	snap := g.snap.Load()
 	t := s.revalidate(snap)
 	if t == nil {
-		g.audit.write(&auditRecord{Event: "auth", Session: s.gc.info.id, Client: s.gc.RemoteAddr().String(),
-			User: s.ident.user, Tenant: s.ident.tenant, Result: "revoked"}, g.now())
+		rec := &auditRecord{Event: "auth", Session: s.gc.info.id, Client: s.gc.RemoteAddr().String(),
+			User: s.ident.user, Tenant: s.ident.tenant, Result: "revoked"}
+		if s.ident.cert != "" {
+			rec.ClientCert = "sha256:" + s.ident.cert
+		}
+		g.audit.write(rec, g.now())
 		g.prom.reject("", "mail", "auth_required")
 		s.ident = nil
 		return errAuthRequired
