@@ -27,9 +27,9 @@ type claimReq struct {
 }
 
 // statusRow is one status change in a group. It applies only to a record
-// that is SENDING for the job that makes it, or that was settled UNKNOWN
-// as after a crash (errDiedWhileSending) while that job's attempt was
-// still going on: every status change follows that job's claim, and a
+// that is SENDING for the job that makes it, or, for a final status, that
+// was settled UNKNOWN as after a crash (errDiedWhileSending) while that
+// job's attempt was still going on: every status change follows that job's claim, and a
 // change repeated after the record moved on (a write that committed
 // although it reported an error, an outcome written late; see record)
 // must do nothing, while a guess must not outlive the real outcome.
@@ -68,9 +68,11 @@ func (o *Outbox[TTx]) statusSQL() string {
 		"last_error = v.err, response = CASE WHEN v.sr THEN v.resp ELSE m.response END, updated_at = ? "
 	// A record this job's own run, or the sweep, settled as after a crash
 	// (UNKNOWN, errDiedWhileSending) while this attempt was still going
-	// on takes the attempt's real outcome: it is what happened.
+	// on takes the attempt's real outcome if it is final: it is what
+	// happened. A temporary one leaves the guess, which is final and safe
+	// (at most once): the job that would retry it was cancelled.
 	where := "WHERE m.message_id = v.id AND m.job_id = v.job AND (m.status = 'SENDING' OR m.status = 'UNKNOWN' AND m.last_error = '" +
-		strings.ReplaceAll(errDiedWhileSending.Error(), "'", "''") + "')"
+		strings.ReplaceAll(errDiedWhileSending.Error(), "'", "''") + "' AND v.st <> 'PENDING')"
 	if o.store.Dialect() == DialectPostgres {
 		return "UPDATE " + t + " AS m " + set +
 			"FROM unnest(?::text[], ?::bigint[], ?::text[], ?::int[], ?::bigint[], ?::int[], ?::text[], ?::text[], ?::text[], ?::bool[]) " +

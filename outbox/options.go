@@ -57,8 +57,9 @@ type Options struct {
 	MaxSnoozes int
 	// DBRetryWait is how long a job waits after a database error (a
 	// claim or a status write that failed) before it tries again; the
-	// wait uses no attempt. A tenth of it, then two tenths, also separate
-	// the three tries of writing an attempt's outcome. Default 1 s.
+	// wait uses no attempt. A tenth of it, then two tenths (at most a
+	// second each), also separate the three tries of writing an attempt's
+	// outcome. Default 1 s.
 	DBRetryWait time.Duration
 	// JobTimeout bounds one attempt, big attachments included. Default 2
 	// minutes.

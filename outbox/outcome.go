@@ -60,8 +60,9 @@ func (o *Outbox[TTx]) record(wctx context.Context, job *river.Job[mailArgs], out
 
 // replay writes the outcome that an earlier run of job could not (see
 // record). The write changes the record only if it is still SENDING for
-// job (see statusRow): not if the record moved on meanwhile (another
-// process settled it), nor if the earlier write did commit.
+// job, or settled as after a crash for a final outcome (see statusRow):
+// not if the record moved on otherwise meanwhile, nor if the earlier
+// write did commit.
 func (o *Outbox[TTx]) replay(ctx context.Context, job *river.Job[mailArgs], out *outcome[TTx]) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(out.context(ctx)), writeTimeout)
 	defer cancel()
@@ -137,9 +138,11 @@ func (o *Outbox[TTx]) writeKept(ctx context.Context, tx TTx, id string, jobID in
 
 // forgetSettled drops the kept outcomes (see record) whose record is no
 // longer SENDING for their job: no write of theirs can change it any more
-// (see statusRow). Their job may never run again in this process (another
-// process took it, or settled the record), and the entry would stay for
-// ever. It looks at sweepBatch entries at most.
+// (see statusRow), except over a crash guess, which it writes instead (a
+// final outcome only, as the status statement does). Their job may never
+// run again in this process (another process took it, or settled the
+// record), and the entry would stay for ever. It looks at sweepBatch
+// entries at most.
 func (o *Outbox[TTx]) forgetSettled(ctx context.Context) error {
 	type entry struct {
 		jobID int64
@@ -151,18 +154,30 @@ func (o *Outbox[TTx]) forgetSettled(ctx context.Context) error {
 		return len(kept) < sweepBatch
 	})
 	for _, e := range kept {
-		rows, err := o.store.Query(ctx, "SELECT 1 FROM "+o.q.table+" WHERE message_id = ? AND job_id = ? AND status = ?",
-			e.out.write.row.messageID, e.jobID, string(StatusSending))
+		id := e.out.write.row.messageID
+		rows, err := o.store.Query(ctx, "SELECT status, last_error FROM "+o.q.table+" WHERE message_id = ? AND job_id = ?", id, e.jobID)
 		if err != nil {
 			return fmt.Errorf("outbox: sweep: %w", err)
 		}
-		sending := rows.Next()
-		err = rows.Err()
-		rows.Close()
+		var st, lastErr string
+		found := rows.Next()
+		if found {
+			err = rows.Scan(&st, &lastErr)
+		}
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
 			return fmt.Errorf("outbox: sweep: %w", err)
 		}
-		if !sending {
+		switch {
+		case found && Status(st) == StatusSending:
+			// Still SENDING: its job's next run or a sweep writes it.
+		case found && Status(st) == StatusUnknown && lastErr == errDiedWhileSending.Error() && e.out.write.row.status != StatusPending:
+			if _, err := o.sweepKept(ctx, id, e.jobID, e.out); err != nil {
+				return err
+			}
+		default:
 			o.unsaved.CompareAndDelete(e.jobID, e.out)
 		}
 	}

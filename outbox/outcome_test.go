@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -275,5 +276,73 @@ func testLateOutcome[TTx any](t *testing.T, fs *faultyStore[TTx]) {
 	}
 	if r.Status != outbox.StatusSent || r.LastCode != 250 || len(srv.Messages()) != 1 {
 		t.Fatalf("record %+v, server has %d messages: want SENT (250), the real outcome, not the guess", r, len(srv.Messages()))
+	}
+}
+
+// The sweep of the process that kept an outcome (SENT) writes it over a
+// crash guess another run made for the same job (UNKNOWN,
+// errDiedWhileSending), as the job's own late write would; it used to
+// drop the outcome and leave the guess.
+func TestKeptOutcomeOverTheCrashGuess(t *testing.T) {
+	bothFaulty(t, testKeptOutcomeOverTheCrashGuess[*sql.Tx], testKeptOutcomeOverTheCrashGuess[pgx.Tx])
+}
+
+func testKeptOutcomeOverTheCrashGuess[TTx any](t *testing.T, fs *faultyStore[TTx]) {
+	ctx := context.Background()
+	k := keepOutcome(t, fs, false)
+	if n, err := fs.Exec(ctx, "UPDATE mail_outbox SET status = 'UNKNOWN', last_error = ? WHERE message_id = ?",
+		outbox.ErrDiedWhileSending.Error(), k.id); err != nil || n != 1 {
+		t.Fatalf("guessing: %d rows, %v", n, err)
+	}
+	k.discardJob(t)
+	if _, err := outbox.SweepNow(ctx, k.ob); err != nil {
+		t.Fatal(err)
+	}
+	r, err := k.ob.Status(ctx, k.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != outbox.StatusSent || r.LastCode != 250 || len(k.srv.Messages()) != 1 || outbox.KeptOutcomes(k.ob) != 0 {
+		t.Fatalf("record %+v, server has %d messages, %d kept: want SENT (250), sent once, none kept",
+			r, len(k.srv.Messages()), outbox.KeptOutcomes(k.ob))
+	}
+}
+
+// A temporary outcome (451) that arrives after the record was settled as
+// after a crash leaves the guess: UNKNOWN is final and safe, and the job
+// that would have retried the message was cancelled by the run that
+// guessed, so a PENDING record would wait for the sweep and then ignore
+// the backoff.
+func TestLateTemporaryOutcomeLeavesTheGuess(t *testing.T) {
+	bothFaulty(t, testLateTemporaryOutcome[*sql.Tx], testLateTemporaryOutcome[pgx.Tx])
+}
+
+func testLateTemporaryOutcome[TTx any](t *testing.T, fs *faultyStore[TTx]) {
+	ctx := context.Background()
+	srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, On: 1, Delay: time.Second, Reply: "451 4.3.0 Try again later"}))
+	rec := &recorder{}
+	ob, err := outbox.New(newClient(t, srv), outbox.Store[TTx](fs), fast(outbox.Options{Hooks: []mailer.Hook{rec.hook}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start(t, ob)
+	id, err := ob.Enqueue(ctx, newMessage(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ob, id, is(outbox.StatusSending))
+	if n, err := fs.Exec(ctx, "UPDATE mail_outbox SET status = 'UNKNOWN', last_error = ? WHERE message_id = ?",
+		outbox.ErrDiedWhileSending.Error(), id); err != nil || n != 1 {
+		t.Fatal(n, err)
+	}
+	waitFor(t, ob, id, func(outbox.Record) bool { return slices.Contains(rec.statuses(id), mailer.StatusRetrying.String()) })
+	if _, err := outbox.SweepNow(ctx, ob); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := ob.Status(ctx, id); err != nil || r.Status != outbox.StatusUnknown || r.LastError != outbox.ErrDiedWhileSending.Error() {
+		t.Fatalf("record %+v, %v: want the guess (UNKNOWN) left", r, err)
 	}
 }

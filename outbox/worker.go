@@ -254,14 +254,17 @@ const settleTries = 3
 // when a write fails (a busy or timed-out group commit): the outcome is
 // known only here, and a record left SENDING would later be taken for a
 // crash mid-send. The writes set the record by its key and job, only
-// while it is SENDING (see statusRow), and River's completion applies
-// only to a running job, so a write that committed although it reported
-// an error does nothing when repeated.
+// while it is SENDING or settled as after a crash (see statusRow), and
+// River's completion applies only to a running job, so a write that
+// committed although it reported an error does nothing when repeated.
+// The pause between tries is a tenth of DBRetryWait, then two, at most a
+// second each: the outcome must be written before River's rescuer
+// (RescueAfter) takes the job back.
 func (o *Outbox[TTx]) persist(ctx context.Context, r *gcRequest[TTx]) error {
 	var err error
 	for try := range settleTries {
 		if try > 0 {
-			time.Sleep(time.Duration(try) * o.opts.DBRetryWait / 10)
+			time.Sleep(min(time.Duration(try)*o.opts.DBRetryWait/10, time.Second))
 		}
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 		req := *r
