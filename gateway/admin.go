@@ -22,10 +22,15 @@ func WithMetricsHandler(h http.Handler) Option { return func(g *Gateway) { g.met
 // address and whether it speaks TLS, so a reload that removes the admin
 // section, moves it or turns its TLS on or off needs a restart (it would
 // otherwise leave the listener serving under settings, metrics_auth
-// among them, that are no longer in the configuration).
+// among them, that are no longer in the configuration), and so does one
+// that adds an admin section to a gateway started without one (it would
+// be reported as loaded while nothing listens).
 func (g *Gateway) adminReloadable(s *snapshot) error {
 	start := g.adminStart
 	if start == nil {
+		if s.admin != nil && s.admin.addr != "" && g.adminLn == nil && g.started {
+			return errors.New("admin: adding an admin listener needs a restart")
+		}
 		return nil
 	}
 	if s.admin == nil || s.admin.addr != start.addr || s.admin.tls != start.tls {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/postkit/mailer/gateway"
 )
 
 const adminTLSServer = `
@@ -338,5 +340,32 @@ func TestAdminReloadCannotDropTheListener(t *testing.T) {
 	}
 	if err := e.reload(y + policyTenants); err != nil {
 		t.Fatalf("reload of the same admin section: %v", err)
+	}
+}
+
+// The same for a reload that only turns the running listener's TLS off,
+// and for one that adds an admin section to a gateway started without
+// one: nothing would listen, yet the reload would be reported as loaded.
+func TestAdminReloadCannotChangeTLSOrAddTheListener(t *testing.T) {
+	tlsAdmin := "admin:\n  addr: \"127.0.0.1:0\"\n  tls: {cert_file: server.pem, key_file: server.key}\n"
+	y := strings.Replace(adminServer, "admin:\n  addr: \"127.0.0.1:0\"\n", tlsAdmin, 1)
+	if y == adminServer {
+		t.Fatal("admin section not replaced")
+	}
+	e, _ := adminEnv(t, y+policyTenants)
+	if err := e.reload(adminServer + policyTenants); err == nil || !strings.Contains(err.Error(), "needs a restart") {
+		t.Errorf("turning the admin listener's TLS off: reload %v, want refused (needs a restart)", err)
+	}
+
+	noAdmin := strings.Replace(baseServer, `health: {addr: "127.0.0.1:0"}`+"\n", "", 1)
+	if noAdmin == baseServer {
+		t.Fatal("health line not removed")
+	}
+	e = start(t, setup{yaml: noAdmin + policyTenants, opts: []gateway.Option{gateway.WithDelivery("sync", &recorder{})}})
+	if err := e.reload(baseServer + policyTenants); err == nil || !strings.Contains(err.Error(), "needs a restart") {
+		t.Errorf("adding an admin listener: reload %v, want refused (needs a restart)", err)
+	}
+	if err := e.reload(noAdmin + policyTenants); err != nil {
+		t.Errorf("reload without an admin section, as started: %v", err)
 	}
 }
