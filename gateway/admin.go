@@ -28,7 +28,7 @@ func WithMetricsHandler(h http.Handler) Option { return func(g *Gateway) { g.met
 func (g *Gateway) adminReloadable(s *snapshot) error {
 	start := g.adminStart
 	if start == nil {
-		if s.admin != nil && s.admin.addr != "" && g.adminLn == nil && g.started {
+		if s.admin != nil && s.admin.addr != "" && g.started && len(g.servers) > 0 {
 			return errors.New("admin: adding an admin listener needs a restart")
 		}
 		return nil

@@ -152,6 +152,11 @@ func (g *Gateway) Queue() Queue {
 // Start binds every listener and serves in the background. Listener
 // addresses with port 0 get a free port; Addr tells which.
 func (g *Gateway) Start() error {
+	// As Reload does: reloadMu, then mu. A Reload at the same time then
+	// either comes first, and Start binds its configuration, or after,
+	// and is checked against what Start bound (adminReloadable).
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
 	s := g.snap.Load()
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -219,6 +224,9 @@ func (g *Gateway) newSMTPServer(s *snapshot, lc ListenerConfig) *smtp.Server {
 				gc := underlying(hello.Conn)
 				gc.tlsBegin()
 				return &tls.Config{
+					// Client certificates are checked on the clock that
+					// checks them again at each MAIL (certAuth.recheck).
+					Time:             g.now,
 					MinVersion:       cur.minTLS,
 					Certificates:     []tls.Certificate{*cur.cert},
 					ClientCAs:        cur.clientCAs,

@@ -82,12 +82,15 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		cert := st.PeerCertificates[0]
 		sum := sha256.Sum256(cert.Raw)
 		fp := hex.EncodeToString(sum[:])
-		snap := b.g.snap.Load()
-		if cr := snap.certCredential(cert, fp, b.g.now()); cr != nil {
+		snap, now := b.g.snap.Load(), b.g.now()
+		// The handshake verified the certificate under the configuration
+		// of its time; a reload may have come between it and this EHLO.
+		ca := &certAuth{peers: st.PeerCertificates}
+		if cr := snap.certCredential(cert, fp, now); cr != nil && ca.recheck(snap, fp, cr.id(), now) {
 			if err := s.authenticated(snap, cr, "", "EXTERNAL", fp); err != nil {
 				return nil, err
 			}
-			s.cert = &certAuth{peers: st.PeerCertificates}
+			s.cert = ca
 		}
 		if s.ident == nil {
 			b.g.audit.write(&auditRecord{Event: "auth", Session: gc.info.id, Client: gc.RemoteAddr().String(),
