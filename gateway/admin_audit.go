@@ -27,6 +27,10 @@ const (
 	// auditMaxAnswer bounds the bytes of lines one answer holds: past it,
 	// the oldest matching lines are left out as past the limit are.
 	auditMaxAnswer = 64 << 20
+	// auditMaxReads is how many calls read the file at once; the others
+	// wait for a turn (until their request's context ends), so that the
+	// memory of all the answers stays bounded too.
+	auditMaxReads = 2
 )
 
 // auditQuery is a filter over audit lines (zero fields match anything)
@@ -210,7 +214,8 @@ func readLine(ctx context.Context, br *bufio.Reader, buf *[]byte, max int) (line
 // header X-Audit-Chain says whether the whole file's hash chain is
 // "intact" or where it is broken; X-Audit-Omitted counts the older
 // matching lines left out. The file is read a line at a time, and the
-// scan stops when the request's context ends (the caller went away).
+// scan stops when the request's context ends (the caller went away); at
+// most auditMaxReads calls read it at once, the others wait their turn.
 func (g *Gateway) apiAudit(w http.ResponseWriter, r *http.Request) {
 	path := ""
 	if g.audit != nil {
@@ -225,7 +230,14 @@ func (g *Gateway) apiAudit(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	select {
+	case g.auditReads <- struct{}{}:
+	case <-r.Context().Done():
+		http.Error(w, "request cancelled", http.StatusServiceUnavailable)
+		return
+	}
 	ans, err := filterAudit(r.Context(), path, q)
+	<-g.auditReads
 	if err != nil {
 		if cerr := r.Context().Err(); cerr != nil && errors.Is(err, cerr) {
 			http.Error(w, "request cancelled", http.StatusServiceUnavailable)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -37,7 +38,11 @@ func writeTestAudit(t *testing.T, n int) string {
 // getAudit calls GET /api/audit?query on a gateway with the audit file
 // path, under ctx.
 func getAudit(ctx context.Context, path, query string) *httptest.ResponseRecorder {
-	g := &Gateway{audit: &auditLog{path: path}, log: slog.New(slog.DiscardHandler)}
+	g := &Gateway{audit: &auditLog{path: path}, log: slog.New(slog.DiscardHandler), auditReads: make(chan struct{}, auditMaxReads)}
+	return getAuditFrom(ctx, g, query)
+}
+
+func getAuditFrom(ctx context.Context, g *Gateway, query string) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	g.apiAudit(w, httptest.NewRequestWithContext(ctx, http.MethodGet, "/api/audit?"+query, nil))
 	return w
@@ -171,4 +176,40 @@ func TestScanAuditBounds(t *testing.T) {
 	if !errors.As(ans.chain, &ae) || ae.Line != 5 || !strings.Contains(ae.Reason, "longer than") {
 		t.Fatalf("chain: %v", ans.chain)
 	}
+}
+
+// At most auditMaxReads calls read the file at once: another waits for a
+// turn, and gives up when its request's context ends.
+func TestAPIAuditReadsAtOnce(t *testing.T) {
+	path := writeTestAudit(t, 10)
+	synctest.Test(t, func(t *testing.T) {
+		g := &Gateway{audit: &auditLog{path: path}, log: slog.New(slog.DiscardHandler), auditReads: make(chan struct{}, auditMaxReads)}
+		for range auditMaxReads {
+			g.auditReads <- struct{}{} // calls reading now
+		}
+		done := make(chan *httptest.ResponseRecorder, 1)
+		go func() { done <- getAuditFrom(context.Background(), g, "") }()
+		synctest.Wait()
+		select {
+		case w := <-done:
+			t.Fatalf("a call answered (%d) while %d others read the file", w.Code, auditMaxReads)
+		default:
+		}
+		<-g.auditReads // one call ends
+		if w := <-done; w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "m9@t") {
+			t.Fatalf("the waiting call, once a turn is free: %d", w.Code)
+		}
+		if n := len(g.auditReads); n != auditMaxReads-1 {
+			t.Fatalf("%d turns taken after the call, want %d", n, auditMaxReads-1)
+		}
+
+		ctx, cancel := context.WithCancel(context.Background())
+		g.auditReads <- struct{}{}
+		go func() { done <- getAuditFrom(ctx, g, "") }()
+		synctest.Wait()
+		cancel()
+		if w := <-done; w.Code != http.StatusServiceUnavailable {
+			t.Fatalf("a call waiting for a turn, cancelled: %d %q", w.Code, w.Body.String())
+		}
+	})
 }

@@ -49,6 +49,8 @@ type Gateway struct {
 	servers  []*listenerServer
 	admin    *http.Server
 	adminLn  net.Listener
+	// auditReads holds a token for each GET /api/audit reading the file.
+	auditReads chan struct{}
 	// adminStart is the admin section the running admin listener was
 	// started with (nil without one); see adminReloadable.
 	adminStart *adminDef
@@ -102,6 +104,8 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		conns:  map[*guardConn]struct{}{},
 		perIP:  map[string]int{},
 		paused: newPauses(),
+		// GET /api/audit calls reading the file at once (admin_audit.go).
+		auditReads: make(chan struct{}, auditMaxReads),
 	}
 	g.delivery = map[string]Delivery{}
 	for _, o := range opts {
