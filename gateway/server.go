@@ -154,7 +154,9 @@ func (g *Gateway) Queue() Queue {
 }
 
 // Start binds every listener and serves in the background. Listener
-// addresses with port 0 get a free port; Addr tells which.
+// addresses with port 0 get a free port; Addr tells which. A Reload at
+// the same time waits until Start returns (queue mode: until the queue's
+// workers have started).
 func (g *Gateway) Start() error {
 	// As Reload does: reloadMu, then mu. A Reload at the same time then
 	// either comes first, and Start binds its configuration, or after,
