@@ -97,34 +97,46 @@ type certAuth struct {
 	until time.Time
 }
 
-// recheck reports whether the session's certificate, of fingerprint fp,
-// still names the credential credID under snap at now, as it would for a
-// new connection: snap takes client certificates, the certificate
-// verifies against snap's client CAs (verifyClientCert) and the first
-// credential of snap it matches (certCredential) is credID. A check
-// that passed holds, without verifying again, while the configuration
-// is the same snapshot and neither the chain nor the credential has
-// expired; so a session pays one verification for its first MAIL and
-// one after each reload.
-func (a *certAuth) recheck(snap *snapshot, fp, credID string, now time.Time) bool {
-	if a.snap == snap && now.Before(a.until) {
-		return true
-	}
+// establish returns the credential that the session's certificate, of
+// fingerprint fp, names under snap at now, as for a new connection: snap
+// takes client certificates, the certificate verifies against snap's
+// client CAs (verifyClientCert), and the credential is the first of snap
+// it matches (certCredential); nil for none. It remembers the check for
+// recheck.
+func (a *certAuth) establish(snap *snapshot, fp string, now time.Time) *credential {
 	a.snap = nil
 	if snap.clientAuth == tls.NoClientCert {
-		return false
+		return nil
 	}
 	chains, err := verifyClientCert(snap.clientCAs, a.peers, now)
 	if err != nil {
-		return false
+		return nil
 	}
 	c := snap.certCredential(a.peers[0], fp, now)
-	if c == nil || c.id() != credID {
-		return false
+	if c == nil {
+		return nil
 	}
 	a.snap, a.until = snap, chainsExpire(chains)
 	if !c.expires.IsZero() && c.expires.Before(a.until) {
 		a.until = c.expires
+	}
+	return c
+}
+
+// recheck reports whether the session's certificate, of fingerprint fp,
+// still names the credential credID under snap at now (establish). A
+// check that passed holds, without verifying again, while the
+// configuration is the same snapshot and neither the chain nor the
+// credential has expired; so a session pays one verification when it
+// takes its identity and one after each reload.
+func (a *certAuth) recheck(snap *snapshot, fp, credID string, now time.Time) bool {
+	if a.snap == snap && now.Before(a.until) {
+		return true
+	}
+	c := a.establish(snap, fp, now)
+	if c == nil || c.id() != credID {
+		a.snap = nil
+		return false
 	}
 	return true
 }

@@ -86,7 +86,7 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		// The handshake verified the certificate under the configuration
 		// of its time; a reload may have come between it and this EHLO.
 		ca := &certAuth{peers: st.PeerCertificates}
-		if cr := snap.certCredential(cert, fp, now); cr != nil && ca.recheck(snap, fp, cr.id(), now) {
+		if cr := ca.establish(snap, fp, now); cr != nil {
 			if err := s.authenticated(snap, cr, "", "EXTERNAL", fp); err != nil {
 				return nil, err
 			}
