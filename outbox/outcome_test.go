@@ -247,35 +247,59 @@ func TestLateOutcomeReplacesTheCrashGuess(t *testing.T) {
 func testLateOutcome[TTx any](t *testing.T, fs *faultyStore[TTx]) {
 	ctx := context.Background()
 	// The final dot's reply waits 1 s: time for the guess, written at once.
-	srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, On: 1, Delay: time.Second}))
-	rec := &recorder{}
-	ob, err := outbox.New(newClient(t, srv), outbox.Store[TTx](fs), fast(outbox.Options{Hooks: []mailer.Hook{rec.hook}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ob.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	start(t, ob)
-	id, err := ob.Enqueue(ctx, newMessage(t, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, ob, id, is(outbox.StatusSending))
-	// What the job's next run (notClaimable) or the sweep writes.
-	if n, err := fs.Exec(ctx, "UPDATE mail_outbox SET status = 'UNKNOWN', last_error = ? WHERE message_id = ?",
-		outbox.ErrDiedWhileSending.Error(), id); err != nil || n != 1 {
-		t.Fatal(n, err)
-	}
-	waitFor(t, ob, id, func(r outbox.Record) bool {
-		return len(rec.statuses(id)) > 0 && rec.statuses(id)[len(rec.statuses(id))-1] == mailer.StatusSent.String()
+	l := guessWhileSending(t, fs, mailertest.Fault{Step: mailertest.StepDataEnd, On: 1, Delay: time.Second})
+	waitFor(t, l.ob, l.id, func(r outbox.Record) bool {
+		return len(l.rec.statuses(l.id)) > 0 && l.rec.statuses(l.id)[len(l.rec.statuses(l.id))-1] == mailer.StatusSent.String()
 	})
-	r, err := ob.Status(ctx, id)
+	r, err := l.ob.Status(ctx, l.id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Status != outbox.StatusSent || r.LastCode != 250 || len(srv.Messages()) != 1 {
-		t.Fatalf("record %+v, server has %d messages: want SENT (250), the real outcome, not the guess", r, len(srv.Messages()))
+	if r.Status != outbox.StatusSent || r.LastCode != 250 || len(l.srv.Messages()) != 1 {
+		t.Fatalf("record %+v, server has %d messages: want SENT (250), the real outcome, not the guess", r, len(l.srv.Messages()))
+	}
+}
+
+// guessed is an outbox whose one message's record was settled as after a
+// crash (guessCrash) while its attempt was still going on.
+type guessed[TTx any] struct {
+	ob  *outbox.Outbox[TTx]
+	srv *mailertest.Server
+	rec *recorder
+	id  string
+}
+
+// guessWhileSending enqueues a message for a server with fault, which
+// should hold the final dot's reply, and writes the crash guess once the
+// record is SENDING.
+func guessWhileSending[TTx any](t *testing.T, fs *faultyStore[TTx], fault mailertest.Fault) *guessed[TTx] {
+	t.Helper()
+	ctx := context.Background()
+	l := &guessed[TTx]{srv: mailertest.NewServer(t, mailertest.WithFaults(fault)), rec: &recorder{}}
+	var err error
+	l.ob, err = outbox.New(newClient(t, l.srv), outbox.Store[TTx](fs), fast(outbox.Options{Hooks: []mailer.Hook{l.rec.hook}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.ob.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start(t, l.ob)
+	if l.id, err = l.ob.Enqueue(ctx, newMessage(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, l.ob, l.id, is(outbox.StatusSending))
+	guessCrash(t, fs, l.id)
+	return l
+}
+
+// guessCrash settles the record id as after a crash, as the job's next
+// run (notClaimable) or the sweep does.
+func guessCrash[TTx any](t *testing.T, fs *faultyStore[TTx], id string) {
+	t.Helper()
+	if n, err := fs.Exec(context.Background(), "UPDATE mail_outbox SET status = 'UNKNOWN', last_error = ? WHERE message_id = ?",
+		outbox.ErrDiedWhileSending.Error(), id); err != nil || n != 1 {
+		t.Fatalf("guessing: %d rows, %v", n, err)
 	}
 }
 
@@ -290,10 +314,7 @@ func TestKeptOutcomeOverTheCrashGuess(t *testing.T) {
 func testKeptOutcomeOverTheCrashGuess[TTx any](t *testing.T, fs *faultyStore[TTx]) {
 	ctx := context.Background()
 	k := keepOutcome(t, fs, false)
-	if n, err := fs.Exec(ctx, "UPDATE mail_outbox SET status = 'UNKNOWN', last_error = ? WHERE message_id = ?",
-		outbox.ErrDiedWhileSending.Error(), k.id); err != nil || n != 1 {
-		t.Fatalf("guessing: %d rows, %v", n, err)
-	}
+	guessCrash(t, fs, k.id)
 	k.discardJob(t)
 	if _, err := outbox.SweepNow(ctx, k.ob); err != nil {
 		t.Fatal(err)
@@ -319,30 +340,12 @@ func TestLateTemporaryOutcomeLeavesTheGuess(t *testing.T) {
 
 func testLateTemporaryOutcome[TTx any](t *testing.T, fs *faultyStore[TTx]) {
 	ctx := context.Background()
-	srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, On: 1, Delay: time.Second, Reply: "451 4.3.0 Try again later"}))
-	rec := &recorder{}
-	ob, err := outbox.New(newClient(t, srv), outbox.Store[TTx](fs), fast(outbox.Options{Hooks: []mailer.Hook{rec.hook}}))
-	if err != nil {
+	l := guessWhileSending(t, fs, mailertest.Fault{Step: mailertest.StepDataEnd, On: 1, Delay: time.Second, Reply: "451 4.3.0 Try again later"})
+	waitFor(t, l.ob, l.id, func(outbox.Record) bool { return slices.Contains(l.rec.statuses(l.id), mailer.StatusRetrying.String()) })
+	if _, err := outbox.SweepNow(ctx, l.ob); err != nil {
 		t.Fatal(err)
 	}
-	if err := ob.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	start(t, ob)
-	id, err := ob.Enqueue(ctx, newMessage(t, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, ob, id, is(outbox.StatusSending))
-	if n, err := fs.Exec(ctx, "UPDATE mail_outbox SET status = 'UNKNOWN', last_error = ? WHERE message_id = ?",
-		outbox.ErrDiedWhileSending.Error(), id); err != nil || n != 1 {
-		t.Fatal(n, err)
-	}
-	waitFor(t, ob, id, func(outbox.Record) bool { return slices.Contains(rec.statuses(id), mailer.StatusRetrying.String()) })
-	if _, err := outbox.SweepNow(ctx, ob); err != nil {
-		t.Fatal(err)
-	}
-	if r, err := ob.Status(ctx, id); err != nil || r.Status != outbox.StatusUnknown || r.LastError != outbox.ErrDiedWhileSending.Error() {
+	if r, err := l.ob.Status(ctx, l.id); err != nil || r.Status != outbox.StatusUnknown || r.LastError != outbox.ErrDiedWhileSending.Error() {
 		t.Fatalf("record %+v, %v: want the guess (UNKNOWN) left", r, err)
 	}
 }
