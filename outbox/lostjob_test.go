@@ -73,6 +73,18 @@ func bothFaulty(t *testing.T, sq func(*testing.T, *faultyStore[*sql.Tx]), pg fun
 		})
 }
 
+// bothFaultyBothModes runs bothFaulty at most once (the default) and with
+// RetryUnknown, as subtests.
+func bothFaultyBothModes(t *testing.T, sq func(*testing.T, *faultyStore[*sql.Tx], bool), pg func(*testing.T, *faultyStore[pgx.Tx], bool)) {
+	for _, retryUnknown := range []bool{false, true} {
+		t.Run(map[bool]string{false: "at-most-once", true: "RetryUnknown"}[retryUnknown], func(t *testing.T) {
+			bothFaulty(t,
+				func(t *testing.T, st *faultyStore[*sql.Tx]) { sq(t, st, retryUnknown) },
+				func(t *testing.T, st *faultyStore[pgx.Tx]) { pg(t, st, retryUnknown) })
+		})
+	}
+}
+
 // A database error on the job's last River attempt used to return a plain
 // error: River discarded the job and the record stayed PENDING with no job
 // left to send it. The error now uses no attempt; the message is SENT.
@@ -206,13 +218,7 @@ func testOutcomeWriteFailsOnce[TTx any](t *testing.T, st *faultyStore[TTx]) {
 // find the record SENDING and settle it as after a crash: UNKNOWN although
 // the server answered 250, or, with RetryUnknown, a second delivery.
 func TestOutcomeWriteFailsEveryTry(t *testing.T) {
-	for _, retryUnknown := range []bool{false, true} {
-		t.Run(map[bool]string{false: "at-most-once", true: "RetryUnknown"}[retryUnknown], func(t *testing.T) {
-			bothFaulty(t,
-				func(t *testing.T, st *faultyStore[*sql.Tx]) { testOutcomeWriteFailsEveryTry(t, st, retryUnknown) },
-				func(t *testing.T, st *faultyStore[pgx.Tx]) { testOutcomeWriteFailsEveryTry(t, st, retryUnknown) })
-		})
-	}
+	bothFaultyBothModes(t, testOutcomeWriteFailsEveryTry[*sql.Tx], testOutcomeWriteFailsEveryTry[pgx.Tx])
 }
 
 func testOutcomeWriteFailsEveryTry[TTx any](t *testing.T, st *faultyStore[TTx], retryUnknown bool) {

@@ -60,13 +60,7 @@ func (e snoozeFailingExec) JobSetStateIfRunningMany(ctx context.Context, p *rive
 // or, with RetryUnknown, a second delivery; the kept outcome stayed in
 // memory for ever. The sweep now writes the kept outcome.
 func TestKeptOutcomeOfDiscardedJob(t *testing.T) {
-	for _, retryUnknown := range []bool{false, true} {
-		t.Run(map[bool]string{false: "at-most-once", true: "RetryUnknown"}[retryUnknown], func(t *testing.T) {
-			bothFaulty(t,
-				func(t *testing.T, st *faultyStore[*sql.Tx]) { testKeptOutcomeOfDiscardedJob(t, st, retryUnknown) },
-				func(t *testing.T, st *faultyStore[pgx.Tx]) { testKeptOutcomeOfDiscardedJob(t, st, retryUnknown) })
-		})
-	}
+	bothFaultyBothModes(t, testKeptOutcomeOfDiscardedJob[*sql.Tx], testKeptOutcomeOfDiscardedJob[pgx.Tx])
 }
 
 func testKeptOutcomeOfDiscardedJob[TTx any](t *testing.T, fs *faultyStore[TTx], retryUnknown bool) {
