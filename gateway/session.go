@@ -146,6 +146,9 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	if !s.tls {
 		return nil, reply(523, 5, 7, 10, "TLS is required")
 	}
+	if s.g.fails.banned(s.gc.ip, s.g.now()) {
+		return nil, s.refuseBanned(mech, "")
+	}
 	switch mech {
 	case sasl.Plain:
 		return &saslGuard{s: s, mech: mech, inner: sasl.NewPlainServer(func(identity, user, pass string) error {
@@ -177,6 +180,9 @@ func (g *saslGuard) Next(resp []byte) ([]byte, bool, error) {
 		if !errors.As(err, &se) {
 			_, ban := g.s.failed("", "malformed")
 			g.s.g.prom.auth(g.s.gc.listener, g.mech, authResult(ban))
+			if ban {
+				g.s.gc.kill()
+			}
 			return nil, true, errAuthMalformed
 		}
 		return nil, true, se
@@ -188,6 +194,10 @@ func (g *saslGuard) Next(resp []byte) ([]byte, bool, error) {
 func (s *session) login(mech, user, pass string) error {
 	g := s.g
 	now := g.now()
+	if g.fails.banned(s.gc.ip, now) {
+		// Banned during the exchange, by another connection's failures.
+		return s.refuseBanned(mech, user)
+	}
 	snap := g.snap.Load()
 	cred := snap.users[user]
 	reason := ""
@@ -225,6 +235,18 @@ func (s *session) failedLogin(mech, user, reason string) error {
 		s.gc.kill()
 	}
 	return errAuthInvalid
+}
+
+// refuseBanned answers an AUTH from a banned address, on a connection
+// opened before the ban (the listener refuses new ones): no password is
+// checked, and the connection closes after the 421.
+func (s *session) refuseBanned(mech, user string) error {
+	g := s.g
+	g.audit.write(&auditRecord{Event: "auth", Session: s.gc.info.id, Client: s.gc.RemoteAddr().String(), Mech: mech,
+		User: cleanText(user, 64), Result: "refused", Reason: "banned"}, g.now())
+	g.prom.auth(s.gc.listener, mech, "banned")
+	s.gc.kill()
+	return errAuthBanned
 }
 
 func (s *session) failed(user, reason string) (time.Duration, bool) {

@@ -172,6 +172,36 @@ func TestBruteForce(t *testing.T) {
 	}
 }
 
+// A ban also holds on the banned address's connections that were open
+// before it: no more guesses there, not even the right password (A6). The
+// listener alone refused only new connections, so an attacker with 50
+// connections open had 50 times the per-IP allowance.
+func TestBanHoldsOnOpenConnections(t *testing.T) {
+	e, _ := policyEnv(t)
+	open := func() *rawClient {
+		c := e.dialRaw("submissions")
+		e.greet(c)
+		c.expect("250", "EHLO x")
+		return c
+	}
+	guess, right, login := open(), open(), open()
+	c := open()
+	for i := 1; i <= 20; i++ {
+		c.expect("535 5.7.8", "AUTH PLAIN %s", plain("app1", "wrong-password-"+itoa(i)))
+	}
+	guess.expect("421 4.7.0", "AUTH PLAIN %s", plain("app1", "wrong-password-21"))
+	right.expect("421 4.7.0", "AUTH PLAIN %s", plain("app1", e.tokens["app1"]))
+	login.expect("421 4.7.0", "AUTH LOGIN")
+	for _, c := range []*rawClient{guess, right, login} {
+		if code, msg := c.cmd("NOOP"); code != 0 {
+			t.Fatalf("connection of a banned address still open: %d %s", code, msg)
+		}
+	}
+	if n := strings.Count(strings.Join(e.auditLines(), "\n"), `"reason":"banned"`); n != 3 {
+		t.Fatalf("%d auth lines with reason banned, want 3", n)
+	}
+}
+
 func TestSenderAndRecipientRules(t *testing.T) {
 	e, rec := policyEnv(t)
 	c := e.session("app1")
