@@ -34,13 +34,13 @@ func compileTenants(cfg *Config, s *snapshot, el *errList) {
 			}
 		}
 		for i, r := range tc.Recipients.Allow {
-			t.allow = append(t.allow, strings.ToLower(strings.TrimSpace(r)))
+			t.allow = append(t.allow, rcptPattern(r))
 			if !validRcptPattern(r) {
 				el.add(fmt.Sprintf("%s.recipients.allow[%d]", p, i), "bad pattern %q", r)
 			}
 		}
 		for i, r := range tc.Recipients.Deny {
-			t.deny = append(t.deny, strings.ToLower(strings.TrimSpace(r)))
+			t.deny = append(t.deny, rcptPattern(r))
 			if !validRcptPattern(r) {
 				el.add(fmt.Sprintf("%s.recipients.deny[%d]", p, i), "bad pattern %q", r)
 			}

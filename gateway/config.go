@@ -178,7 +178,10 @@ type ClientCertConfig struct {
 
 // RecipientsConfig are recipient patterns: "user@example.com",
 // "@example.com", "*@example.com", "*.example.com" globs. Deny wins; an
-// empty Allow allows any recipient.
+// empty Allow allows any recipient. Matching ignores case and compares
+// domains in the ASCII form the upstream gets (IDNA: "bücher.example"
+// and "xn--bcher-kva.example" are one domain, as are full-width
+// spellings); "*" matches any characters of an address.
 type RecipientsConfig struct {
 	Allow []string `yaml:"allow"`
 	Deny  []string `yaml:"deny"`

@@ -3,6 +3,8 @@ package gateway
 import (
 	"path"
 	"strings"
+
+	"golang.org/x/net/idna"
 )
 
 // senderPattern normalises a sender rule: "a@example.com" or "@example.com",
@@ -42,11 +44,61 @@ func validRcptPattern(p string) bool {
 	return err == nil
 }
 
-// matchRecipient matches one pattern: "user@example.com", "@example.com"
-// (the domain), "*.example.com" (its subdomains) or a glob such as
-// "*@competitor.example".
+// canonDomain returns domain in the form the mailer sends it upstream:
+// IDNA's mapping (lower case, full-width forms, ideographic full stops)
+// and punycode, without a trailing dot. Recipient rules compare this
+// form, so that no other spelling of a denied domain reaches it. A
+// domain IDNA refuses is only lower-cased (the mailer refuses it too).
+func canonDomain(d string) string {
+	d = strings.ToLower(d)
+	if !plainASCIIDomain(d) {
+		if a, err := idna.Lookup.ToASCII(d); err == nil {
+			d = a
+		}
+	}
+	return strings.TrimSuffix(d, ".")
+}
+
+// plainASCIIDomain reports whether d has only what IDNA leaves as it is:
+// lower-case letters, digits, hyphens and dots, and no label that could
+// be punycode.
+func plainASCIIDomain(d string) bool {
+	for i := 0; i < len(d); i++ {
+		c := d[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return !strings.Contains(d, "--")
+}
+
+// canonRcpt returns addr as recipient rules see it: the local part in
+// lower case, the domain in canonDomain form.
+func canonRcpt(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	return strings.ToLower(addr[:at+1]) + canonDomain(addr[at+1:])
+}
+
+// rcptPattern compiles a recipient rule (validRcptPattern): lower case,
+// and its domain, unless it is a glob, in canonDomain form.
+func rcptPattern(p string) string {
+	p = strings.ToLower(strings.TrimSpace(p))
+	if strings.HasPrefix(p, "*.") {
+		return "*." + canonDomain(p[2:])
+	}
+	at := strings.LastIndexByte(p, '@')
+	if at < 0 || strings.ContainsAny(p[at+1:], "*?[\\") {
+		return p
+	}
+	return p[:at+1] + canonDomain(p[at+1:])
+}
+
+// matchRecipient matches one pattern (from rcptPattern): "user@example.com",
+// "@example.com" (the domain), "*.example.com" (its subdomains) or a glob
+// such as "*@competitor.example", where "*" and "?" match "/" too (an
+// atext character that path.Match treats as a separator).
 func matchRecipient(p, addr string) bool {
-	a := strings.ToLower(addr)
+	a := canonRcpt(addr)
 	at := strings.LastIndexByte(a, '@')
 	dom := a[at+1:]
 	switch {
@@ -55,7 +107,7 @@ func matchRecipient(p, addr string) bool {
 	case strings.HasPrefix(p, "*."):
 		return strings.HasSuffix(dom, p[1:])
 	case strings.ContainsAny(p, "*?["):
-		ok, _ := path.Match(p, a)
+		ok, _ := path.Match(strings.ReplaceAll(p, "/", "\x00"), strings.ReplaceAll(a, "/", "\x00"))
 		return ok
 	}
 	return p == a
