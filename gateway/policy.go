@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/idna"
+
+	"github.com/postkit/mailer"
 )
 
 // senderPattern normalises a sender rule: "a@example.com" or "@example.com",
@@ -111,6 +113,20 @@ func matchRecipient(p, addr string) bool {
 		return ok
 	}
 	return p == a
+}
+
+// validAddress reports whether addr, an envelope address as go-smtp
+// parsed it (quotes removed, a source route dropped), is one the mailer
+// sends as it is: mailer.ParseAddress takes it whole, with nothing to
+// reinterpret. The mailer refuses any other address, and with it the
+// whole message after DATA, so MAIL and RCPT refuse it at once (RFC 5321
+// section 3.3: a server checks syntax at MAIL and RCPT).
+func validAddress(addr string) bool {
+	if strings.ContainsAny(addr, "<>\" ") {
+		return false
+	}
+	a, err := mailer.ParseAddress(addr)
+	return err == nil && a.Address == addr && a.Name == ""
 }
 
 func (t *tenant) mayFrom(addr string) bool {

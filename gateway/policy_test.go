@@ -48,3 +48,27 @@ tenants:
 		t.Fatalf("%d messages upstream, want 1 to r@ext.example only", len(msgs))
 	}
 }
+
+// An envelope address the mailer would not send (an IP literal, a quoted
+// local part, a trailing dot) is refused at MAIL or RCPT with 501, and
+// the message goes to the other recipients. Accepted there, it made the
+// upstream Client refuse the whole message after DATA, answered as
+// "554 Rejected by upstream" although no upstream had seen it.
+func TestEnvelopeSyntaxAtMailAndRcpt(t *testing.T) {
+	e := relayEnv(t, nil, nil)
+	c := e.session("app1")
+	c.expect("501 5.1.7", `MAIL FROM:<"ceo@t2.test"@t1.test>`)
+	c.expect("501 5.1.7", `MAIL FROM:<a@[10.0.0.1]>`)
+	c.expect("250", "MAIL FROM:<a@t1.test>")
+	for _, r := range []string{"x@[10.0.0.1]", `"a b"@ext.example`, `"x@competitor.example"@ext.example`, "x@ext.example.", "x@-bad.example"} {
+		c.expect("501 5.1.3", "RCPT TO:<%s>", r)
+	}
+	c.expect("250", "RCPT TO:<r@ext.example>")
+	if got := c.data(msg("a@t1.test", "r@ext.example", "syntax")); !strings.HasPrefix(got, "250") {
+		t.Fatal(got)
+	}
+	msgs := e.ups["a"].Messages()
+	if len(msgs) != 1 || !slices.Equal(msgs[0].To, []string{"r@ext.example"}) {
+		t.Fatalf("%d messages upstream, want 1 to r@ext.example", len(msgs))
+	}
+}

@@ -21,6 +21,8 @@ var (
 	errSender          = reply(553, 5, 7, 1, "Sender address not allowed for this account")
 	errSenderRoute     = reply(553, 5, 7, 1, "Sender address not permitted on this route")
 	errRecipient       = reply(550, 5, 7, 1, "Recipient not allowed for this account")
+	errBadSender       = reply(501, 5, 1, 7, "Bad sender address syntax")
+	errBadRecipient    = reply(501, 5, 1, 3, "Bad recipient address syntax")
 	errTooManyRcpts    = reply(452, 4, 5, 3, "Too many recipients")
 	errTooLarge        = reply(552, 5, 3, 4, "Message size exceeds limit")
 	errRate            = reply(451, 4, 7, 1, "Sending rate limit exceeded, try again later")

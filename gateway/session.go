@@ -317,6 +317,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if g.paused.is(t.name) {
 		return s.rejectTx(tx, "paused", errPaused)
 	}
+	if from != "" && !validAddress(from) {
+		return s.rejectTx(tx, "bad_address", errBadSender)
+	}
 	if !t.mayFrom(from) {
 		return s.rejectTx(tx, "sender_not_allowed", errSender)
 	}
@@ -358,6 +361,12 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		m.reject(tx.t.name, "rcpt", "too_many_rcpts")
 		m.rcpt(tx.t.name, "too_many", 1)
 		return errTooManyRcpts
+	}
+	if !validAddress(to) {
+		tx.denied = append(tx.denied, to)
+		m.reject(tx.t.name, "rcpt", "bad_address")
+		m.rcpt(tx.t.name, "denied", 1)
+		return errBadRecipient
 	}
 	if !tx.t.mayTo(to) {
 		tx.denied = append(tx.denied, to)
