@@ -294,17 +294,17 @@ func (s *DKIMSigner) sign(p *dkimPass, check bool) ([]byte, error) {
 	f := sigFolder{b: append(p.tag[:0], "DKIM-Signature:"...), piece: p.piece}
 	f.line = len(f.b)
 	for _, t := range s.fixedTags {
-		f.tag(t, false)
+		f.tag(t, foldNone)
 	}
 	tag := strconv.AppendInt(append(p.scratchTag[:0], "t="...), now.Unix(), 10)
-	f.tag(tag, false)
+	f.tag(tag, foldNone)
 	if s.expiration > 0 {
 		tag = strconv.AppendInt(append(tag[:0], "x="...), now.Add(s.expiration).Unix(), 10)
-		f.tag(tag, false)
+		f.tag(tag, foldNone)
 	}
-	f.tag(names, true)
+	f.tag(names, foldColon)
 	tag = base64.StdEncoding.AppendEncode(append(tag[:0], "bh="...), bh[:])
-	f.tag(tag, false)
+	f.tag(tag, foldAnywhere)
 	f.last()
 	p.scratchTag, p.piece = tag, f.piece
 	unsigned := f.b // ends with "b="
@@ -402,37 +402,49 @@ func canonName(relaxed bool) string {
 // sigFolder writes the DKIM-Signature field's tags folded to lines of at
 // most 76 octets, as "DKIM-Signature: v=1; a=…; … b=" (the value of b= is
 // appended after signing). Long tag values (h=, bh=) are folded at their
-// colons or in the base64.
+// colons or in the base64; the others (a domain in d=, a selector in s=)
+// admit no white space inside (RFC 6376 section 3.5), so one too long for
+// a line gets a line of its own, longer than 76 octets but far within 998.
 type sigFolder struct {
 	b     []byte
 	line  int    // octets on the current line
 	piece []byte // scratch: a tag and its semicolon
 }
 
-// tag appends one tag and its semicolon; h says it is the h= tag, folded
-// after a colon.
-func (f *sigFolder) tag(t []byte, h bool) {
+// tagFold says where a tag's value may be folded.
+type tagFold uint8
+
+const (
+	foldNone     tagFold = iota // nowhere: v=, a=, c=, d=, s=, t=, x=
+	foldColon                   // after a colon: h=
+	foldAnywhere                // anywhere: base64 (bh=)
+)
+
+// tag appends one tag and its semicolon, folded inside only as fold allows.
+func (f *sigFolder) tag(t []byte, fold tagFold) {
 	f.piece = append(append(f.piece[:0], t...), ';')
-	f.put(f.piece, h)
+	f.put(f.piece, fold)
 }
 
 // last appends the empty b= tag that ends the field before signing.
-func (f *sigFolder) last() { f.put([]byte("b="), false) }
+func (f *sigFolder) last() { f.put([]byte("b="), foldNone) }
 
-func (f *sigFolder) put(piece []byte, h bool) {
+func (f *sigFolder) put(piece []byte, fold tagFold) {
 	if f.line+1+len(piece) > 76 && f.line > 1 {
 		f.b = append(f.b, "\r\n"...)
 		f.line = 0
 	}
 	f.b = append(f.b, ' ')
 	f.line++
-	for f.line+len(piece) > 76 {
+	for fold != foldNone && f.line+len(piece) > 76 {
 		// Fold inside the value: after a colon in h=, anywhere in bh=.
 		cut := 76 - f.line
-		if h {
-			if i := bytes.LastIndexByte(piece[:cut], ':'); i > 0 {
-				cut = i + 1
+		if fold == foldColon {
+			i := bytes.LastIndexByte(piece[:cut], ':')
+			if i <= 0 {
+				break // a header name is not split either
 			}
+			cut = i + 1
 		}
 		if cut <= 2 {
 			break

@@ -287,3 +287,32 @@ func TestDKIMRecord(t *testing.T) {
 	e := newDKIMSigner(t, "ed25519.pem", "ed").DNSRecord()
 	assert.Regexp(t, `^v=DKIM1; k=ed25519; p=[A-Za-z0-9+/]{43}=$`, e.Value)
 }
+
+// TestDKIMLongDomainAndSelector: a signing domain or selector too long to
+// share a 76-octet line is written whole on a line of its own, never
+// folded inside (RFC 6376 allows no white space in a domain name), so
+// that both verifiers find the key and accept the signature.
+func TestDKIMLongDomainAndSelector(t *testing.T) {
+	t.Parallel() // waits on a child process (python3)
+	domain := strings.Repeat("a", 60) + "." + strings.Repeat("b", 60) + ".example.com"
+	selector := strings.Repeat("s", 63) + "." + strings.Repeat("t", 20)
+	m, err := mailer.NewMessage().From("Sender <sender@" + domain + ">").To("bob@example.net").
+		Subject("long d=").Text("hello\n").Build()
+	require.NoError(t, err)
+	raw, err := m.Bytes()
+	require.NoError(t, err)
+	s, err := mailer.NewDKIMSigner(mailer.DKIM{Domain: domain, Selector: selector, Key: dkimKey(t, "ed25519.pem")})
+	require.NoError(t, err)
+	out, err := s.Sign(raw)
+	require.NoError(t, err)
+	sig, _, _ := strings.Cut(string(out), "\r\nFrom:")
+	unfolded := strings.ReplaceAll(sig, "\r\n", "")
+	assert.Contains(t, unfolded, " d="+domain+";", "d= folded inside:\n%s", sig)
+	assert.Contains(t, unfolded, " s="+selector+";", "s= folded inside:\n%s", sig)
+	for _, line := range strings.Split(sig, "\r\n") {
+		assert.LessOrEqual(t, len(line), 998)
+	}
+	dns := dnsOf(s)
+	require.NoError(t, verifyGo(t, out, dns))
+	assert.Equal(t, []bool{true}, verifyPython(t, dns, out), "dkimpy rejects:\n%s", sig)
+}
