@@ -228,11 +228,14 @@ func (env *Envelope) check() ([]string, error) {
 //	…
 //	receipt, err := c.SendRaw(ctx, m.Envelope(), raw)
 //
-// SMTPUTF8 is set when an envelope address has a non-ASCII local part.
+// SMTPUTF8 is set when an address of the envelope or of the headers has
+// a non-ASCII local part.
 func (m *Message) Envelope() Envelope {
-	env := Envelope{From: m.envelopeFrom(), To: m.Recipients(), DSN: m.dsn}
+	env := Envelope{From: m.envelopeFrom(), To: m.Recipients(), DSN: m.dsn, SMTPUTF8: m.utf8Headers}
 	if env.From != "" {
-		_, env.SMTPUTF8 = envelopeAddress(env.From)
+		if _, u := envelopeAddress(env.From); u {
+			env.SMTPUTF8 = true
+		}
 	}
 	for _, r := range env.To {
 		if _, u := envelopeAddress(r); u {

@@ -65,6 +65,7 @@ type Message struct {
 	envFrom            string   // envelope sender, if not From (envelope.go)
 	dsn                DSN      // DSN parameters (envelope.go)
 	seed               [16]byte // makes the MIME boundaries, the same on every write
+	utf8Headers        bool     // a header address has a non-ASCII local part (RFC 6532)
 	partsSize          int64    // encoded size of the bodies and attachments in memory
 }
 
@@ -398,6 +399,7 @@ func (b *MessageBuilder) Build() (*Message, error) {
 		m.messageID = newMessageID(m.from.Address)
 	}
 	m.rcpts = envelopeRecipients(m.to, m.cc, m.bcc)
+	m.utf8Headers = hasUTF8LocalPart(append(append([]Address{m.from}, m.replyTo...), append(m.to, m.cc...)...))
 	m.wireText = canonicalCRLF(m.text)
 	m.textEnc = chooseEncoding(m.wireText)
 	if m.html != "" {
@@ -407,6 +409,19 @@ func (b *MessageBuilder) Build() (*Message, error) {
 	_, _ = rand.Read(m.seed[:]) // crypto/rand.Read never fails (Go 1.24+)
 	m.partsSize = m.fixedPartsSize() + m.headerSize()
 	return &m, nil
+}
+
+// hasUTF8LocalPart reports whether an address of addrs has a non-ASCII
+// local part: one the headers carry in UTF-8 (RFC 6532), which only a
+// server that offers SMTPUTF8 may receive, even when the address is in no
+// MAIL FROM or RCPT TO (a From behind EnvelopeFrom, a Reply-To).
+func hasUTF8LocalPart(addrs []Address) bool {
+	for _, a := range addrs {
+		if at := strings.LastIndexByte(a.Address, '@'); at > 0 && !isASCII(a.Address[:at]) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasFieldError(errs []error, fields ...string) bool {

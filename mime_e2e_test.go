@@ -2,6 +2,7 @@ package mailer_test
 
 import (
 	"bytes"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"slices"
@@ -142,4 +143,51 @@ func TestSmugglingBodyOnTheWire(t *testing.T) {
 	want := "a\r\n.\r\nMAIL FROM:<x@evil.test>\r\nb\r\n.\r\nc\r\n.\r\nd\r\n.\r\ne\r\n..\r\n"
 	assert.Equal(t, want, text)
 	assert.Equal(t, 1, srv.Count(mailertest.StepDataEnd))
+}
+
+// TestSMTPUTF8HeaderOnlyAddress: an address with a non-ASCII local part
+// that is in the headers but not in the envelope (a From behind an
+// EnvelopeFrom, a Reply-To) is written in UTF-8 (RFC 6532), so the message
+// needs SMTPUTF8 as much as a non-ASCII recipient does: Envelope says so,
+// and Send fails before MAIL when the server does not offer it.
+func TestSMTPUTF8HeaderOnlyAddress(t *testing.T) {
+	for name, b := range map[string]*mailer.MessageBuilder{
+		"From behind EnvelopeFrom": mailer.NewMessage().From("用户@例子.中国").EnvelopeFrom("bounces@example.com"),
+		"Reply-To":                 mailer.NewMessage().From("noreply@example.com").ReplyTo("客服 <客服@example.com>"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			m, err := b.To("bob@example.com").Subject("你好").Text("你好").Build()
+			require.NoError(t, err)
+			raw, err := m.Bytes()
+			require.NoError(t, err)
+			// Read back on its own: the header holds raw UTF-8.
+			msg, err := mail.ReadMessage(bytes.NewReader(raw))
+			require.NoError(t, err)
+			hdr := msg.Header.Get("From") + msg.Header.Get("Reply-To")
+			require.False(t, isASCIIString(hdr), "%q", hdr)
+
+			assert.True(t, m.Envelope().SMTPUTF8, "Envelope().SMTPUTF8")
+
+			srv := mailertest.NewServer(t)
+			_, err = mimeClient(t, srv).Send(t.Context(), m)
+			require.ErrorIs(t, err, mailer.ErrSMTPUTF8Required)
+			assert.Empty(t, srv.Messages())
+
+			srv = mailertest.NewServer(t, mailertest.WithSMTPUTF8())
+			_, err = mimeClient(t, srv).Send(t.Context(), m)
+			require.NoError(t, err)
+			assert.True(t, slices.ContainsFunc(srv.Commands(), func(c string) bool {
+				return strings.HasPrefix(c, "MAIL FROM:<") && strings.Contains(c, " SMTPUTF8")
+			}), "%q", srv.Commands())
+		})
+	}
+}
+
+func isASCIIString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

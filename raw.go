@@ -36,7 +36,8 @@ type payload struct {
 
 // payloadOf returns the payload of Send(m).
 func payloadOf(m *Message) payload {
-	return payload{from: m.envelopeFrom(), rcpts: m.rcpts, msg: m, size: m.sizeEstimate(), dsn: m.dsn, messageID: m.messageID}
+	return payload{from: m.envelopeFrom(), rcpts: m.rcpts, msg: m, size: m.sizeEstimate(), dsn: m.dsn, messageID: m.messageID,
+		smtputf8: m.utf8Headers}
 }
 
 // SendRaw delivers msg, an already rendered RFC 5322 message (headers, a
