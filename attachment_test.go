@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"mime"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -136,5 +137,32 @@ func BenchmarkBuildEmbeds(b *testing.B) {
 		if _, err := mb.Build(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestAttachMessageFile: a message/rfc822 body may not be base64 (RFC 2046
+// section 5.2.1) and a multipart type needs a boundary, so an attached
+// .eml file (or any file whose extension maps to message/* or multipart/*)
+// is written as application/octet-stream in base64, which every reader
+// decodes back to its exact bytes under its name. Asked for explicitly,
+// such a type is refused.
+func TestAttachMessageFile(t *testing.T) {
+	require.NoError(t, mime.AddExtensionType(".x-mailer-test-mp", "multipart/x-test"))
+	inner := "From: x@example.com\r\nTo: y@example.com\r\nSubject: inner\r\n\r\ninner body\r\n"
+	m := mustBuild(t, NewMessage().From("a@example.com").To("b@example.com").Subject("fwd").Text("see attached").
+		AttachBytes("original.eml", []byte(inner)).AttachBytes("part.x-mailer-test-mp", []byte("data")))
+	raw := writeMessage(t, m)
+	for _, r := range readersFor(t, [][]byte{raw}) {
+		d := r.read(t, raw)
+		require.Len(t, d.Files, 2, r.name)
+		assert.Equal(t, "original.eml", d.Files[0].Name, r.name)
+		assert.Equal(t, inner, string(d.Files[0].Data), r.name)
+		assert.Equal(t, "part.x-mailer-test-mp", d.Files[1].Name, r.name)
+		assert.Equal(t, "data", string(d.Files[1].Data), r.name)
+	}
+	for _, ct := range []string{"message/rfc822", "Message/Global"} {
+		_, err := NewMessage().From("a@example.com").To("b@example.com").Text("t").
+			AttachBytes("m.eml", []byte(inner), ContentType(ct)).Build()
+		require.ErrorIs(t, err, ErrInvalidHeader, ct)
 	}
 }

@@ -28,8 +28,10 @@ type attachOptions struct {
 // The value is parsed and written again, never copied raw: Build fails
 // with ErrInvalidHeader for anything but "type/subtype" followed by
 // "; key=value" parameters of printable ASCII (values may be quoted), for
-// multipart types (the builder makes the structure), and for a "name"
-// parameter (the builder writes it from the file name). A text type
+// multipart types (the builder makes the structure), for message types
+// such as message/rfc822 (attachments are sent in base64, which RFC 2046
+// forbids for them: attach an .eml file as application/octet-stream), and
+// for a "name" parameter (the builder writes it from the file name). A text type
 // without a charset gets "charset=utf-8" when its content is UTF-8.
 func ContentType(mediaType string) AttachOption {
 	return func(o *attachOptions) { o.contentType, o.set = mediaType, true }
@@ -75,6 +77,9 @@ func cleanContentType(s string) (string, error) {
 	}
 	if strings.HasPrefix(mt, "multipart/") {
 		return "", fmt.Errorf("%w: a multipart type is made by the builder", ErrInvalidHeader)
+	}
+	if !leafType(mt) {
+		return "", fmt.Errorf("%w: a message type cannot be sent in base64 (RFC 2046 section 5.2); use application/octet-stream", ErrInvalidHeader)
 	}
 	if len(params) > 10 {
 		return "", fmt.Errorf("%w: more than 10 parameters", ErrInvalidHeader)

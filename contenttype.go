@@ -20,7 +20,7 @@ var commonTypes = map[string]string{
 	".pdf": "application/pdf", ".zip": "application/zip", ".gz": "application/gzip",
 	".json": "application/json", ".xml": "application/xml", ".ics": "text/calendar",
 	".csv": "text/csv", ".txt": "text/plain", ".htm": "text/html", ".html": "text/html",
-	".md": "text/markdown", ".eml": "message/rfc822",
+	".md": "text/markdown", ".eml": "application/octet-stream", // see leafType
 	".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
 	".webp": "image/webp", ".svg": "image/svg+xml", ".ico": "image/vnd.microsoft.icon",
 	".bmp": "image/bmp", ".avif": "image/avif",
@@ -50,7 +50,7 @@ func contentType(name string, head []byte) string {
 		t = http.DetectContentType(head)
 	}
 	mt, _, err := mime.ParseMediaType(t)
-	if err != nil || !isMediaType(mt) {
+	if err != nil || !isMediaType(mt) || !leafType(mt) {
 		mt = "application/octet-stream"
 	}
 	if strings.HasPrefix(mt, "text/") && utf8.Valid(trimPartialRune(head)) {
@@ -70,6 +70,17 @@ func trimPartialRune(head []byte) []byte {
 		}
 	}
 	return head
+}
+
+// leafType reports whether an attachment can be written with media type
+// mt (lower case) in base64, as every attachment is: not a multipart type,
+// which needs a boundary and parts, nor a message type, whose body must
+// not be encoded (RFC 2046 sections 5.1 and 5.2; Python's email package
+// reads a base64 message/rfc822 part as an empty message). An attached
+// .eml file goes as application/octet-stream: readers decode it to its
+// exact bytes and mail clients open it by its name.
+func leafType(mt string) bool {
+	return !strings.HasPrefix(mt, "multipart/") && !strings.HasPrefix(mt, "message/")
 }
 
 // isMediaType reports whether mt is "type/subtype" of RFC 2045 token
