@@ -71,17 +71,18 @@ func (c *command) register(fs *flag.FlagSet) {
 	}
 }
 
-func (c *command) check(fs *flag.FlagSet) error {
+// check validates the flags and the command's arguments, args.
+func (c *command) check(args []string) error {
 	switch c.name {
 	case "show", "retry", "cancel":
-		if fs.NArg() != 1 {
+		if len(args) != 1 {
 			return usagef("needs exactly one Message-ID")
 		}
-		c.id = fs.Arg(0)
+		c.id = args[0]
 		return nil
 	}
-	if fs.NArg() != 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+	if len(args) != 0 {
+		return usagef("unexpected argument %q", args[0])
 	}
 	switch c.name {
 	case "enqueue":

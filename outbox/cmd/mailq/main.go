@@ -117,20 +117,33 @@ func envOr(name, def string) string {
 	return def
 }
 
-// parse parses a command's flags; help prints them and returns
-// flag.ErrHelp.
-func parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+// parse parses a command's flags, which may come before or after its
+// arguments ("show ID -json"), and returns the arguments; "--" ends the
+// flags. Help prints the flags and returns flag.ErrHelp.
+func parse(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
 	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fmt.Fprintf(stdout, "usage of mailq %s:\n", fs.Name())
-			fs.PrintDefaults()
-			return flag.ErrHelp
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(stdout)
+				fmt.Fprintf(stdout, "usage of mailq %s:\n", fs.Name())
+				fs.PrintDefaults()
+				return nil, flag.ErrHelp
+			}
+			return nil, usagef("%v", err)
 		}
-		return usagef("%v", err)
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		// Parse stopped at an argument, or after a "--" that it dropped.
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
-	return nil
 }
 
 func dispatch(ctx context.Context, cmd string, args []string, g *globalFlags, stdout, stderr io.Writer) error {
@@ -143,10 +156,11 @@ func dispatch(ctx context.Context, cmd string, args []string, g *globalFlags, st
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	g.register(fs)
 	c.register(fs)
-	if err := parse(fs, args, stdout); err != nil {
+	pos, err := parse(fs, args, stdout)
+	if err != nil {
 		return err
 	}
-	if err := c.check(fs); err != nil {
+	if err := c.check(pos); err != nil {
 		return err
 	}
 	return withOutbox(ctx, c)

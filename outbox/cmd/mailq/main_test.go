@@ -151,3 +151,46 @@ func testMailq(t *testing.T, dir string, mailq mailqFunc) {
 		t.Fatalf("list:\n%s", out)
 	}
 }
+
+// Flags may follow a command's argument, as the README's
+// "mailq show ID -json" and the package doc ("Flags may come before or
+// after the command") have them; "--" still ends the flags.
+func TestFlagsAfterArgument(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "q.db")
+	t.Setenv("MAILER_URL", "")
+	t.Setenv("MAILQ_DB", "")
+	mailq := func(wantCode int, args ...string) (string, string) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), args, &stdout, &stderr); code != wantCode {
+			t.Fatalf("mailq %v: exit %d, want %d\nstdout: %s\nstderr: %s", args, code, wantCode, stdout.String(), stderr.String())
+		}
+		return stdout.String(), stderr.String()
+	}
+	mailq(0, "-db", db, "migrate")
+	out, _ := mailq(0, "-db", db, "enqueue", "-from", "app@example.com", "-to", "bob@example.com", "-subject", "s", "-text", "t")
+	id := strings.TrimSpace(out)
+
+	out, _ = mailq(0, "show", id, "-json", "-db", db)
+	var r outbox.Record
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.MessageID != id || r.Status != outbox.StatusPending {
+		t.Fatalf("show ID -json = %s (%v)", out, err)
+	}
+	if out, _ := mailq(0, "cancel", id, "-db", db); !strings.Contains(out, "CANCELLED") {
+		t.Fatalf("cancel ID -db: %q", out)
+	}
+	if out, _ := mailq(0, "-db", db, "retry", id); !strings.Contains(out, "PENDING") {
+		t.Fatalf("retry: %q", out)
+	}
+	// Still exactly one argument, and a flag error is still a usage error.
+	if _, errOut := mailq(2, "-db", db, "show", id, "-json", "other"); !strings.Contains(errOut, "exactly one Message-ID") {
+		t.Fatalf("two arguments: %s", errOut)
+	}
+	mailq(2, "-db", db, "show", id, "-bogus")
+	mailq(2, "-db", db, "migrate", "extra", "-db", db)
+	// After "--" a dash is an argument: the ID "-json" is looked up (and
+	// not found), not taken for the flag.
+	if _, errOut := mailq(1, "-db", db, "show", "--", "-json"); strings.Contains(errOut, "exactly one") {
+		t.Fatalf(`show -- -json: %s`, errOut)
+	}
+}
