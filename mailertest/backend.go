@@ -46,7 +46,8 @@ type Message struct {
 	HeaderFrom, HeaderTo, Cc, ReplyTo []*mail.Address
 	// Text and HTML are the text/plain and text/html bodies, transfer
 	// encoding removed, converted to UTF-8, with "\n" line breaks; "" when
-	// the message has no such body.
+	// the message has no such body. A body in a charset no decoder knows
+	// is left in it, and DecodeError names the charset.
 	Text, HTML string
 	// Attachments are the parts with Content-Disposition "attachment", in
 	// order.

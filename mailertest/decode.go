@@ -75,7 +75,14 @@ func (m *Message) parse() error {
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("mailertest: reading a part: %w", err))
-			break
+			if message.IsUnknownEncoding(err) {
+				continue // this part is lost; the reader is at the next
+			}
+			// A part in an unknown charset is kept as sent, and the
+			// parts after it are read too.
+			if !message.IsUnknownCharset(err) || p == nil {
+				break
+			}
 		}
 		data, err := io.ReadAll(p.Body)
 		if err != nil {

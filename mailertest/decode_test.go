@@ -137,6 +137,46 @@ func TestDecodeErrorKeepsTheRest(t *testing.T) {
 	assert.Equal(t, "body\n", m.Text)
 }
 
+// sendData delivers raw with net/smtp and returns the message as the
+// server recorded it.
+func sendData(t *testing.T, srv *mailertest.Server, raw string) mailertest.Message {
+	t.Helper()
+	c := stdClient(t, srv)
+	require.NoError(t, c.Mail("a@example.com"))
+	require.NoError(t, c.Rcpt("b@example.com"))
+	w, err := c.Data()
+	require.NoError(t, err)
+	_, err = w.Write([]byte(raw))
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	msgs := srv.Messages()
+	require.NotEmpty(t, msgs)
+	return msgs[len(msgs)-1]
+}
+
+// TestDecodeUnknownCharsetKeepsTheRest decodes a message whose text part
+// names a charset no decoder knows ("unknown-8bit", as old gateways
+// write), then a part in an unknown transfer encoding: the errors are
+// reported, and the text as sent and the attachment after them are still
+// there.
+func TestDecodeUnknownCharsetKeepsTheRest(t *testing.T) {
+	srv := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSNone))
+	m := sendData(t, srv, "From: a@example.com\r\nSubject: report\r\nMIME-Version: 1.0\r\n"+
+		"Content-Type: multipart/mixed; boundary=B\r\n\r\n"+
+		"--B\r\nContent-Type: text/plain; charset=unknown-8bit\r\n\r\nthe report\r\n"+
+		"--B\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n"+
+		"--B\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n"+
+		"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQ=\r\n--B--\r\n")
+	require.Error(t, m.DecodeError)
+	assert.Contains(t, m.DecodeError.Error(), "unknown-8bit")
+	assert.Contains(t, m.DecodeError.Error(), "x-uuencode")
+	assert.Equal(t, "report", m.Subject)
+	assert.Equal(t, "the report", m.Text)
+	pdf, ok := m.Attachment("a.pdf")
+	require.True(t, ok, "attachments: %+v", m.Attachments)
+	assert.Equal(t, []byte("%PDF-1.4"), pdf.Data)
+}
+
 // TestFinders finds messages by envelope recipient and subject.
 func TestFinders(t *testing.T) {
 	srv := mailertest.NewServer(t)
