@@ -50,7 +50,8 @@ type Message struct {
 	// is left in it, and DecodeError names the charset.
 	Text, HTML string
 	// Attachments are the parts with Content-Disposition "attachment", in
-	// order.
+	// order, and those without a Content-Disposition that are neither text
+	// nor have a Content-ID, as mail clients show them.
 	Attachments []Part
 	// Inline are the other parts that are not the text or HTML body, such
 	// as images the HTML shows with "cid:" (see Part.ContentID), in order.

@@ -103,6 +103,12 @@ func (m *Message) parse() error {
 		part.ContentType, part.Params, _ = ph.ContentType()
 		part.ContentType = strings.ToLower(part.ContentType)
 		part.ContentID = strings.Trim(strings.TrimSpace(ph.Get("Content-ID")), "<>")
+		if attachment && part.ContentID != "" && ph.Get("Content-Disposition") == "" {
+			// go-message calls every part without a disposition that is
+			// not text an attachment; one with a Content-ID is there for
+			// the HTML to show with "cid:".
+			attachment = false
+		}
 		if !attachment {
 			body := strings.ReplaceAll(string(data), "\r\n", "\n")
 			switch {

@@ -177,6 +177,30 @@ func TestDecodeUnknownCharsetKeepsTheRest(t *testing.T) {
 	assert.Equal(t, []byte("%PDF-1.4"), pdf.Data)
 }
 
+// TestDecodeInlineWithoutDisposition decodes an HTML message whose image
+// has a Content-ID but no Content-Disposition, as Python's add_related and
+// many other writers send it: the image is inline (the HTML shows it with
+// "cid:"), not an attachment. A PDF without disposition or Content-ID is
+// an attachment, as mail clients show it.
+func TestDecodeInlineWithoutDisposition(t *testing.T) {
+	srv := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSNone))
+	m := sendData(t, srv, "From: a@example.com\r\nSubject: x\r\nMIME-Version: 1.0\r\n"+
+		"Content-Type: multipart/mixed; boundary=M\r\n\r\n"+
+		"--M\r\nContent-Type: multipart/related; boundary=R\r\n\r\n"+
+		"--R\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<img src=\"cid:logo@example.com\">\r\n"+
+		"--R\r\nContent-Type: image/png\r\nContent-ID: <logo@example.com>\r\nContent-Transfer-Encoding: base64\r\n\r\n"+
+		base64.StdEncoding.EncodeToString(png)+"\r\n--R--\r\n"+
+		"--M\r\nContent-Type: application/pdf; name=a.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQ=\r\n--M--\r\n")
+	require.NoError(t, m.DecodeError)
+	assert.Equal(t, `<img src="cid:logo@example.com">`, m.HTML)
+	require.Len(t, m.Inline, 1, "attachments: %+v", m.Attachments)
+	assert.Equal(t, "logo@example.com", m.Inline[0].ContentID)
+	assert.Equal(t, "image/png", m.Inline[0].ContentType)
+	assert.Equal(t, png, m.Inline[0].Data)
+	require.Len(t, m.Attachments, 1)
+	assert.Equal(t, "a.pdf", m.Attachments[0].Filename)
+}
+
 // TestFinders finds messages by envelope recipient and subject.
 func TestFinders(t *testing.T) {
 	srv := mailertest.NewServer(t)
