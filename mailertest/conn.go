@@ -349,20 +349,29 @@ func (cs *connState) auth(text, line string) error {
 		cs.srv.faultFor(StepAUTH)
 		return cs.reply([]byte("530 5.7.0 Must issue a STARTTLS command first\r\n"))
 	}
-	cmd := []byte(line)
-	for {
-		var reply []byte
-		err := cs.step(StepAUTH, cmd, func(r []byte) []byte { reply = r; return r })
-		if err != nil || !bytes.HasPrefix(reply, []byte("334")) {
-			return err
-		}
+	// The AUTH command is one occurrence of StepAUTH, whatever the number
+	// of lines its exchange takes; the fault, if any, answers the command.
+	var reply []byte
+	if err := cs.step(StepAUTH, []byte(line), func(r []byte) []byte { reply = r; return r }); err != nil {
+		return err
+	}
+	for bytes.HasPrefix(reply, []byte("334")) {
 		next, err := cs.readLine(maxAuthLine)
 		if err != nil {
 			return err
 		}
 		cs.record(true, "<redacted>")
-		cmd = []byte(next)
+		if _, err := cs.back.Write([]byte(next)); err != nil {
+			return err
+		}
+		if reply, err = readReply(cs.br); err != nil {
+			return err
+		}
+		if err := cs.reply(reply); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // data relays DATA, the message and the final dot.

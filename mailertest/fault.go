@@ -31,6 +31,8 @@ const (
 // reply).
 //
 // Some steps read the fields their own way:
+//   - StepAUTH: an AUTH command counts once however many lines its
+//     exchange takes (CRAM-MD5, LOGIN); the fault answers the command.
 //   - StepSTARTTLS: After bytes follow the 220 before the TLS handshake
 //     (response injection); a careful client discards them.
 //   - StepBody: Drop resets the connection (TCP RST) before the data is

@@ -2,6 +2,7 @@ package mailertest_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/postkit/mailer"
 	"github.com/postkit/mailer/mailertest"
 )
 
@@ -344,4 +346,32 @@ func TestAttemptFaultFollowsTheMessage(t *testing.T) {
 	defer mu.Unlock()
 	assert.Equal(t, map[string][]int{"<a@example.com>": {2}, "<b@example.com>": {1, 2}}, calls)
 	assert.Len(t, srv.Messages(), 3)
+}
+
+// TestAuthFaultCountsAuthCommands strikes the second authentication, as a
+// Fault's occurrence promises: an AUTH whose exchange takes several lines
+// (CRAM-MD5, which mailer's AutoAuth prefers, or LOGIN) counts once, and
+// a fault never strikes in the middle of an exchange.
+func TestAuthFaultCountsAuthCommands(t *testing.T) {
+	for _, mech := range []string{"CRAM-MD5", "LOGIN", "PLAIN"} {
+		t.Run(mech, func(t *testing.T) {
+			srv := mailertest.NewServer(t, mailertest.WithUser("alice", "pw"), mailertest.WithMechanisms(mech),
+				mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepAUTH, On: 2, Reply: "454 4.7.0 Temporary authentication failure"}))
+			c, err := mailer.New(srv.Options(), mailer.WithRetry(mailertest.FastRetry()))
+			require.NoError(t, err)
+			defer c.Close()
+			send := func() mailer.Receipt {
+				msg, err := mailer.NewMessage().From("a@example.com").To("b@example.com").Subject("x").Text("x").Build()
+				require.NoError(t, err)
+				r, err := c.Send(context.Background(), msg)
+				require.NoError(t, err)
+				return r
+			}
+			assert.Equal(t, 1, send().Attempts, "the first authentication succeeds")
+			assert.Equal(t, 1, srv.Count(mailertest.StepAUTH))
+			srv.CloseConnections() // the next send authenticates again
+			assert.Equal(t, 2, send().Attempts, "the second authentication gets the 454")
+			assert.Equal(t, 3, srv.Count(mailertest.StepAUTH))
+		})
+	}
 }
