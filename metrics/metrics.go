@@ -37,10 +37,54 @@ type Metrics struct {
 	label      string
 
 	mu      sync.Mutex
-	started map[attemptKey]time.Time // StatusSending time of the attempt in progress
+	started map[attemptKey]starts // StatusSending times of the attempts in progress
 }
 
-type attemptKey struct{ messageID, account string }
+// attemptKey names an attempt in progress. The attempt number keeps a
+// send that gives up during its retry wait from taking the start of
+// another send's attempt of the same Message-ID.
+type attemptKey struct {
+	messageID, account string
+	attempt            int
+}
+
+// starts holds the StatusSending times of the attempts in progress under
+// one key, oldest first: usually one, more when sends of one Message-ID
+// overlap (SendRaw of messages without one, one Message sent twice).
+type starts struct {
+	first time.Time
+	more  []time.Time
+}
+
+// begin records an attempt that started at t.
+func (m *Metrics) begin(key attemptKey, t time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.started[key]
+	if !ok {
+		m.started[key] = starts{first: t}
+		return
+	}
+	s.more = append(s.more, t)
+	m.started[key] = s
+}
+
+// end forgets the oldest attempt in progress under key and returns when
+// it started; ok is false if there is none.
+func (m *Metrics) end(key attemptKey) (start time.Time, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.started[key]
+	if !ok {
+		return time.Time{}, false
+	}
+	if len(s.more) == 0 {
+		delete(m.started, key)
+		return s.first, true
+	}
+	m.started[key] = starts{first: s.more[0], more: s.more[1:]}
+	return s.first, true
+}
 
 // An Option configures New.
 type Option func(*options) error
@@ -172,7 +216,7 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 		failedVec:  failed.MustCurryWith(l),
 		retriesVec: retries.MustCurryWith(l),
 		attemptVec: attempt.MustCurryWith(l),
-		started:    map[attemptKey]time.Time{},
+		started:    map[attemptKey]starts{},
 	}
 	// The series of the four outcomes are looked up once, here, and exist
 	// from the start at 0, so that rate() sees the first failure. Failed and
@@ -211,27 +255,19 @@ func (m *Metrics) Option() mailer.Option { return mailer.WithHook(m.Hook) }
 // event (BenchmarkHook, three events a Send) and waits for nothing but a
 // short mutex.
 func (m *Metrics) Hook(_ context.Context, e mailer.Event) {
-	key := attemptKey{e.MessageID, e.Account}
+	key := attemptKey{e.MessageID, e.Account, e.Attempt}
 	switch e.Status {
 	case mailer.StatusPending:
 		m.inFlight.Inc()
 	case mailer.StatusSending:
-		m.mu.Lock()
-		m.started[key] = e.Time
-		m.mu.Unlock()
+		m.begin(key, e.Time)
 	case mailer.StatusRetrying:
-		m.mu.Lock()
-		delete(m.started, key)
-		m.mu.Unlock()
+		m.end(key)
 		counter(m.retries, m.retriesVec, e.Outcome).Inc()
 		m.observer(e.Outcome).Observe(e.Duration.Seconds())
 	case mailer.StatusSent, mailer.StatusFailed:
 		m.inFlight.Dec()
-		m.mu.Lock()
-		start, ok := m.started[key]
-		delete(m.started, key)
-		m.mu.Unlock()
-		if ok { // the last attempt ended with this event
+		if start, ok := m.end(key); ok { // the last attempt ended with this event
 			m.observer(e.Outcome).Observe(e.Time.Sub(start).Seconds())
 		}
 		if e.MaybeDuplicate {

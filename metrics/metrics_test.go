@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/postkit/mailer"
 	"github.com/postkit/mailer/mailertest"
@@ -300,4 +302,119 @@ func BenchmarkHook(b *testing.B) {
 			m.Hook(ctx, e)
 		}
 	})
+}
+
+// Two sends of the same Message-ID at once (SendRaw of messages without a
+// Message-ID all have "", and one Message may be sent twice) each count
+// their attempt: hooks of different sends run concurrently, so their
+// events interleave.
+func TestInterleavedSendsOfOneMessageID(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg, metrics.Label("raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	for _, e := range []mailer.Event{
+		{Status: mailer.StatusPending, Time: t0},
+		{Status: mailer.StatusPending, Time: t0},
+		{Status: mailer.StatusSending, Attempt: 1, Time: t0},
+		{Status: mailer.StatusSending, Attempt: 1, Time: t0.Add(time.Second)},
+		{Status: mailer.StatusSent, Attempt: 1, Outcome: mailer.OutcomeDelivered, Time: t0.Add(2 * time.Second)},
+		{Status: mailer.StatusFailed, Attempt: 1, Outcome: mailer.OutcomePermanent, Time: t0.Add(3 * time.Second)},
+	} {
+		m.Hook(ctx, e)
+	}
+	fams := scrape(t, reg)
+	for _, tc := range []struct {
+		outcome string
+		want    float64
+	}{{"delivered", 1}, {"permanent", 1}} {
+		if got := value(t, fams, "mailer_attempt_duration_seconds", map[string]string{"client": "raw", "outcome": tc.outcome}); got != tc.want {
+			t.Errorf("attempts{%s} = %v, want %v", tc.outcome, got, tc.want)
+		}
+	}
+	if got := value(t, fams, "mailer_sends_in_flight", map[string]string{"client": "raw"}); got != 0 {
+		t.Errorf("in flight = %v, want 0", got)
+	}
+}
+
+// The same through a Client: two SendRaw calls of messages without a
+// Message-ID, which a hook holds until both have started their attempt.
+func TestConcurrentRawSendsWithoutMessageID(t *testing.T) {
+	srv := mailertest.NewServer(t)
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg, metrics.Label("raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var started sync.WaitGroup
+	started.Add(2)
+	gate := func(_ context.Context, e mailer.Event) {
+		switch e.Status {
+		case mailer.StatusSending:
+			started.Done()
+		case mailer.StatusSent:
+			started.Wait() // both attempts began before either ends
+		}
+	}
+	c := newClient(t, srv, mailer.WithHook(gate), m.Option(), mailer.WithPool(2))
+	raw := []byte("From: app@example.com\r\nTo: bob@example.com\r\nSubject: raw\r\n\r\nhello\r\n")
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for range 2 {
+		wg.Go(func() {
+			_, err := c.SendRaw(context.Background(), mailer.Envelope{From: "app@example.com", To: []string{"bob@example.com"}}, raw)
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	fams := scrape(t, reg)
+	if got := value(t, fams, "mailer_attempt_duration_seconds", map[string]string{"client": "raw", "outcome": "delivered"}); got != 2 {
+		t.Errorf("delivered attempts = %v, want 2", got)
+	}
+}
+
+// A send that gives up in its retry wait (its context ended) while another
+// send of the same Message-ID is in an attempt of another number leaves
+// that attempt to the other send's terminal event.
+func TestGiveUpInWaitBesideAnotherSend(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg, metrics.Label("raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	for _, e := range []mailer.Event{
+		{Status: mailer.StatusPending, Time: at(0)},
+		{Status: mailer.StatusSending, Attempt: 1, Time: at(0)},
+		{Status: mailer.StatusRetrying, Attempt: 1, Outcome: mailer.OutcomeTemporary, Duration: time.Second, Time: at(1)},
+		{Status: mailer.StatusSending, Attempt: 2, Time: at(2)},
+		{Status: mailer.StatusRetrying, Attempt: 2, Outcome: mailer.OutcomeTemporary, Duration: time.Second, Time: at(3)},
+		{Status: mailer.StatusPending, Time: at(3)},
+		{Status: mailer.StatusSending, Attempt: 1, Time: at(4)},
+		// The first send's context ends in its wait after attempt 2.
+		{Status: mailer.StatusFailed, Attempt: 2, Outcome: mailer.OutcomeTemporary, Time: at(5)},
+		{Status: mailer.StatusSent, Attempt: 1, Outcome: mailer.OutcomeDelivered, Time: at(6)},
+	} {
+		m.Hook(ctx, e)
+	}
+	fams := scrape(t, reg)
+	for _, tc := range []struct {
+		outcome string
+		want    float64
+	}{{"delivered", 1}, {"temporary", 2}} {
+		if got := value(t, fams, "mailer_attempt_duration_seconds", map[string]string{"client": "raw", "outcome": tc.outcome}); got != tc.want {
+			t.Errorf("attempts{%s} = %v, want %v", tc.outcome, got, tc.want)
+		}
+	}
 }
