@@ -116,6 +116,11 @@ func (cs *connState) serve() {
 		case "DATA":
 			cs.record(true, text)
 			err = cs.data(line)
+		case "BDAT":
+			// CHUNKING is not offered: refused as by a server without it,
+			// never passed to go-smtp, which would wait for the chunk.
+			cs.record(true, text)
+			err = cs.reply([]byte("502 5.5.1 BDAT not implemented\r\n"))
 		case "QUIT":
 			cs.record(true, text)
 			_ = cs.step(StepQUIT, []byte(line), nil)
@@ -256,7 +261,7 @@ func (cs *connState) record(fromClient bool, text string) {
 // ehloReply adds STARTTLS and hides AUTH before TLS, like real submission
 // servers do.
 func (cs *connState) ehloReply(reply []byte) []byte {
-	reply = cs.hidePipelining(reply)
+	reply = cs.hideCapabilities(reply)
 	cs.mu.Lock()
 	isTLS := cs.tls
 	cs.mu.Unlock()

@@ -103,17 +103,22 @@ func (cs *connState) readCommand() (string, error) {
 	return line, err
 }
 
-// hidePipelining removes PIPELINING from an EHLO reply when the server is
-// configured without it.
-func (cs *connState) hidePipelining(reply []byte) []byte {
-	if !cs.srv.opts.noPipelining || !bytes.HasPrefix(reply, []byte("250")) {
+// hideCapabilities removes from an EHLO reply what the server does not
+// offer: CHUNKING always (the front end relays DATA only, so a BDAT
+// would hang), PIPELINING when the server is configured without it.
+func (cs *connState) hideCapabilities(reply []byte) []byte {
+	if !bytes.HasPrefix(reply, []byte("250")) {
 		return reply
 	}
 	lines := strings.Split(strings.TrimRight(string(reply), "\r\n"), "\r\n")
 	var out []string
 	for _, l := range lines {
-		if len(l) >= 4 && strings.EqualFold(strings.TrimSpace(l[4:]), "PIPELINING") {
-			continue
+		if len(l) >= 4 {
+			capability := strings.TrimSpace(l[4:])
+			if strings.EqualFold(capability, "CHUNKING") ||
+				cs.srv.opts.noPipelining && strings.EqualFold(capability, "PIPELINING") {
+				continue
+			}
 		}
 		out = append(out, l)
 	}

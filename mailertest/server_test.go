@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"net"
 	"net/smtp"
+	"net/textproto"
 	"strings"
 	"sync"
 	"testing"
@@ -372,6 +373,49 @@ func TestAuthFaultCountsAuthCommands(t *testing.T) {
 			srv.CloseConnections() // the next send authenticates again
 			assert.Equal(t, 2, send().Attempts, "the second authentication gets the 454")
 			assert.Equal(t, 3, srv.Count(mailertest.StepAUTH))
+		})
+	}
+}
+
+// TestNoChunking: the front end relays DATA only, so the server must not
+// offer CHUNKING (go-smtp does): a client that took the offer and sent
+// BDAT waited for a reply until the server's 5-minute read timeout. BDAT
+// is refused at once instead, as by a server without CHUNKING.
+func TestNoChunking(t *testing.T) {
+	for _, mode := range []mailertest.TLSMode{mailertest.TLSNone, mailertest.TLSStartTLS} {
+		t.Run(mode.String(), func(t *testing.T) {
+			srv := mailertest.NewServer(t, mailertest.WithTLS(mode), mailertest.WithoutPipelining())
+			conn, err := net.Dial("tcp", srv.Addr())
+			require.NoError(t, err)
+			defer conn.Close()
+			require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+			c := textproto.NewConn(conn)
+			_, _, err = c.ReadResponse(220)
+			require.NoError(t, err)
+			require.NoError(t, c.PrintfLine("EHLO client.example"))
+			_, ehlo, err := c.ReadResponse(250)
+			require.NoError(t, err)
+			assert.NotContains(t, ehlo, "CHUNKING")
+			assert.NotContains(t, ehlo, "PIPELINING")
+			assert.Contains(t, ehlo, "SIZE")
+			if mode == mailertest.TLSStartTLS {
+				assert.Contains(t, ehlo, "STARTTLS")
+				return
+			}
+			require.NoError(t, c.PrintfLine("MAIL FROM:<a@example.com>"))
+			_, _, err = c.ReadResponse(250)
+			require.NoError(t, err)
+			require.NoError(t, c.PrintfLine("RCPT TO:<b@example.com>"))
+			_, _, err = c.ReadResponse(250)
+			require.NoError(t, err)
+			require.NoError(t, c.PrintfLine("BDAT 7 LAST"))
+			_, err = c.W.WriteString("hello\r\n")
+			require.NoError(t, err)
+			require.NoError(t, c.W.Flush())
+			code, _, err := c.ReadResponse(0)
+			require.NoError(t, err)
+			assert.Equal(t, 502, code, "BDAT must be refused")
+			assert.Empty(t, srv.Messages())
 		})
 	}
 }
