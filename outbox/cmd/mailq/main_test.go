@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/postkit/mailer/mailertest"
 	"github.com/postkit/mailer/outbox"
@@ -192,5 +193,40 @@ func TestFlagsAfterArgument(t *testing.T) {
 	// not found), not taken for the flag.
 	if _, errOut := mailq(1, "-db", db, "show", "--", "-json"); strings.Contains(errOut, "exactly one") {
 		t.Fatalf(`show -- -json: %s`, errOut)
+	}
+}
+
+// The LAST column of list is cut at 60 characters, never inside a
+// character: a server's reply in Chinese stays valid UTF-8.
+func TestListCutsLastAtACharacter(t *testing.T) {
+	// Three replies, padded by 0, 1 and 2 octets: one of them puts a
+	// 3-octet character across the cut, whatever the error's prefix.
+	srv := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSNone), mailertest.WithFaultFunc(
+		func(step mailertest.Step, n int) *mailertest.Fault {
+			if step != mailertest.StepRCPT {
+				return nil
+			}
+			return &mailertest.Fault{Reply: "550 5.1.1 " + strings.Repeat("A", n%3) + "收件人不存在，请检查地址是否正确，或者联系管理员获取帮助信息"}
+		}))
+	db := filepath.Join(t.TempDir(), "q.db")
+	t.Setenv("MAILER_URL", "")
+	t.Setenv("MAILQ_DB", "")
+	mailq := func(wantCode int, args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), append([]string{"-db", db}, args...), &stdout, &stderr); code != wantCode {
+			t.Fatalf("mailq %v: exit %d, want %d\nstdout: %s\nstderr: %s", args, code, wantCode, stdout.String(), stderr.String())
+		}
+		return stdout.String()
+	}
+	mailq(0, "migrate")
+	mailq(0, "enqueue", "-from", "app@example.com", "-to", "bob@example.com", "-subject", "s", "-text", "t", "-n", "3")
+	mailq(0, "work", "-exit-when-idle", "-url", srv.URL())
+	out := mailq(0, "list", "-status", "FAILED")
+	if !strings.Contains(out, "收件人") {
+		t.Fatalf("list does not show the reply:\n%s", out)
+	}
+	if !utf8.ValidString(out) {
+		t.Fatalf("list cut a character in two:\n%q", out)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/postkit/mailer"
 	"github.com/postkit/mailer/outbox"
@@ -171,7 +172,11 @@ func (c *command) printRecords(recs []outbox.Record, one bool) error {
 			last = r.LastError
 		}
 		if len(last) > 60 {
-			last = last[:60] + "…"
+			cut := 60
+			for cut > 0 && !utf8.RuneStart(last[cut]) {
+				cut-- // never inside a character
+			}
+			last = last[:cut] + "…"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", r.MessageID, r.Status, r.Attempts,
 			r.UpdatedAt.UTC().Format("2006-01-02 15:04:05Z"), strings.Join(r.Envelope.To, ","), last)
