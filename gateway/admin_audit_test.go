@@ -213,3 +213,66 @@ func TestAPIAuditReadsAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// writeBenchAudit writes a chained audit file of about size bytes of
+// message lines shaped like production ones (§c.8), tenants t1 … t4.
+func writeBenchAudit(b *testing.B, size int64) string {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "audit.jsonl")
+	a, err := openAudit(AuditConfig{Path: path}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.close()
+	ts := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	from := "noreply@notify.corp.com"
+	for i := 0; ; i++ {
+		a.write(&auditRecord{Event: "message", ID: fmt.Sprintf("01JDX3K7Q9M2%06d", i), Session: fmt.Sprintf("s-%06x", i/3),
+			Listener: "submission", Client: "10.20.0.15:51234", HELO: "billing-7d9f", TLS: "1.3 TLS_AES_128_GCM_SHA256",
+			Mech: "PLAIN", User: "billing-svc", Tenant: fmt.Sprintf("t%d", i%4+1), MailFrom: &from, RcptCount: 2,
+			Rcpt:      []string{"h:5e884898da28047151d0e56f", "h:a665a45920422f9d417e4867"},
+			MessageID: fmt.Sprintf("<%d.8ab@notify.corp.com>", i), Size: 18211, Mode: "sync", Upstream: "ses-prod",
+			Attempts: []Attempt{{Upstream: "ses-prod", Code: 250, Enhanced: "2.0.0", Reply: "Ok 0102019375abcdef", Outcome: "delivered", MS: 212}},
+			Outcome:  "delivered", Reply: "250 2.0.0", AcceptMS: 230}, ts.Add(time.Duration(i)*time.Millisecond))
+		if i%1000 == 0 {
+			if st, err := os.Stat(path); err != nil {
+				b.Fatal(err)
+			} else if st.Size() >= size {
+				return path
+			}
+		}
+	}
+}
+
+// BenchmarkAuditRead is GET /api/audit (newest 1000 lines) over a 50 MB
+// audit file: "first" is a call on a fresh gateway, "second" a later
+// call of the same gateway on the same file, the auditor's poll.
+func BenchmarkAuditRead(b *testing.B) {
+	path := writeBenchAudit(b, 50<<20)
+	st, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	newGateway := func() *Gateway {
+		return &Gateway{audit: &auditLog{path: path}, log: slog.New(slog.DiscardHandler), auditReads: make(chan struct{}, auditMaxReads)}
+	}
+	call := func(b *testing.B, g *Gateway) {
+		if w := getAuditFrom(context.Background(), g, ""); w.Code != http.StatusOK || w.Header().Get("X-Audit-Chain") != "intact" {
+			b.Fatalf("%d %q", w.Code, w.Header().Get("X-Audit-Chain"))
+		}
+	}
+	b.Run("first", func(b *testing.B) {
+		b.SetBytes(st.Size())
+		for b.Loop() {
+			call(b, newGateway())
+		}
+	})
+	b.Run("second", func(b *testing.B) {
+		b.SetBytes(st.Size())
+		g := newGateway()
+		call(b, g)
+		for b.Loop() {
+			call(b, g)
+		}
+	})
+}

@@ -8,3 +8,7 @@ func SetQueueStoreHooks(g *Gateway, beforeStore, waiting func()) {
 	defer g.outq.storeMu.Unlock()
 	g.outq.stores.beforeStore, g.outq.stores.waiting = beforeStore, waiting
 }
+
+// AuditLinesChecked returns how many audit lines g's GET /api/audit calls
+// have checked the hash and prev of.
+func AuditLinesChecked(g *Gateway) int64 { return g.auditChain.checked.Load() }

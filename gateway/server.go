@@ -51,6 +51,9 @@ type Gateway struct {
 	adminLn  net.Listener
 	// auditReads holds a token for each GET /api/audit reading the file.
 	auditReads chan struct{}
+	// auditChain is what GET /api/audit calls know of the audit file's
+	// hash chain (admin_audit.go).
+	auditChain auditChain
 	// adminStart is the admin section the running admin listener was
 	// started with (nil without one); see adminReloadable.
 	adminStart *adminDef
