@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -392,5 +393,61 @@ func TestAdminMetricsAuth(t *testing.T) {
 	}
 	if code, _ := closed.call("GET", "/metrics", closed.tokens["audit-team"]); code != 200 {
 		t.Fatalf("/metrics as auditor: %d", code)
+	}
+}
+
+// Each audit read through the admin listener checks the chain of the
+// lines written since the one before only (here the admin line of that
+// read), and a line edited in place afterwards, at the same size, is
+// still reported.
+func TestAdminAuditChainIncremental(t *testing.T) {
+	e, _ := adminEnv(t, adminServer+policyTenants)
+	get := func() (chain string, checked int64) {
+		t.Helper()
+		before := gateway.AuditLinesChecked(e.g)
+		req, _ := http.NewRequest("GET", "http://"+e.g.AdminAddr()+"/api/audit", nil)
+		req.Header.Set("Authorization", "Bearer "+e.tokens["audit-team"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET /api/audit: %d", resp.StatusCode)
+		}
+		return resp.Header.Get("X-Audit-Chain"), gateway.AuditLinesChecked(e.g) - before
+	}
+	n := e.verifyAudit()
+	if chain, checked := get(); chain != "intact" || checked != int64(n) {
+		t.Fatalf("first read: %q, %d checked, want %d", chain, checked, n)
+	}
+	for range 3 {
+		if chain, checked := get(); chain != "intact" || checked != 1 {
+			t.Fatalf("next read: %q, %d checked, want 1 (the admin line of the read before)", chain, checked)
+		}
+	}
+	b, err := os.ReadFile(e.audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(b, []byte(`"status":200`))
+	if i < 0 {
+		t.Fatalf("no admin line in %s", b)
+	}
+	line := bytes.Count(b[:i], []byte("\n")) + 1
+	f, err := os.OpenFile(e.audit, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte(`"status":201`), int64(i)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	want := fmt.Sprintf("broken at line %d: hash does not match the line (edited)", line)
+	for range 2 {
+		if chain, _ := get(); chain != want {
+			t.Fatalf("after an edit in place: %q, want %q", chain, want)
+		}
 	}
 }
