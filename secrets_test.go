@@ -156,6 +156,10 @@ var secretURLs = []struct {
 	{"smtp://alice:ab#cdSECRETFRAG@smtp.example.com", []string{"SECRETFRAG"}},
 	{"smtps://alice:p/q?r#SECRETMIX@smtp.example.com", []string{"SECRETMIX"}},
 	{"smtp://alice:SECRETPORT@smtp.example.com:99999", []string{"SECRETPORT"}},
+	// One slash after the scheme: no host, and the user part reads as
+	// a path, which must not be quoted either.
+	{"smtp:/alice:SLASHSECRET@smtp.example.com", []string{"SLASHSECRET"}},
+	{"smtps:/alice:SLASHSECRET2@smtp.qq.com:465", []string{"SLASHSECRET2"}},
 	// A token given as the user with no password.
 	{"smtp://tok-USERTOKEN-123@smtp.postmarkapp.com", []string{"USERTOKEN"}},
 	// Postmark's server token is both user and password.

@@ -73,7 +73,9 @@ func ParseURL(rawURL string) (*URL, error) {
 	default:
 		return nil, configError("URL scheme", "%q is not supported; want smtp or smtps", u.Scheme)
 	}
-	if u.Opaque != "" {
+	if u.Opaque != "" || !strings.HasPrefix(rawURL[len(u.Scheme)+1:], "//") {
+		// With one slash ("smtp:/alice:pw@host") the user part and
+		// the host read as a path: say nothing of it.
 		return nil, configError("URL", "missing // after the scheme")
 	}
 	if u.Path != "" && u.Path != "/" {
