@@ -443,3 +443,59 @@ func TestFaultRow44CancelMidRetry(t *testing.T) {
 		assert.Equal(t, 1, srv.Count(mailertest.StepMAIL))
 	})
 }
+
+// An unknown outcome (the connection lost after the final dot) means the
+// message may have arrived once. MaybeDuplicate says that another attempt
+// followed it: not when it was the last attempt, nor when the context
+// ended during the wait before the next one.
+func TestMaybeDuplicateOnlyWhenRetried(t *testing.T) {
+	drop := mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepDataEnd, On: 1, Drop: true})
+	noDup := func(t *testing.T, rcpt mailer.Receipt, ev *eventLog) {
+		t.Helper()
+		assert.False(t, rcpt.MaybeDuplicate)
+		for _, e := range ev.all() {
+			assert.False(t, e.MaybeDuplicate, "%s event", e.Status)
+		}
+	}
+	t.Run("last attempt", func(t *testing.T) {
+		srv := mailertest.NewServer(t, drop)
+		ev := &eventLog{}
+		c := newClient(t, serverOnly(srv), mailer.WithHook(ev.hook))
+		rcpt, err := c.Send(bg, testMessage(t))
+		require.ErrorIs(t, err, mailer.ErrMaybeDelivered)
+		assert.Equal(t, oneTry, ev.statuses())
+		noDup(t, rcpt, ev)
+	})
+	t.Run("context ends during the wait", func(t *testing.T) {
+		inMemory(t, func(t *testing.T) {
+			srv := mailertest.NewServer(t, mem, drop)
+			ctx, cancel := context.WithCancel(bg)
+			defer cancel()
+			ev := &eventLog{}
+			c := newClient(t, serverOnly(srv),
+				mailer.WithRetry(mailer.RetryPolicy{MinWait: time.Hour, MaxWait: time.Hour, Backoff: mailer.ConstantBackoff}),
+				mailer.WithHook(ev.hook),
+				mailer.WithHook(func(_ context.Context, e mailer.Event) {
+					if e.Status == mailer.StatusRetrying {
+						cancel()
+					}
+				}))
+			rcpt, err := c.Send(ctx, testMessage(t))
+			require.ErrorIs(t, err, mailer.ErrMaybeDelivered)
+			require.ErrorIs(t, err, context.Canceled)
+			assert.Equal(t, "pending sending retrying failed", ev.statuses())
+			assert.Equal(t, 1, srv.Count(mailertest.StepDataEnd))
+			noDup(t, rcpt, ev)
+		})
+	})
+	t.Run("retried", func(t *testing.T) {
+		srv := mailertest.NewServer(t, drop)
+		ev := &eventLog{}
+		c := newClient(t, serverOnly(srv), mailer.WithHook(ev.hook),
+			mailer.WithRetry(mailer.RetryPolicy{MinWait: time.Millisecond, Backoff: mailer.ConstantBackoff}))
+		rcpt, err := c.Send(bg, testMessage(t))
+		require.NoError(t, err)
+		assert.True(t, rcpt.MaybeDuplicate)
+		assert.True(t, ev.last().MaybeDuplicate)
+	})
+}

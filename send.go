@@ -28,6 +28,7 @@ type delivery struct {
 	enhanced  EnhancedCode // and enhanced code
 	final     []*SendError // recipients that failed for good, with why
 	maybeDup  bool         // an attempt ended with an unknown outcome and was retried
+	retryDup  bool         // the last attempt ended with an unknown outcome that is to be retried
 }
 
 // send runs attempts until every recipient got the message or failed for
@@ -83,6 +84,9 @@ func (c *Client) sendOn(ctx context.Context, p payload, gid uint64) (Receipt, er
 		if err := sleep(ctx, wait); err != nil {
 			return d.finish(giveUp(last, err))
 		}
+		// Only now may the message arrive twice: an unknown outcome
+		// followed by no other attempt delivered at most one copy.
+		d.maybeDup = d.maybeDup || d.retryDup
 		pending = retry
 	}
 }
@@ -136,9 +140,7 @@ func (d *delivery) absorb(res attemptResult, pending []string) (retry []string, 
 	default:
 		last = combine(retryErrs)
 	}
-	if len(retry) > 0 && unknown {
-		d.maybeDup = true
-	}
+	d.retryDup = len(retry) > 0 && unknown
 	return retry, last
 }
 
