@@ -306,8 +306,13 @@ func WithHELO(name string) Option {
 // WithTimeouts sets the network timeouts. Zero fields keep their defaults.
 func WithTimeouts(t Timeouts) Option {
 	return func(c *config) error {
-		if t.Dial < 0 || t.Command < 0 || t.DataEnd < 0 {
-			return configError("WithTimeouts", "negative timeout")
+		for _, f := range []struct {
+			name string
+			d    time.Duration
+		}{{"Dial", t.Dial}, {"Command", t.Command}, {"DataEnd", t.DataEnd}} {
+			if f.d < 0 {
+				return configError("WithTimeouts", "%s %v is negative", f.name, f.d)
+			}
 		}
 		c.timeouts = t
 		return nil
@@ -353,12 +358,14 @@ func WithDialContext(dial DialContextFunc) Option {
 // Rules added later are consulted after earlier ones.
 func WithReplyRules(rules ...ReplyRule) Option {
 	return func(c *config) error {
-		for _, r := range rules {
-			if r.Hint == "" && r.Outcome == 0 && r.MinWait == 0 {
-				return configError("WithReplyRules", "rule without a hint, outcome or wait")
-			}
-			if r.Outcome > OutcomePermanent || r.MinWait < 0 {
-				return configError("WithReplyRules", "invalid outcome or wait")
+		for i, r := range rules {
+			switch {
+			case r.Hint == "" && r.Outcome == 0 && r.MinWait == 0:
+				return configError("WithReplyRules", "rule %d: no Hint, Outcome or MinWait", i+1)
+			case r.Outcome > OutcomePermanent:
+				return configError("WithReplyRules", "rule %d: Outcome %d is not an Outcome", i+1, r.Outcome)
+			case r.MinWait < 0:
+				return configError("WithReplyRules", "rule %d: MinWait %v is negative", i+1, r.MinWait)
 			}
 		}
 		c.rules = append(c.rules[:len(c.rules):len(c.rules)], rules...)

@@ -109,8 +109,12 @@ func WithRetry(p RetryPolicy) Option {
 		switch {
 		case p.MaxAttempts < 0 || p.MaxAttempts > 100:
 			return configError("WithRetry", "MaxAttempts %d out of range 0..100", p.MaxAttempts)
-		case p.MinWait < 0 || p.MaxWait < 0 || p.ThrottleWait < 0:
-			return configError("WithRetry", "negative wait")
+		case p.MinWait < 0:
+			return configError("WithRetry", "MinWait %v is negative", p.MinWait)
+		case p.MaxWait < 0:
+			return configError("WithRetry", "MaxWait %v is negative", p.MaxWait)
+		case p.ThrottleWait < 0:
+			return configError("WithRetry", "ThrottleWait %v is negative", p.ThrottleWait)
 		case p.MaxWait > 0 && p.MinWait > p.MaxWait:
 			return configError("WithRetry", "MinWait %v above MaxWait %v", p.MinWait, p.MaxWait)
 		}

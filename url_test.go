@@ -222,3 +222,31 @@ func TestURLAgainstServer(t *testing.T) {
 		assert.Equal(t, "alice@example.com", srv.Messages()[0].AuthUser)
 	}
 }
+
+// TestOptionErrorsNameTheField: an option with several fields says which
+// one is wrong (and which rule, for WithReplyRules).
+func TestOptionErrorsNameTheField(t *testing.T) {
+	for _, tc := range []struct {
+		opt  mailer.Option
+		want []string
+	}{
+		{mailer.WithTimeouts(mailer.Timeouts{Dial: -time.Second}), []string{"WithTimeouts", "Dial", "-1s"}},
+		{mailer.WithTimeouts(mailer.Timeouts{Command: -time.Second}), []string{"WithTimeouts", "Command", "-1s"}},
+		{mailer.WithTimeouts(mailer.Timeouts{DataEnd: -time.Second}), []string{"WithTimeouts", "DataEnd", "-1s"}},
+		{mailer.WithRetry(mailer.RetryPolicy{MinWait: -time.Second}), []string{"WithRetry", "MinWait", "-1s"}},
+		{mailer.WithRetry(mailer.RetryPolicy{MaxWait: -time.Second}), []string{"WithRetry", "MaxWait", "-1s"}},
+		{mailer.WithRetry(mailer.RetryPolicy{ThrottleWait: -time.Second}), []string{"WithRetry", "ThrottleWait", "-1s"}},
+		{mailer.WithReplyRules(mailer.ReplyRule{Hint: "a"}, mailer.ReplyRule{Hint: "b", MinWait: -time.Second}),
+			[]string{"WithReplyRules", "rule 2", "MinWait", "-1s"}},
+		{mailer.WithReplyRules(mailer.ReplyRule{Hint: "a", Outcome: 9}), []string{"WithReplyRules", "rule 1", "Outcome"}},
+		{mailer.WithReplyRules(mailer.ReplyRule{Hint: "a"}, mailer.ReplyRule{Code: 535}),
+			[]string{"WithReplyRules", "rule 2", "Hint"}},
+	} {
+		_, err := mailer.New(mailer.WithServer("smtp.example.com", 587), tc.opt)
+		var ce *mailer.ConfigError
+		require.ErrorAs(t, err, &ce)
+		for _, w := range tc.want {
+			assert.Contains(t, err.Error(), w)
+		}
+	}
+}
