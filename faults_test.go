@@ -499,3 +499,17 @@ func TestMaybeDuplicateOnlyWhenRetried(t *testing.T) {
 		assert.True(t, ev.last().MaybeDuplicate)
 	})
 }
+
+// A reply longer than SendError keeps (512 characters) is cut, and the cut
+// must not split a character: UTF-8 text cut in the middle of one looked
+// invalid and was decoded as GB18030, which turned Chinese into mojibake.
+func TestLongUTF8ReplyCutCleanly(t *testing.T) {
+	text := strings.Repeat("请使用授权码登录", 100) // 800 characters, 2,400 octets
+	srv := mailertest.NewServer(t, fault(mailertest.StepMAIL, 0, "550 5.7.1 "+text))
+	c := newClient(t, serverOnly(srv))
+	_, err := c.Send(bg, testMessage(t))
+	se := sendErr(t, err)
+	assert.Equal(t, 550, se.Code)
+	want := []rune(text)[:512]
+	assert.Equal(t, string(want)+"…", se.Message)
+}

@@ -83,6 +83,16 @@ func sanitizeText(s string, limit int) string {
 	cut := len(s) > limit*utf8.UTFMax // only so much can be kept
 	if cut {
 		s = s[:limit*utf8.UTFMax]
+		// The cut may split a character: drop its first octets, or
+		// UTF-8 text would look invalid and be decoded as GB18030.
+		for i := 1; i <= utf8.UTFMax && i <= len(s); i++ {
+			if utf8.RuneStart(s[len(s)-i]) {
+				if !utf8.FullRuneInString(s[len(s)-i:]) {
+					s = s[:len(s)-i]
+				}
+				break
+			}
+		}
 	}
 	if !utf8.ValidString(s) {
 		if dec, err := simplifiedchinese.GB18030.NewDecoder().String(s); err == nil && utf8.ValidString(dec) && hasHan(dec) {
