@@ -28,6 +28,7 @@ const (
 // A TokenSource returns an OAuth 2.0 access token for XOAUTH2. It is called
 // once per connection, so a source that refreshes expired tokens (such as
 // one wrapping golang.org/x/oauth2) keeps long-running Clients working.
+// Its context ends at the latest after the command timeout ([Timeouts]).
 type TokenSource interface {
 	Token(ctx context.Context) (string, error)
 }

@@ -85,7 +85,8 @@ type Timeouts struct {
 	// message body (the deadline is renewed while data flows). Default
 	// DefaultCommandTimeout (1 min: RFC 5321 section 4.5.3.2 asks servers
 	// for 5 min, which submission servers never need). NOOP, RSET and
-	// QUIT, which ask no work of the server, are bounded by 5 s.
+	// QUIT, which ask no work of the server, are bounded by 5 s. It also
+	// bounds each call to an XOAUTH2 TokenSource.
 	Command time.Duration
 	// DataEnd bounds the wait for the reply to the final "." of the
 	// message. A timeout here leaves the outcome unknown (the server may

@@ -201,9 +201,11 @@ func (cn *conn) handshake() *SendError {
 	if err != nil {
 		return &SendError{Stage: StageAuth, Err: err}
 	}
-	sasl, err := cfg.auth.saslClient(cn.ctx, mech, cfg.host, cn.client.secrets)
+	tctx, cancel := cn.tokenContext()
+	sasl, err := cfg.auth.saslClient(tctx, mech, cfg.host, cn.client.secrets)
+	cancel()
 	if err != nil {
-		return &SendError{Stage: StageAuth, Err: err, Hint: authHint(err)}
+		return cn.tokenFailed(tctx, err)
 	}
 	cn.setDeadline(cfg.timeouts.Command)
 	err = cn.client.auth(sasl, cfg.host)
@@ -221,6 +223,26 @@ func (cn *conn) handshake() *SendError {
 	cn.log.LogAttrs(cn.ctx, slog.LevelDebug, "smtp authenticated",
 		slog.String("mechanism", string(mech)), slog.String("user", cfg.auth.displayUser()))
 	return nil
+}
+
+// tokenContext returns the context of a call to the XOAUTH2 token source:
+// the connection's, bounded by the command timeout, so that a token
+// endpoint that never answers does not hold a Send whose context has no
+// deadline for ever.
+func (cn *conn) tokenContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(cn.ctx, cn.cfg.timeouts.Command)
+}
+
+// tokenFailed returns the error of a token source that failed under tctx
+// (see tokenContext). A source cut short by the command timeout fails
+// temporarily: its endpoint may answer later, and nothing was sent.
+func (cn *conn) tokenFailed(tctx context.Context, err error) *SendError {
+	se := &SendError{Stage: StageAuth, Err: err, Hint: authHint(err)}
+	if contextErr(cn.ctx) == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
+		se.Err = fmt.Errorf("%w: the token source gave no token within %v (Timeouts.Command)", ErrAuth, cn.cfg.timeouts.Command)
+		se.outcome = OutcomeTemporary
+	}
+	return se
 }
 
 // learn records the extensions the transactions use, once the handshake

@@ -205,3 +205,27 @@ func TestNoSuchHostIsPermanent(t *testing.T) {
 	temp := &net.DNSError{Err: "server misbehaving", Name: "smtp.example.com", IsTemporary: true}
 	assert.Equal(t, mailer.OutcomeTemporary, mailer.Classify(&net.OpError{Op: "dial", Net: "tcp", Err: temp}))
 }
+
+// TestTokenSourceBounded: an XOAUTH2 token source that does not answer
+// (a token endpoint behind a firewall that drops packets) holds a Send
+// with a context without deadline for the command timeout, not for ever.
+// Nothing was sent, so the failure is temporary.
+func TestTokenSourceBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := mailertest.NewServer(t, mem, mailertest.WithToken(testUser, testToken))
+		hanging := mailer.TokenFunc(func(ctx context.Context) (string, error) {
+			<-ctx.Done()
+			return "", ctx.Err()
+		})
+		c := newClient(t, serverOnly(srv), mailer.WithAuth(mailer.XOAUTH2Auth(testUser, hanging)),
+			mailer.WithTimeouts(mailer.Timeouts{Command: 3 * time.Second}))
+		start := time.Now()
+		_, err := c.Send(context.Background(), testMessage(t))
+		se := sendErr(t, err)
+		assert.Equal(t, mailer.StageAuth, se.Stage)
+		assert.ErrorIs(t, err, mailer.ErrAuth)
+		assert.Equal(t, mailer.OutcomeTemporary, mailer.Classify(err))
+		assert.Equal(t, 3*time.Second, time.Since(start))
+		assert.False(t, hasCommand(srv, "AUTH"))
+	})
+}

@@ -191,7 +191,9 @@ func (cn *conn) refreshRefused(err error, rejected string) error {
 	if cn.ctx.Value(tokenRefreshedKey{}) != nil {
 		return fmt.Errorf("%w: the server refused a freshly refreshed token: %w", ErrOAuth2Grant, err)
 	}
-	if _, rerr := r.Refresh(cn.ctx, rejected); rerr != nil {
+	tctx, cancel := cn.tokenContext()
+	defer cancel()
+	if _, rerr := r.Refresh(tctx, rejected); rerr != nil {
 		return fmt.Errorf("the server refused the token (%s), and refreshing it failed: %w", replyError(cn.ctx, StageAuth, err).Message, rerr)
 	}
 	return fmt.Errorf("%w: %w", errTokenRefreshed, err)
