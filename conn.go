@@ -32,6 +32,7 @@ type conn struct {
 
 	pipelining bool      // the server offers PIPELINING (RFC 2920)
 	smtputf8   bool      // the server offers SMTPUTF8 (RFC 6531)
+	eightBit   bool      // the server offers 8BITMIME (RFC 6152)
 	size       bool      // the server offers SIZE (RFC 1870)
 	maxSize    int64     // and its limit; 0 for none
 	dsn        bool      // the server offers DSN (RFC 3461)
@@ -250,6 +251,7 @@ func (cn *conn) tokenFailed(tctx context.Context, err error) *SendError {
 func (cn *conn) learn() {
 	cn.pipelining, _ = cn.client.Extension("PIPELINING")
 	cn.smtputf8, _ = cn.client.Extension("SMTPUTF8")
+	cn.eightBit, _ = cn.client.Extension("8BITMIME")
 	cn.dsn, _ = cn.client.Extension("DSN")
 	var limit string
 	if cn.size, limit = cn.client.Extension("SIZE"); cn.size {

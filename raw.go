@@ -28,6 +28,7 @@ type payload struct {
 	raw       []byte      // the raw message when msg is nil
 	size      int64       // size declared with SIZE=, 0 for none
 	smtputf8  bool        // ask for SMTPUTF8 even for ASCII addresses
+	eightBit  bool        // the raw message holds 8-bit octets: BODY=8BITMIME
 	dsn       DSN         // DSN parameters, sent when the server offers DSN
 	messageID string      // for receipts, events, errors and logs
 	sig       []byte      // a DKIM-Signature field written before the message (dkim_send.go)
@@ -54,6 +55,9 @@ func payloadOf(m *Message) payload {
 // and must not change until SendRaw returns. SendRaw neither checks nor
 // changes the headers: Bcc addresses belong in env.To only.
 //
+// A msg that holds 8-bit octets (a body sent as 8bit) is declared with
+// BODY=8BITMIME (RFC 6152) to a server that offers 8BITMIME.
+//
 // The Message-ID header of msg, if any, is the MessageID of the Receipt,
 // events and errors. When the server offers SIZE (RFC 1870), MAIL FROM
 // declares the exact size, and a message larger than the server's limit
@@ -77,7 +81,7 @@ func (c *Client) SendRaw(ctx context.Context, env Envelope, msg []byte) (Receipt
 	defer c.inflight.Done()
 	p := payload{
 		from: env.From, rcpts: rcpts, raw: msg, size: rawSize(msg), smtputf8: env.SMTPUTF8, dsn: env.DSN,
-		messageID: rawMessageID(msg),
+		messageID: rawMessageID(msg), eightBit: has8Bit(msg),
 	}
 	if err := c.signRaw(&p); err != nil {
 		return Receipt{}, err
@@ -88,6 +92,17 @@ func (c *Client) SendRaw(ctx context.Context, env Envelope, msg []byte) (Receipt
 }
 
 var errEmptyMessage = errors.New("mailer: empty message")
+
+// has8Bit reports whether msg holds an octet above 127, which SMTP may
+// carry only as 8BITMIME (RFC 6152).
+func has8Bit(msg []byte) bool {
+	for _, b := range msg {
+		if b >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
 
 // rawMessageID returns the Message-ID of a raw message without angle
 // brackets, or "" if its header has none. It reads only the header.

@@ -296,3 +296,30 @@ func TestSendRawAuthAndCancel(t *testing.T) {
 		assert.Empty(t, stalled.Messages())
 	})
 }
+
+// TestSendRaw8BitBody: a raw message with 8-bit octets (a UTF-8 body sent
+// as 8bit, which a gateway relays as it got it) is declared with
+// BODY=8BITMIME to a server that offers 8BITMIME (RFC 6152); a 7-bit
+// message is declared as nothing.
+func TestSendRaw8BitBody(t *testing.T) {
+	srv := mailertest.NewServer(t)
+	c := newClient(t, srv.Options())
+	env := mailer.Envelope{From: "alice@example.com", To: []string{"bob@example.com"}}
+	head := "From: alice@example.com\r\nTo: bob@example.com\r\nSubject: s\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+		"Content-Transfer-Encoding: 8bit\r\n\r\n"
+	for body, want := range map[string]bool{"Grüße aus Köln, 你好\r\n": true, "plain ASCII\r\n": false} {
+		srv.Reset()
+		_, err := c.SendRaw(bg, env, []byte(head+body))
+		require.NoError(t, err)
+		var mail string
+		for _, cmd := range srv.Commands() {
+			if strings.HasPrefix(cmd, "MAIL FROM:") {
+				mail = cmd
+			}
+		}
+		assert.Equal(t, want, strings.Contains(mail, " BODY=8BITMIME"), mail)
+		msgs := srv.Messages()
+		require.Len(t, msgs, 1)
+		assert.Contains(t, string(msgs[0].Data), body)
+	}
+}

@@ -137,6 +137,9 @@ func (cn *conn) appendMailParams(b []byte, p *payload, utf8 bool) []byte {
 	if utf8 {
 		b = append(b, " SMTPUTF8"...)
 	}
+	if p.eightBit && cn.eightBit {
+		b = append(b, " BODY=8BITMIME"...)
+	}
 	if cn.size && p.size > 0 {
 		b = append(b, " SIZE="...)
 		b = strconv.AppendInt(b, p.size, 10)
