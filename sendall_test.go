@@ -108,17 +108,24 @@ func TestCloseWhileSending(t *testing.T) {
 // rest of the batch goes on over the connection it is not using.
 func TestSendAllRetryDoesNotStall(t *testing.T) {
 	inMemory(t, func(t *testing.T) {
-		srv := mailertest.NewServer(t, mem, mailertest.WithFaults(
-			mailertest.Fault{Step: mailertest.StepMAIL, On: 1, Reply: "451 4.3.0 Try again"}))
+		msgs := batch(t, 20)
+		// The first attempt of msgs[0] fails, whichever of SendAll's
+		// two workers takes the connection first.
+		first := "<" + msgs[0].MessageID() + ">"
+		srv := mailertest.NewServer(t, mem, mailertest.WithAttemptFaultFunc(func(id string, n int) *mailertest.Fault {
+			if id == first && n == 1 {
+				return &mailertest.Fault{Reply: "451 4.3.0 Try again"}
+			}
+			return nil
+		}))
 		c := newClient(t, serverOnly(srv), mailer.WithPool(1), mailer.WithRetry(mailer.RetryPolicy{
 			MaxAttempts: 2, MinWait: 1500 * time.Millisecond, MaxWait: 1500 * time.Millisecond, Backoff: mailer.ConstantBackoff}))
-		msgs := batch(t, 20)
 		receipts, err := c.SendAll(bg, msgs...)
 		require.NoError(t, err)
 		assert.Equal(t, 2, receipts[0].Attempts)
 		got := srv.Messages()
 		require.Len(t, got, 20)
-		assert.Equal(t, "<"+msgs[0].MessageID()+">", got[19].Header.Get("Message-Id"),
+		assert.Equal(t, first, got[19].Header.Get("Message-Id"),
 			"the other 19 went while the first waited")
 		assert.Equal(t, 1, srv.MaxConcurrent())
 	})
