@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -73,4 +74,59 @@ func splitAddresses(s string) []string {
 		}
 	}
 	return append(out, s[start:])
+}
+
+// msgIDHeaders are the custom headers that carry msg-ids (RFC 5322
+// section 3.6.4) rather than text: encoded words may not stand for a
+// msg-id (RFC 2047 section 5), and a reader that finds one where it wants
+// ids loses the thread. Their values are checked and written as ids.
+var msgIDHeaders = []string{"in-reply-to", "references"}
+
+// parseMsgIDHeader returns the msg-ids of the value of a msg-id header,
+// each in angle brackets: ids separated by white space, each
+// "<left@right>" or, as MessageBuilder.MessageID and Message.MessageID
+// have them, without the brackets. An id is printable ASCII without
+// white space or angle brackets, of at most 250 characters. ok is false
+// if name is no msg-id header.
+func parseMsgIDHeader(name, value string) (ids []string, ok bool, err error) {
+	if !slices.Contains(msgIDHeaders, strings.ToLower(name)) {
+		return nil, false, nil
+	}
+	for _, f := range strings.Fields(value) {
+		id := f
+		if strings.HasPrefix(id, "<") || strings.HasSuffix(id, ">") {
+			if len(id) < 2 || id[0] != '<' || id[len(id)-1] != '>' {
+				return nil, true, fmt.Errorf("%w: msg-id %s: unbalanced angle brackets", ErrInvalidHeader, quoteValue(f))
+			}
+			id = id[1 : len(id)-1]
+		}
+		if err := checkMsgIDText(id); err != nil {
+			return nil, true, fmt.Errorf("%w: msg-id %s: %s", ErrInvalidHeader, quoteValue(f), err)
+		}
+		ids = append(ids, "<"+id+">")
+	}
+	if len(ids) == 0 {
+		return nil, true, fmt.Errorf("%w: want one or more <left@right> msg-ids", ErrInvalidHeader)
+	}
+	return ids, true, nil
+}
+
+// checkMsgIDText checks the text of a msg-id between its angle brackets:
+// "left@right", printable ASCII without angle brackets, at most 250
+// characters. It is laxer than MessageBuilder.MessageID, as the ids of
+// the messages replied to were made by other software.
+func checkMsgIDText(id string) error {
+	at := strings.LastIndexByte(id, '@')
+	if at <= 0 || at == len(id)-1 {
+		return errors.New("want left@right")
+	}
+	if len(id) > 250 {
+		return errors.New("longer than 250 characters")
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c <= ' ' || c > '~' || c == '<' || c == '>' {
+			return fmt.Errorf("character %q not allowed", rune(c))
+		}
+	}
+	return nil
 }

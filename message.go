@@ -72,6 +72,7 @@ type Message struct {
 type header struct {
 	name, value string
 	addrs       []Address // the addresses of an address header (addrheader.go)
+	ids         []string  // the msg-ids of In-Reply-To or References (addrheader.go)
 }
 
 // From returns the author's address.
@@ -255,7 +256,10 @@ func (b *MessageBuilder) checkBody(field, s string) bool {
 // the method or option to use instead (Sender and Return-Path: EnvelopeFrom;
 // DKIM-Signature: WithDKIM). The value must not contain control
 // characters. Non-ASCII and very long values are written as RFC 2047
-// encoded words. Headers that carry addresses (Resent-To,
+// encoded words. In-Reply-To and References take msg-ids separated by
+// white space, each "<left@right>" or without the brackets (as
+// [Message.MessageID] returns it), and are written as ids, never encoded,
+// so that replies thread. Headers that carry addresses (Resent-To,
 // Disposition-Notification-To, Return-Receipt-To, Errors-To, …) take
 // addresses as To does, separated by commas; Resent-Bcc is refused, as it
 // would show its addresses to every recipient.
@@ -273,7 +277,12 @@ func (b *MessageBuilder) Header(name, value string) *MessageBuilder {
 		b.errs = append(b.errs, fieldError("Header "+quoteValue(name), value, err))
 		return b
 	}
-	b.m.headers = append(b.m.headers, header{name: name, value: value, addrs: addrs})
+	ids, _, err := parseMsgIDHeader(name, value)
+	if err != nil {
+		b.errs = append(b.errs, fieldError("Header "+quoteValue(name), value, err))
+		return b
+	}
+	b.m.headers = append(b.m.headers, header{name: name, value: value, addrs: addrs, ids: ids})
 	return b
 }
 

@@ -3,11 +3,14 @@ package mailer
 import (
 	"bytes"
 	"errors"
+	"net/mail"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	gomessage "github.com/emersion/go-message"
+	gmmail "github.com/emersion/go-message/mail"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -164,4 +167,40 @@ func boundaryOf(t *testing.T, raw []byte) string {
 	require.True(t, ok, "no boundary")
 	b, _, _ := strings.Cut(rest, `"`)
 	return b
+}
+
+// TestThreadingHeaders: In-Reply-To and References hold msg-ids (RFC 5322
+// section 3.6.4), which encoded words may not replace (RFC 2047 section 5):
+// however long the ids (Outlook's pass 80 characters), they are written as
+// they are, folded between ids, and read back as ids by go-message and
+// net/mail. An id without angle brackets, as Message.MessageID returns
+// it, gets them.
+func TestThreadingHeaders(t *testing.T) {
+	outlook := "AM0PR02MB5521E0B7B2A6C1F3D3B8C4A5E2A4@AM0PR02MB5521.eurprd02.prod.outlook.com"
+	gmail := "CAHt6W4dXyZ+abc=def_ghi-JKLmnopQRSTuvwx9Yz0@mail.gmail.com"
+	m := mustBuild(t, NewMessage().From("a@example.com").To("b@example.com").Subject("Re: x").Text("t").
+		Header("In-Reply-To", "<"+outlook+">").
+		Header("References", "<"+gmail+">\t<"+outlook+"> bare.1@example.com")) // bare: as MessageID returns it
+	raw := writeMessage(t, m)
+	require.NoError(t, eml.CheckStructure(raw, false))
+
+	e, err := gomessage.Read(bytes.NewReader(raw))
+	require.NoError(t, err)
+	h := gmmail.Header{Header: e.Header}
+	got, err := h.MsgIDList("In-Reply-To")
+	require.NoError(t, err)
+	assert.Equal(t, []string{outlook}, got)
+	got, err = h.MsgIDList("References")
+	require.NoError(t, err)
+	assert.Equal(t, []string{gmail, outlook, "bare.1@example.com"}, got)
+
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	require.NoError(t, err)
+	assert.Equal(t, "<"+outlook+">", msg.Header.Get("In-Reply-To"))
+	assert.Equal(t, "<"+gmail+"> <"+outlook+"> <bare.1@example.com>", msg.Header.Get("References"))
+
+	for _, bad := range []string{"<a@b.example> <c d@e>", "<用户@例子.中国>", "<a@b.example", "plain text"} {
+		_, err := NewMessage().From("a@example.com").To("b@example.com").Header("References", bad).Build()
+		require.ErrorIs(t, err, ErrInvalidHeader, bad)
+	}
 }

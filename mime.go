@@ -135,6 +135,8 @@ func (m *Message) writeHeaders(h *headerBlock) {
 	for _, x := range m.headers {
 		if x.addrs != nil {
 			h.addressList(x.name, x.addrs)
+		} else if x.ids != nil {
+			h.field(x.name, false, x.ids...)
 		} else {
 			h.unstructured(x.name, x.value)
 		}
