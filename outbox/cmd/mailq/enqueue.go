@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"mime"
 	"net/mail"
 	"os"
 	"strings"
@@ -115,17 +117,25 @@ func (c *command) enqueueEML(ctx context.Context, raw enqueueRaw) error {
 		return usagef("-eml %s: %v", c.eml, err)
 	}
 	env := mailer.Envelope{From: c.from, To: append(append(append([]string(nil), c.to...), c.cc...), c.bcc...)}
-	if env.From == "" {
-		if a, err := mail.ParseAddress(msg.Header.Get("From")); err == nil {
-			env.From = a.Address
+	ap := addressParser()
+	if env.From == "" && msg.Header.Get("From") != "" {
+		a, err := ap.Parse(msg.Header.Get("From"))
+		if err != nil {
+			return usagef("-eml %s: From: %v; give -from", c.eml, err)
 		}
+		env.From = a.Address
 	}
 	if len(env.To) == 0 {
 		for _, h := range []string{"To", "Cc"} {
-			if as, err := msg.Header.AddressList(h); err == nil {
-				for _, a := range as {
-					env.To = append(env.To, a.Address)
-				}
+			if msg.Header.Get(h) == "" {
+				continue
+			}
+			as, err := ap.ParseList(msg.Header.Get(h))
+			if err != nil {
+				return usagef("-eml %s: %s: %v; give -to", c.eml, h, err)
+			}
+			for _, a := range as {
+				env.To = append(env.To, a.Address)
 			}
 		}
 	}
@@ -149,6 +159,16 @@ func (c *command) enqueueEML(ctx context.Context, raw enqueueRaw) error {
 		fmt.Fprintln(c.stdout, id)
 	}
 	return nil
+}
+
+// addressParser reads the addresses of a message's header for its
+// envelope. Display names are not used, so an encoded word in a charset
+// net/mail does not know (GB2312, GBK, Big5 …) is left undecoded instead
+// of failing the whole field.
+func addressParser() *mail.AddressParser {
+	return &mail.AddressParser{WordDecoder: &mime.WordDecoder{
+		CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil },
+	}}
 }
 
 func newID(i int, domain string) string {

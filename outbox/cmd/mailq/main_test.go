@@ -230,3 +230,43 @@ func TestListCutsLastAtACharacter(t *testing.T) {
 		t.Fatalf("list cut a character in two:\n%q", out)
 	}
 }
+
+// An -eml file whose From, To and Cc carry display names in GB2312 (as
+// Chinese mail systems write them) gets its envelope from those headers:
+// net/mail knows no GB2312, so the sender became the null reverse-path
+// <> and the To recipients were dropped, silently.
+func TestEnqueueEMLForeignCharsetNames(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "q.db")
+	t.Setenv("MAILER_URL", "")
+	t.Setenv("MAILQ_DB", "")
+	mailq := func(wantCode int, args ...string) (string, string) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), append([]string{"-db", db}, args...), &stdout, &stderr); code != wantCode {
+			t.Fatalf("mailq %v: exit %d, want %d\nstdout: %s\nstderr: %s", args, code, wantCode, stdout.String(), stderr.String())
+		}
+		return stdout.String(), stderr.String()
+	}
+	mailq(0, "migrate")
+	eml := filepath.Join(dir, "gb.eml")
+	// 系统 and 张伟 in GB2312.
+	os.WriteFile(eml, []byte("From: =?GB2312?B?z7XNsw==?= <sys@example.com>\r\nTo: =?GB2312?B?1cXOsA==?= <zhang@example.com>\r\n"+
+		"Cc: ops@example.com\r\nSubject: hi\r\n\r\nbody\r\n"), 0o600)
+	out, _ := mailq(0, "enqueue", "-eml", eml)
+	out, _ = mailq(0, "show", "-json", strings.TrimSpace(out))
+	var r outbox.Record
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Envelope.From != "sys@example.com" || strings.Join(r.Envelope.To, ",") != "zhang@example.com,ops@example.com" {
+		t.Fatalf("envelope = %+v, want from sys@example.com to zhang@example.com and ops@example.com", r.Envelope)
+	}
+
+	// A From that is no address at all is a usage error, not <>.
+	os.WriteFile(eml, []byte("From: nobody\r\nTo: bob@example.com\r\nSubject: hi\r\n\r\nbody\r\n"), 0o600)
+	if _, errOut := mailq(2, "enqueue", "-eml", eml); !strings.Contains(errOut, "From") || !strings.Contains(errOut, "-from") {
+		t.Fatalf("unparsable From: %s", errOut)
+	}
+	mailq(0, "enqueue", "-eml", eml, "-from", "app@example.com")
+}
