@@ -303,13 +303,28 @@ func (cs *connState) startTLS(text string) error {
 		if f.Delay > 0 && !cs.wait(f.Delay) {
 			return errDropped
 		}
+		var refusal []byte
 		switch {
 		case f.Drop:
 			return errDropped
 		case f.Reply != "":
-			return cs.reply([]byte(f.Reply + "\r\n"))
+			refusal = []byte(f.Reply + "\r\n")
 		case f.Raw != nil:
-			return cs.reply(f.Raw)
+			refusal = f.Raw
+		}
+		if refusal != nil {
+			if err := cs.reply(refusal); err != nil {
+				return err
+			}
+			if f.After != nil {
+				if _, err := cs.front.Write(f.After); err != nil {
+					return err
+				}
+			}
+			if f.Close {
+				return errDropped
+			}
+			return nil
 		}
 	}
 	ready := []byte("220 2.0.0 Ready to start TLS\r\n")
@@ -324,6 +339,9 @@ func (cs *connState) startTLS(text string) error {
 		if _, err := cs.front.Write(f.After); err != nil {
 			return err
 		}
+	}
+	if f != nil && f.Close {
+		return errDropped // the client's handshake finds the connection closed
 	}
 	tc := tls.Server(cs.front, cs.srv.tlsCf)
 	_ = tc.SetDeadline(time.Now().Add(30 * time.Second))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"io"
 	"net"
 	"net/smtp"
 	"net/textproto"
@@ -416,6 +417,40 @@ func TestNoChunking(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, 502, code, "BDAT must be refused")
 			assert.Empty(t, srv.Messages())
+		})
+	}
+}
+
+// TestStartTLSFaultClose: Close closes the connection after the answer at
+// StepSTARTTLS too, after a refusal or after the 220 (the handshake then
+// finds the connection closed).
+func TestStartTLSFaultClose(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault mailertest.Fault
+		code  int
+	}{
+		{"refused", mailertest.Fault{Step: mailertest.StepSTARTTLS, Reply: "454 4.7.0 TLS not available", Close: true}, 454},
+		{"ready", mailertest.Fault{Step: mailertest.StepSTARTTLS, Close: true}, 220},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := mailertest.NewServer(t, mailertest.WithFaults(tc.fault))
+			conn, err := net.Dial("tcp", srv.Addr())
+			require.NoError(t, err)
+			defer conn.Close()
+			require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+			c := textproto.NewConn(conn)
+			_, _, err = c.ReadResponse(220)
+			require.NoError(t, err)
+			require.NoError(t, c.PrintfLine("EHLO client.example"))
+			_, _, err = c.ReadResponse(250)
+			require.NoError(t, err)
+			require.NoError(t, c.PrintfLine("STARTTLS"))
+			code, _, err := c.ReadResponse(0)
+			require.NoError(t, err)
+			assert.Equal(t, tc.code, code)
+			_, err = c.ReadLine()
+			assert.ErrorIs(t, err, io.EOF, "the server must close the connection")
 		})
 	}
 }
