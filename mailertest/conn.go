@@ -420,7 +420,14 @@ func (cs *connState) data(line string) error {
 			if err := cs.reply([]byte(f.Reply + "\r\n")); err != nil {
 				return err
 			}
-			<-cs.srv.done
+			if f.After != nil {
+				if _, err := cs.front.Write(f.After); err != nil {
+					return err
+				}
+			}
+			if !f.Close {
+				<-cs.srv.done
+			}
 			return errDropped
 		}
 	}

@@ -37,7 +37,8 @@ const (
 //     (response injection); a careful client discards them.
 //   - StepBody: Drop resets the connection (TCP RST) before the data is
 //     read, so the client's writes fail; Reply answers in the middle of
-//     the data and stops reading, as a server refusing a message early.
+//     the data and stops reading, as a server refusing a message early,
+//     until the server closes (or, with Close, closes the connection).
 type Fault struct {
 	// Step is where the fault strikes.
 	Step Step

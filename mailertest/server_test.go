@@ -454,3 +454,32 @@ func TestStartTLSFaultClose(t *testing.T) {
 		})
 	}
 }
+
+// TestBodyFaultClose: a reply in the middle of the data stops reading it;
+// with Close the server then closes the connection instead of leaving it
+// open until the server closes.
+func TestBodyFaultClose(t *testing.T) {
+	srv := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSNone), mailertest.WithFaults(
+		mailertest.Fault{Step: mailertest.StepBody, Reply: "552 5.3.4 Message too big", Close: true}))
+	conn, err := net.Dial("tcp", srv.Addr())
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+	c := textproto.NewConn(conn)
+	_, _, err = c.ReadResponse(220)
+	require.NoError(t, err)
+	for _, cmd := range []struct {
+		line string
+		code int
+	}{{"EHLO client.example", 250}, {"MAIL FROM:<a@example.com>", 250}, {"RCPT TO:<b@example.com>", 250}, {"DATA", 354}} {
+		require.NoError(t, c.PrintfLine("%s", cmd.line))
+		_, _, err = c.ReadResponse(cmd.code)
+		require.NoError(t, err, cmd.line)
+	}
+	code, _, err := c.ReadResponse(0)
+	require.NoError(t, err)
+	assert.Equal(t, 552, code)
+	_, err = c.ReadLine()
+	assert.ErrorIs(t, err, io.EOF, "the server must close the connection")
+	assert.Empty(t, srv.Messages())
+}
