@@ -26,6 +26,7 @@ type command struct {
 	name           string
 	g              *globalFlags
 	stdout, stderr io.Writer
+	forced         <-chan struct{} // closed at the second signal (work.go)
 
 	// enqueue
 	from, subject, text, textFile, html, htmlFile, replyTo, eml string

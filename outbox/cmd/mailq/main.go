@@ -20,6 +20,10 @@
 // as mailer.ParseURL reads it; with neither, it delivers to an in-process
 // test server and says so. Flags may come before or after the command.
 //
+// work stops at SIGINT or SIGTERM after the sends in flight (at most
+// 30 s); a second signal cancels them, and those before the final dot
+// are PENDING again.
+//
 // Exit status: 0 success, 1 the operation failed, 2 usage error.
 package main
 
@@ -35,9 +39,20 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	// The first SIGINT or SIGTERM ends ctx: work stops taking mail and
+	// drains. The second ends force: the sends still in flight are
+	// cancelled.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, interrupt := context.WithCancel(context.Background())
+	force, interruptAgain := context.WithCancel(context.Background())
+	go func() {
+		<-sigs
+		interrupt()
+		<-sigs
+		interruptAgain()
+	}()
+	os.Exit(runForce(ctx, force, os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // usageError is a command-line mistake: exit status 2.
@@ -64,8 +79,14 @@ work sends through -url or $MAILER_URL; with neither, to an in-process test serv
 Run "mailq COMMAND -h" for a command's flags.
 `
 
-// run is main without the process: it returns the exit status.
+// run is main without the process and its second signal.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runForce(ctx, context.Background(), args, stdout, stderr)
+}
+
+// runForce is main without the process: it returns the exit status. ctx
+// ends at the first signal, force at the second.
+func runForce(ctx, force context.Context, args []string, stdout, stderr io.Writer) int {
 	g := globalFlags{db: envOr("MAILQ_DB", "mailq.db"), url: os.Getenv("MAILER_URL")}
 	fs := flag.NewFlagSet("mailq", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -83,7 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
-	err := dispatch(ctx, cmd, rest, &g, stdout, stderr)
+	err := dispatch(ctx, force, cmd, rest, &g, stdout, stderr)
 	var ue *usageError
 	switch {
 	case err == nil:
@@ -146,13 +167,13 @@ func parse(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) 
 	}
 }
 
-func dispatch(ctx context.Context, cmd string, args []string, g *globalFlags, stdout, stderr io.Writer) error {
+func dispatch(ctx, force context.Context, cmd string, args []string, g *globalFlags, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "migrate", "enqueue", "work", "list", "show", "retry", "cancel":
 	default:
 		return usagef("unknown command %q\n%s", cmd, usage)
 	}
-	c := &command{name: cmd, g: g, stdout: stdout, stderr: stderr}
+	c := &command{name: cmd, g: g, stdout: stdout, stderr: stderr, forced: force.Done()}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	g.register(fs)
 	c.register(fs)

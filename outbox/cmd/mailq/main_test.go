@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/postkit/mailer/mailertest"
@@ -269,4 +270,64 @@ func TestEnqueueEMLForeignCharsetNames(t *testing.T) {
 		t.Fatalf("unparsable From: %s", errOut)
 	}
 	mailq(0, "enqueue", "-eml", eml, "-from", "app@example.com")
+}
+
+// A second SIGINT or SIGTERM while work drains cancels the sends still in
+// flight (one stuck before the final dot goes back to PENDING) instead of
+// being ignored for the 30 s of the drain.
+func TestWorkSecondSignalCutsTheDrain(t *testing.T) {
+	reached := make(chan struct{}, 1)
+	srv := mailertest.NewServer(t, mailertest.WithTLS(mailertest.TLSNone), mailertest.WithFaultFunc(
+		func(step mailertest.Step, _ int) *mailertest.Fault {
+			if step != mailertest.StepDATA {
+				return nil
+			}
+			select {
+			case reached <- struct{}{}:
+			default:
+			}
+			return &mailertest.Fault{Delay: time.Minute} // the send hangs before the final dot
+		}))
+	db := filepath.Join(t.TempDir(), "q.db")
+	t.Setenv("MAILER_URL", "")
+	t.Setenv("MAILQ_DB", "")
+	mailq := func(wantCode int, args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), append([]string{"-db", db}, args...), &stdout, &stderr); code != wantCode {
+			t.Fatalf("mailq %v: exit %d, want %d\nstdout: %s\nstderr: %s", args, code, wantCode, stdout.String(), stderr.String())
+		}
+		return stdout.String()
+	}
+	mailq(0, "migrate")
+	id := strings.TrimSpace(mailq(0, "enqueue", "-from", "app@example.com", "-to", "bob@example.com", "-subject", "s", "-text", "t"))
+
+	ctx, interrupt := context.WithCancel(context.Background())
+	force, interruptAgain := context.WithCancel(context.Background())
+	defer interrupt()
+	defer interruptAgain()
+	var stdout, stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runForce(ctx, force, []string{"-db", db, "work", "-url", srv.URL()}, &stdout, &stderr)
+	}()
+	select {
+	case <-reached:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the send never reached DATA")
+	}
+	interrupt()
+	interruptAgain()
+	select {
+	case code := <-done:
+		if code != 1 || !strings.Contains(stderr.String(), "cancel") {
+			t.Fatalf("work: exit %d, want 1\nstderr: %s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the second signal did not cut the drain short")
+	}
+	var r outbox.Record
+	if err := json.Unmarshal([]byte(mailq(0, "show", "-json", id)), &r); err != nil || r.Status != outbox.StatusPending {
+		t.Fatalf("after the cut drain: %+v (%v), want PENDING", r, err)
+	}
 }

@@ -46,9 +46,29 @@ loop:
 			}
 		}
 	}
+	// A second SIGINT or SIGTERM cuts the drain short: Stop then cancels
+	// the sends in flight, and those before the final dot are PENDING
+	// again.
 	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
+	go func() {
+		select {
+		case <-c.forced:
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	if ctx.Err() != nil {
+		fmt.Fprintln(c.stderr, "mailq work: stopping after the sends in flight; SIGINT or SIGTERM again cancels them")
+	}
 	err := ob.Stop(sctx)
+	select {
+	case <-c.forced:
+		if err != nil {
+			err = fmt.Errorf("interrupted again: the sends in flight were cancelled (those before the final dot are PENDING again): %w", err)
+		}
+	default:
+	}
 	fmt.Fprintln(c.stderr, "mailq work: stopped")
 	return err
 }
