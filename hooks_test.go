@@ -234,8 +234,39 @@ func TestShutdownBound(t *testing.T) {
 	err = <-done
 	assert.ErrorIs(t, err, mailer.ErrClientClosed)
 	assert.ErrorIs(t, err, mailer.ErrMaybeDelivered, "the data was sent")
+	assert.Equal(t, mailer.OutcomeUnknown, mailer.Classify(err))
 	assert.Equal(t, 1, book.terminal(m.MessageID()))
 	_, err = c.Send(bg, m)
 	assert.ErrorIs(t, err, mailer.ErrClientClosed)
 	assert.NoError(t, c.Close())
+}
+
+// TestShutdownDuringRetryWait: a send that Shutdown cancels while it waits
+// to retry a 451 keeps the temporary class of that reply (nothing was
+// delivered; an outbox may send it again), and says why it stopped.
+func TestShutdownDuringRetryWait(t *testing.T) {
+	inMemory(t, func(t *testing.T) {
+		srv := mailertest.NewServer(t, mem, fault(mailertest.StepMAIL, 0, "451 4.3.0 Try again later"))
+		retrying := make(chan struct{}, 1)
+		c := newClient(t, serverOnly(srv), mailer.WithRetry(mailer.RetryPolicy{MinWait: time.Hour, MaxWait: time.Hour}),
+			mailer.WithHook(func(_ context.Context, e mailer.Event) {
+				if e.Status == mailer.StatusRetrying {
+					retrying <- struct{}{}
+				}
+			}))
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Send(bg, testMessage(t))
+			done <- err
+		}()
+		<-retrying
+		ctx, cancel := context.WithCancel(bg)
+		cancel()
+		assert.ErrorIs(t, c.Shutdown(ctx), context.Canceled)
+		err := <-done
+		assert.ErrorIs(t, err, mailer.ErrClientClosed)
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, 451, sendErr(t, err).Code)
+		assert.Equal(t, mailer.OutcomeTemporary, mailer.Classify(err))
+	})
 }

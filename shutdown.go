@@ -29,7 +29,10 @@ func (c *Client) Close() error { return c.Shutdown(context.Background()) }
 // Shutdown closes the Client like Close, but when ctx ends before the
 // sends in flight do, it cancels them (their connections are closed at
 // once, whatever they were doing; their errors match both ErrClientClosed
-// and context.Canceled, and are permanent), waits for them to return,
+// and context.Canceled, and are permanent, except that a send cancelled
+// while it waited to retry keeps the class of its last reply, such as
+// temporary after a 451, and one cancelled after its data was sent is
+// unknown, see below), waits for them to return,
 // which takes no longer than the hooks they are running, closes the idle
 // connections without waiting for QUIT's reply, and returns ctx.Err().
 // A message cancelled after its data was sent may still be delivered;
