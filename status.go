@@ -106,7 +106,11 @@ type Hook func(ctx context.Context, e Event)
 
 // WithHook adds a hook that observes every Send: one StatusPending, one
 // StatusSending per attempt, one StatusRetrying per retry, and exactly one
-// terminal StatusSent or StatusFailed event. Hooks are additive.
+// terminal StatusSent or StatusFailed event. Hooks are additive. A call
+// refused before its message is pending (a nil or invalid Message, an
+// invalid Envelope or empty body for SendRaw, a closed Client) returns its
+// error and produces no event: no delivery started, so there is nothing
+// for a hook to follow, and the caller has the error.
 //
 // Hooks are called synchronously, on the goroutine that sends the message
 // (the caller of Send, or one of SendAll's workers), in the order the
