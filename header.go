@@ -151,12 +151,26 @@ func (h *headerBlock) end() { h.b = append(h.b, "\r\n"...) }
 // otherwise as RFC 2047 encoded words, so that every reader decodes exactly
 // the input, spaces included.
 func (h *headerBlock) unstructured(name, value string) {
+	h.unstructuredIn(name, value, lineSoftMax)
+}
+
+// custom writes a custom header's value as unstructured does, except that
+// printable ASCII is written as it is even when a token makes its line
+// longer than lineSoftMax, up to lineHardMax: programs read such headers
+// (a mail provider's X-MSYS-API or X-Mailgun-Variables JSON) without
+// decoding encoded words.
+func (h *headerBlock) custom(name, value string) {
+	h.unstructuredIn(name, value, lineHardMax)
+}
+
+// unstructuredIn is unstructured with lines of plain text up to limit.
+func (h *headerBlock) unstructuredIn(name, value string, limit int) {
 	if value == "" {
 		h.field(name, false)
 		return
 	}
 	var buf [16]string // room for the tokens of most values, on the stack
-	if toks, ok := plainTokens(buf[:0], value, len(name)+1); ok {
+	if toks, ok := plainTokens(buf[:0], value, len(name)+1, limit); ok {
 		h.field(name, false, toks...)
 		return
 	}
@@ -210,13 +224,15 @@ func checkFieldToken(prefix, t, suffix string, utf8OK bool) error {
 // reports false when the value must be encoded instead: non-ASCII or
 // control characters, text that a reader would take for an encoded word,
 // leading or trailing white space (parsers trim it), or a line that cannot
-// be folded within lineSoftMax at a single space. Folding happens only at a
+// be folded within limit at a single space. Folding happens only at a
 // single space between two non-space characters: parsers differ in what
 // they keep of longer runs of white space at a fold (net/textproto keeps
-// one space), and a single space survives them all.
+// one space), and a single space survives them all. Lines are folded
+// before a token that would take them past lineSoftMax; limit bounds the
+// line a long token makes.
 //
 // The tokens are appended to dst.
-func plainTokens(dst []string, v string, nameLen int) ([]string, bool) {
+func plainTokens(dst []string, v string, nameLen, limit int) ([]string, bool) {
 	if v == "" || v[0] == ' ' || v[len(v)-1] == ' ' || strings.Contains(v, "=?") {
 		return nil, false
 	}
@@ -240,7 +256,7 @@ func plainTokens(dst []string, v string, nameLen int) ([]string, bool) {
 			line = 0
 		}
 		line += 1 + len(t)
-		if line > lineSoftMax {
+		if line > limit {
 			return nil, false
 		}
 	}

@@ -255,11 +255,15 @@ func (b *MessageBuilder) checkBody(field, s string) bool {
 // the priority headers, User-Agent, X-Mailer, …): the error then names
 // the method or option to use instead (Sender and Return-Path: EnvelopeFrom;
 // DKIM-Signature: WithDKIM). The value must not contain control
-// characters. Non-ASCII and very long values are written as RFC 2047
-// encoded words. In-Reply-To and References take msg-ids separated by
-// white space, each "<left@right>" or without the brackets (as
-// [Message.MessageID] returns it), and are written as ids, never encoded,
-// so that replies thread. Headers that carry addresses (Resent-To,
+// characters. Printable ASCII is written as it is, folded at single
+// spaces, on lines of up to 998 octets when a long token needs one (the
+// JSON of a provider's API header arrives as given); other values
+// (non-ASCII, tabs, leading or trailing white space, "=?", a token too
+// long for a line) are written as RFC 2047 encoded words. In-Reply-To and
+// References take msg-ids separated by white space, each "<left@right>"
+// or without the brackets (as [Message.MessageID] returns it), and are
+// written as ids, never encoded, so that replies thread. Headers that
+// carry addresses (Resent-To,
 // Disposition-Notification-To, Return-Receipt-To, Errors-To, …) take
 // addresses as To does, separated by commas; Resent-Bcc is refused, as it
 // would show its addresses to every recipient.

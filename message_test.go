@@ -204,3 +204,24 @@ func TestThreadingHeaders(t *testing.T) {
 		require.ErrorIs(t, err, ErrInvalidHeader, bad)
 	}
 }
+
+// TestCustomHeaderLongToken: a printable ASCII value with a token too long
+// for a 76-octet line, such as the compact JSON of a provider's API header
+// (SparkPost's X-MSYS-API, Mailgun's X-Mailgun-Variables), is written as
+// it is on a longer line (RFC 5322 allows 998 octets), not as RFC 2047
+// encoded words that the provider's parser and net/mail read literally.
+func TestCustomHeaderLongToken(t *testing.T) {
+	api := `{"campaign_id":"password-reset","metadata":{"user_id":"12345","tenant":"acme-corporation"}}`
+	vars := `{"order":"A-1001"} ` + strings.Repeat("x", 200) + ` end`
+	m := mustBuild(t, NewMessage().From("a@example.com").To("b@example.com").Subject("s").Text("t").
+		Header("X-MSYS-API", api).Header("X-Mailgun-Variables", vars))
+	raw := writeMessage(t, m)
+	require.NoError(t, eml.CheckStructure(raw, false))
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	require.NoError(t, err)
+	assert.Equal(t, api, msg.Header.Get("X-MSYS-API"))
+	assert.Equal(t, vars, msg.Header.Get("X-Mailgun-Variables"))
+	e, err := gomessage.Read(bytes.NewReader(raw))
+	require.NoError(t, err)
+	assert.Equal(t, api, e.Header.Get("X-MSYS-API"))
+}

@@ -138,7 +138,7 @@ func (m *Message) writeHeaders(h *headerBlock) {
 		} else if x.ids != nil {
 			h.field(x.name, false, x.ids...)
 		} else {
-			h.unstructured(x.name, x.value)
+			h.custom(x.name, x.value)
 		}
 	}
 	if len(m.unsubscribe) > 0 {
