@@ -412,7 +412,7 @@ func (b *MessageBuilder) Build() (*Message, error) {
 		m.messageID = newMessageID(m.from.Address)
 	}
 	m.rcpts = envelopeRecipients(m.to, m.cc, m.bcc)
-	m.utf8Headers = hasUTF8LocalPart(append(append([]Address{m.from}, m.replyTo...), append(m.to, m.cc...)...))
+	m.utf8Headers = hasUTF8LocalPart([]Address{m.from}, m.replyTo, m.to, m.cc)
 	m.wireText = canonicalCRLF(m.text)
 	m.textEnc = chooseEncoding(m.wireText)
 	if m.html != "" {
@@ -424,14 +424,16 @@ func (b *MessageBuilder) Build() (*Message, error) {
 	return &m, nil
 }
 
-// hasUTF8LocalPart reports whether an address of addrs has a non-ASCII
+// hasUTF8LocalPart reports whether an address of lists has a non-ASCII
 // local part: one the headers carry in UTF-8 (RFC 6532), which only a
 // server that offers SMTPUTF8 may receive, even when the address is in no
 // MAIL FROM or RCPT TO (a From behind EnvelopeFrom, a Reply-To).
-func hasUTF8LocalPart(addrs []Address) bool {
-	for _, a := range addrs {
-		if at := strings.LastIndexByte(a.Address, '@'); at > 0 && !isASCII(a.Address[:at]) {
-			return true
+func hasUTF8LocalPart(lists ...[]Address) bool {
+	for _, addrs := range lists {
+		for _, a := range addrs {
+			if at := strings.LastIndexByte(a.Address, '@'); at > 0 && !isASCII(a.Address[:at]) {
+				return true
+			}
 		}
 	}
 	return false
