@@ -84,6 +84,8 @@ type sessionInfo struct {
 	user     string
 	messages int
 	authFail int
+	// clearAuth: an AUTH came before TLS (audited once).
+	clearAuth bool
 }
 
 // timeoutError is returned by reads of a connection being drained.

@@ -15,6 +15,7 @@ var (
 	errAuthRequired    = reply(530, 5, 7, 0, "Authentication required")
 	errAuthInvalid     = reply(535, 5, 7, 8, "Authentication credentials invalid")
 	errAuthMalformed   = reply(501, 5, 5, 2, "Malformed authentication response")
+	errTLSRequired     = reply(523, 5, 7, 10, "TLS is required")
 	errAuthTemp        = reply(454, 4, 7, 0, "Temporary authentication failure")
 	errAuthBanned      = reply(421, 4, 7, 0, "Too many failed authentications, closing connection")
 	errTenantConns     = reply(421, 4, 7, 0, "Too many connections for this account")

@@ -221,7 +221,11 @@ func (g *Gateway) newSMTPServer(s *snapshot, lc ListenerConfig) *smtp.Server {
 	srv.MaxMessageBytes = s.limits.MaxMessageBytes
 	srv.MaxRecipients = s.limits.MaxRecipients
 	srv.EnableSMTPUTF8 = true
-	srv.AllowInsecureAuth = false
+	// go-smtp would refuse AUTH before TLS itself, without telling the
+	// backend; the session refuses it (523) and audits it, so that a
+	// credential sent in clear text is known. AUTH is still offered only
+	// over TLS (session.AuthMechanisms).
+	srv.AllowInsecureAuth = true
 	// go-smtp's Debug would copy AUTH payloads; it stays nil. Its error
 	// log goes to our logger.
 	srv.ErrorLog = log.New(slogWriter{g.log}, "", 0)

@@ -143,8 +143,18 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	if s.ident != nil {
 		return nil, reply(503, 5, 5, 1, "Already authenticated")
 	}
-	if !s.tls {
-		return nil, reply(523, 5, 7, 10, "TLS is required")
+	if _, isTLS := s.conn.TLSConnectionState(); !isTLS || !s.tls {
+		// Audited once a connection: enough to know that a credential
+		// crossed in clear text, and no way to fill the audit.
+		s.gc.mu.Lock()
+		first := !s.gc.info.clearAuth
+		s.gc.info.clearAuth = true
+		s.gc.mu.Unlock()
+		if first {
+			s.g.audit.write(&auditRecord{Event: "auth", Session: s.gc.info.id, Client: s.gc.RemoteAddr().String(),
+				Mech: cleanText(mech, 20), Result: "refused", Reason: "no_tls"}, s.g.now())
+		}
+		return nil, errTLSRequired
 	}
 	if s.g.fails.banned(s.gc.ip, s.g.now()) {
 		return nil, s.refuseBanned(mech, "")

@@ -86,6 +86,37 @@ func TestNoOpenRelay(t *testing.T) {
 	}
 }
 
+// AUTH before TLS (T2): 523 5.7.10, never a login, and an audit line (one
+// a connection), so that whoever reads the audit knows a credential
+// crossed the network in clear text and should be rotated. go-smtp
+// refused it without telling the backend, so nothing was audited.
+func TestAuthBeforeTLSAudited(t *testing.T) {
+	e, _ := policyEnv(t)
+	for _, l := range []string{"submission", "local"} {
+		c := e.dialRaw(l)
+		e.greet(c)
+		if ehlo := c.expect("250", "EHLO client.test"); strings.Contains(ehlo, "AUTH") {
+			t.Fatalf("%s: AUTH offered before TLS: %q", l, ehlo)
+		}
+		c.expect("523 5.7.10", "AUTH PLAIN %s", plain("app1", e.tokens["app1"]))
+		c.expect("523 5.7.10", "AUTH LOGIN")
+		c.expect("530 5.7.0", "MAIL FROM:<a@t1.test>")
+	}
+	var refused int
+	for _, l := range e.auditLines() {
+		if !strings.Contains(l, `"event":"auth"`) {
+			continue
+		}
+		if !strings.Contains(l, `"result":"refused"`) || !strings.Contains(l, `"reason":"no_tls"`) {
+			t.Fatalf("auth line: %s", l)
+		}
+		refused++
+	}
+	if refused != 2 { // one a connection
+		t.Fatalf("%d auth lines refused for no TLS, want 2", refused)
+	}
+}
+
 func TestAuthMechanisms(t *testing.T) {
 	e, _ := policyEnv(t)
 	tok := e.tokens["app1"]
