@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -396,4 +397,28 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// T6 (CVE-2011-0411 class): commands pipelined after STARTTLS in the same
+// packet are discarded, not run inside the TLS session.
+func TestSTARTTLSDropsPipelinedCommands(t *testing.T) {
+	e, _ := policyEnv(t)
+	c := e.dialRaw("submission")
+	e.greet(c)
+	c.expect("250", "EHLO client.test")
+	c.conn.Write([]byte("STARTTLS\r\nRSET\r\nMAIL FROM:<a@t1.test>\r\n"))
+	if code, msg := c.read(); code != 220 {
+		t.Fatalf("STARTTLS: %d %s", code, msg)
+	}
+	tc := tls.Client(c.conn, &tls.Config{RootCAs: e.pki.pool, ServerName: "localhost"})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	c.conn, c.tp = tc, newTP(tc)
+	// The first reply in TLS is EHLO's, and no MAIL is in progress.
+	if got := c.expect("250", "EHLO client.test"); !strings.Contains(got, "AUTH PLAIN") {
+		t.Fatalf("EHLO after STARTTLS: %q", got)
+	}
+	c.expect("250", "NOOP")
+	c.expect("502 5.5.1", "RCPT TO:<r@ext.example>")
 }
