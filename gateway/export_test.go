@@ -12,3 +12,13 @@ func SetQueueStoreHooks(g *Gateway, beforeStore, waiting func()) {
 // AuditLinesChecked returns how many audit lines g's GET /api/audit calls
 // have checked the hash and prev of.
 func AuditLinesChecked(g *Gateway) int64 { return g.auditChain.checked.Load() }
+
+// SetRelayHook sets a hook that g's relay for mode runs between taking
+// an upstream's Client and sending through it.
+func SetRelayHook(g *Gateway, mode string, f func()) {
+	g.delivery[mode].(*relay).beforeSend = f
+}
+
+// WaitRetiredUpstreams waits until the upstream Clients that reloads
+// retired are closed.
+func WaitRetiredUpstreams(g *Gateway) { g.ups.retired.Wait() }

@@ -16,6 +16,9 @@ import (
 type relay struct {
 	g    *Gateway
 	mode string
+	// beforeSend, a test hook, runs between taking an upstream's Client
+	// and sending through it.
+	beforeSend func()
 }
 
 // one attempt, whatever the Client's own retry policy.
@@ -37,8 +40,20 @@ func (r *relay) Deliver(ctx context.Context, tx *Transaction) Result {
 			m.failover(prev, name)
 		}
 		prev = name
+		if r.beforeSend != nil {
+			r.beforeSend()
+		}
 		start := time.Now()
 		rc, err := up.client.SendRaw(ctx, env, tx.Message)
+		if errors.Is(err, mailer.ErrClientClosed) && !errors.Is(err, mailer.ErrMaybeDelivered) {
+			// A reload retired this Client after get: nothing was sent,
+			// and the upstream's new Client (if it still exists) takes
+			// the message.
+			if next := r.g.ups.get(name); next != nil && next != up {
+				up = next
+				rc, err = up.client.SendRaw(ctx, env, tx.Message)
+			}
+		}
 		took := time.Since(start)
 		att := Attempt{Upstream: name, MS: took.Milliseconds()}
 		var se *mailer.SendError
@@ -87,6 +102,10 @@ func (r *relay) Deliver(ctx context.Context, tx *Transaction) Result {
 			res.Outcome = "failed"
 			res.Reply = errUpstreamTemp(tx.ID)
 			return res
+		case errors.Is(err, mailer.ErrClientClosed):
+			// Retired by a reload that removed the upstream: ours, not
+			// the upstream's refusal, and nothing was sent.
+			continue
 		case errors.Is(err, mailer.ErrMessageTooLarge):
 			// Refused before MAIL, nothing sent: the next upstream may take it.
 			tooLarge++

@@ -9,10 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/postkit/mailer"
+	"github.com/postkit/mailer/gateway"
 	"github.com/postkit/mailer/mailertest"
 )
 
@@ -336,5 +338,51 @@ func TestRelayBDAT(t *testing.T) {
 	c.expect("250", "NOOP")
 	if n := len(e.ups["a"].Messages()); n != 1 {
 		t.Fatalf("%d messages after RSET", n)
+	}
+}
+
+// A reload that replaces an upstream's Client while a message is about to
+// go through the old one: nothing was sent, so the new Client takes it.
+// The old one answered ErrClientClosed, which the relay took for the
+// upstream's permanent refusal: 554 for a reload of ours.
+func TestRelayAcrossReload(t *testing.T) {
+	e := relayEnv(t, nil, nil)
+	changed := strings.Replace(e.yaml, `senders: ["@t1.test"]}`, `senders: ["@t1.test"], pool: 3}`, 1)
+	if changed == e.yaml {
+		t.Fatal("the upstream's configuration did not change")
+	}
+	var once sync.Once
+	gateway.SetRelayHook(e.g, "sync", func() {
+		once.Do(func() {
+			cfg, err := gateway.ParseConfig([]byte(changed))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			cfg.SetDir(e.dir)
+			if err := e.g.Reload(cfg); err != nil {
+				t.Error(err)
+			}
+			gateway.WaitRetiredUpstreams(e.g) // the Client taken is closed now
+		})
+	})
+	c := e.session("app1")
+	c.expect("250", "MAIL FROM:<a@t1.test>")
+	c.expect("250", "RCPT TO:<r@ext.example>")
+	if got := c.data(msg("a@t1.test", "r@ext.example", "reload")); !strings.HasPrefix(got, "250 2.0.0 OK") || !strings.Contains(got, "upstream=a") {
+		t.Fatalf("message sent across a reload: %s", got)
+	}
+	if n := len(e.ups["a"].Messages()); n != 1 {
+		t.Fatalf("%d messages at upstream a", n)
+	}
+	// A reload that removes the upstream: the next one in the chain.
+	i := strings.Index(changed, "\n  a: ")
+	j := strings.Index(changed[i+1:], "\n") + i + 1
+	changed = strings.Replace(changed[:i]+changed[j:], "upstreams: [a, b]", "upstreams: [b]", 1)
+	once = sync.Once{}
+	c.expect("250", "MAIL FROM:<a@t1.test>")
+	c.expect("250", "RCPT TO:<r@ext.example>")
+	if got := c.data(msg("a@t1.test", "r@ext.example", "removed")); !strings.HasPrefix(got, "250 2.0.0 OK") || !strings.Contains(got, "upstream=b") {
+		t.Fatalf("message sent across a reload that removed its upstream: %s", got)
 	}
 }
