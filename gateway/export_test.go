@@ -13,11 +13,9 @@ func SetQueueStoreHooks(g *Gateway, beforeStore, waiting func()) {
 // have checked the hash and prev of.
 func AuditLinesChecked(g *Gateway) int64 { return g.auditChain.checked.Load() }
 
-// SetRelayHook sets a hook that g's relay for mode runs between taking
-// an upstream's Client and sending through it.
-func SetRelayHook(g *Gateway, mode string, f func()) {
-	g.delivery[mode].(*relay).beforeSend = f
-}
+// SetSendHook sets a hook that runs between taking an upstream's Client
+// and sending through it (sync relay and queue).
+func SetSendHook(g *Gateway, f func()) { g.ups.beforeSend = f }
 
 // WaitRetiredUpstreams waits until the upstream Clients that reloads
 // retired are closed.

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/postkit/mailer"
+	"github.com/postkit/mailer/gateway"
 	"github.com/postkit/mailer/mailertest"
 )
 
@@ -93,5 +95,55 @@ func TestQueueShutdownFinishesInFlight(t *testing.T) {
 	}
 	if !delivered {
 		t.Fatal("no delivered audit line: the send was cut")
+	}
+}
+
+// A reload that retires upstream a's Client while a queued message is
+// about to go through it: the new Client delivers it, and when a later
+// reload removes a, upstream b does. ErrClientClosed was the record's
+// permanent failure (a DSN to the sender for a reload of ours).
+func TestQueueSendAcrossReload(t *testing.T) {
+	e := queueEnv(t, "", 0, nil, nil)
+	i := strings.Index(e.yaml, "\n  a: {")
+	j := strings.Index(e.yaml[i+1:], "\n") + i + 1
+	configs := []string{
+		e.yaml[:j-1] + ", pool: 3}" + e.yaml[j:],                                         // a changed: a new Client
+		strings.Replace(e.yaml[:i]+e.yaml[j:], "upstreams: [a, b]", "upstreams: [b]", 1), // a removed
+	}
+	var mu sync.Mutex
+	next := 0
+	gateway.SetSendHook(e.g, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if next == len(configs) {
+			return
+		}
+		cfg, err := gateway.ParseConfig([]byte(configs[next]))
+		next++
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		cfg.SetDir(e.dir)
+		if err := e.g.Reload(cfg); err != nil {
+			t.Error(err)
+		}
+		gateway.WaitRetiredUpstreams(e.g) // the Client taken is closed now
+	})
+	c := e.client("app1")
+	for n, want := range []string{"a", "b"} {
+		raw := fmt.Sprintf("From: app@t1.test\r\nTo: r@ext.test\r\nMessage-ID: <across%d@t1.test>\r\n\r\nx\r\n", n)
+		if _, err := c.SendRaw(context.Background(), mailer.Envelope{From: "app@t1.test", To: []string{"r@ext.test"}}, []byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+		waitQueue(t, e.g.Queue())
+		if got := len(e.ups[want].Messages()); got != 1 {
+			t.Fatalf("message %d: %d at upstream %s, want 1", n, got, want)
+		}
+	}
+	for _, l := range e.auditLines() {
+		if strings.Contains(l, `"event":"message"`) && strings.Contains(l, `"outcome":"failed`) {
+			t.Fatalf("a message failed: %s", l)
+		}
 	}
 }

@@ -57,7 +57,7 @@ func (q *queue) SendRaw(ctx context.Context, env mailer.Envelope, msg []byte) (m
 		prev = name
 		start := q.g.now()
 		t0 := time.Now()
-		rc, err := up.client.SendRaw(ctx, env, msg)
+		rc, err := q.g.ups.sendRaw(ctx, name, up, env, msg)
 		q.g.prom.upstreamAttempt(name, err, time.Since(t0))
 		att, outcome, se := newAttempt(name, q.g.now().Sub(start).Milliseconds(), rc, err)
 		atts = append(atts, att)
@@ -70,6 +70,11 @@ func (q *queue) SendRaw(ctx context.Context, env mailer.Envelope, msg []byte) (m
 		case outcome == mailer.OutcomeUnknown, outcome == mailer.OutcomeDelivered, ctx.Err() != nil:
 			rc.Account = name
 			return rc, err
+		case errors.Is(err, mailer.ErrClientClosed):
+			// A reload removed the upstream: temporary, as when it is
+			// gone before the attempt.
+			lastErr = errNoRoute
+			continue
 		case errors.Is(err, mailer.ErrMessageTooLarge), failoverAllowed(outcome, se):
 			continue
 		default:

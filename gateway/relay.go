@@ -16,9 +16,6 @@ import (
 type relay struct {
 	g    *Gateway
 	mode string
-	// beforeSend, a test hook, runs between taking an upstream's Client
-	// and sending through it.
-	beforeSend func()
 }
 
 // one attempt, whatever the Client's own retry policy.
@@ -40,20 +37,8 @@ func (r *relay) Deliver(ctx context.Context, tx *Transaction) Result {
 			m.failover(prev, name)
 		}
 		prev = name
-		if r.beforeSend != nil {
-			r.beforeSend()
-		}
 		start := time.Now()
-		rc, err := up.client.SendRaw(ctx, env, tx.Message)
-		if errors.Is(err, mailer.ErrClientClosed) && !errors.Is(err, mailer.ErrMaybeDelivered) {
-			// A reload retired this Client after get: nothing was sent,
-			// and the upstream's new Client (if it still exists) takes
-			// the message.
-			if next := r.g.ups.get(name); next != nil && next != up {
-				up = next
-				rc, err = up.client.SendRaw(ctx, env, tx.Message)
-			}
-		}
+		rc, err := r.g.ups.sendRaw(ctx, name, up, env, tx.Message)
 		took := time.Since(start)
 		att := Attempt{Upstream: name, MS: took.Milliseconds()}
 		var se *mailer.SendError

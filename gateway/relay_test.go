@@ -352,7 +352,7 @@ func TestRelayAcrossReload(t *testing.T) {
 		t.Fatal("the upstream's configuration did not change")
 	}
 	var once sync.Once
-	gateway.SetRelayHook(e.g, "sync", func() {
+	gateway.SetSendHook(e.g, func() {
 		once.Do(func() {
 			cfg, err := gateway.ParseConfig([]byte(changed))
 			if err != nil {

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -16,6 +18,9 @@ type upstreams struct {
 	mu      sync.RWMutex
 	clients map[string]*upClient
 	retired sync.WaitGroup
+	// beforeSend, a test hook, runs between taking an upstream's Client
+	// and sending through it.
+	beforeSend func()
 }
 
 type upClient struct {
@@ -66,6 +71,24 @@ func (u *upstreams) get(name string) *upClient {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
 	return u.clients[name]
+}
+
+// sendRaw sends through up, upstream name's Client as get returned it. A
+// reload may have retired that Client since (mailer.ErrClientClosed,
+// nothing sent): the upstream's new Client, if it still has one, takes
+// the message. Still ErrClientClosed means the reload removed the
+// upstream.
+func (u *upstreams) sendRaw(ctx context.Context, name string, up *upClient, env mailer.Envelope, msg []byte) (mailer.Receipt, error) {
+	if u.beforeSend != nil {
+		u.beforeSend()
+	}
+	rc, err := up.client.SendRaw(ctx, env, msg)
+	if errors.Is(err, mailer.ErrClientClosed) && !errors.Is(err, mailer.ErrMaybeDelivered) {
+		if next := u.get(name); next != nil && next != up {
+			rc, err = next.client.SendRaw(ctx, env, msg)
+		}
+	}
+	return rc, err
 }
 
 func (u *upstreams) close() {
