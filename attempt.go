@@ -22,6 +22,10 @@ type attemptResult struct {
 	// err is the failure of the transaction, which applies to every
 	// recipient that is neither delivered nor refused; nil if none.
 	err *SendError
+	// unsure lists the recipients of the transaction whose reply to the
+	// end of data was lost, when err is that loss: the others err applies
+	// to (deferred after a 452, or not yet offered) never got the data.
+	unsure []string
 }
 
 // failed returns the recipients err applies to: those of rcpts neither
@@ -95,7 +99,7 @@ func (c *Client) attempt(ctx context.Context, p *payload, rcpts []string) attemp
 			res.refused = append(res.refused, c.finish(r))
 		}
 		if tr.err != nil {
-			res.err = c.finish(tr.err)
+			res.err, res.unsure = c.finish(tr.err), tr.unsure
 			break
 		}
 		if len(tr.deferred) == 0 {

@@ -513,3 +513,32 @@ func TestLongUTF8ReplyCutCleanly(t *testing.T) {
 	want := []rune(text)[:512]
 	assert.Equal(t, string(want)+"…", se.Message)
 }
+
+// With AtMostOnce, an unknown outcome gives up only the recipients of the
+// transaction whose reply was lost. Those the server had deferred (452
+// 4.5.3, too many recipients for one transaction) never got the data:
+// they get another attempt, which is not a possible duplicate.
+func TestAtMostOnceRetriesRecipientsNeverSent(t *testing.T) {
+	srv := mailertest.NewServer(t, mailertest.WithFaults(
+		mailertest.Fault{Step: mailertest.StepRCPT, On: 2, Reply: "452 4.5.3 Too many recipients"},
+		mailertest.Fault{Step: mailertest.StepDataEnd, On: 1, Drop: true}))
+	ev := &eventLog{}
+	c := newClient(t, serverOnly(srv), mailer.WithHook(ev.hook), mailer.WithRetry(mailer.RetryPolicy{
+		AtMostOnce: true, MaxAttempts: 2, MinWait: time.Millisecond, Backoff: mailer.ConstantBackoff}))
+	m, err := mailer.NewMessage().From("alice@example.com").To("bob@example.com", "carol@example.com").
+		Subject("s").Text("t").Build()
+	require.NoError(t, err)
+	rcpt, err := c.Send(bg, m)
+	se := sendErr(t, err)
+	assert.ErrorIs(t, err, mailer.ErrMaybeDelivered)
+	assert.Equal(t, []string{"bob@example.com"}, se.Recipients, "bob's reply was lost: not sent again")
+	assert.Equal(t, []string{"carol@example.com"}, rcpt.Recipients, "carol never got the data: sent again")
+	assert.False(t, rcpt.MaybeDuplicate)
+	msgs := srv.Messages()
+	require.Len(t, msgs, 2)
+	assert.Equal(t, []string{"bob@example.com"}, msgs[0].To)
+	assert.Equal(t, []string{"carol@example.com"}, msgs[1].To)
+	for _, e := range ev.all() {
+		assert.False(t, e.MaybeDuplicate, "%s event", e.Status)
+	}
+}

@@ -115,15 +115,34 @@ func (d *delivery) absorb(res attemptResult, pending []string) (retry []string, 
 			retry = append(retry, failed...)
 			retryErrs = append(retryErrs, res.err)
 		case OutcomeUnknown:
-			unknown = true
 			if d.policy.AtMostOnce {
+				// Only the recipients of the transaction whose reply was
+				// lost may have the message; the others never got the
+				// data and may have another attempt.
+				unsure, notSent := failed, []string(nil)
+				if len(res.unsure) > 0 {
+					unsure, notSent = nil, nil
+					for _, r := range failed {
+						if slices.Contains(res.unsure, r) {
+							unsure = append(unsure, r)
+						} else {
+							notSent = append(notSent, r)
+						}
+					}
+				}
 				e := *res.err
-				e.Recipients = failed
+				e.Recipients = unsure
 				if !errors.Is(e.Err, ErrMaybeDelivered) {
 					e.Err = fmt.Errorf("%w: %w", ErrMaybeDelivered, e.Err)
 				}
 				d.final = append(d.final, &e)
+				if len(notSent) > 0 {
+					retry = append(retry, notSent...)
+					retryErrs = append(retryErrs, &SendError{Stage: StageRcpt, Recipients: notSent,
+						Err: errNotSent, outcome: OutcomeTemporary})
+				}
 			} else {
+				unknown = true
 				retry = append(retry, failed...)
 				retryErrs = append(retryErrs, res.err)
 			}
@@ -143,6 +162,11 @@ func (d *delivery) absorb(res attemptResult, pending []string) (retry []string, 
 	d.retryDup = len(retry) > 0 && unknown
 	return retry, last
 }
+
+// errNotSent is the error of recipients that an attempt did not send the
+// data to because the transaction before theirs ended with an unknown
+// outcome (see RetryPolicy.AtMostOnce).
+var errNotSent = errors.New("mailer: not sent: the connection was lost after the end of data of an earlier transaction of this attempt")
 
 // finish ends a Send. stopped is the error of the recipients still pending
 // when Send stopped retrying, or nil.

@@ -19,6 +19,7 @@ type txResult struct {
 	enhanced  EnhancedCode // and enhanced code, if any
 	refused   []*SendError // one per recipient refused at RCPT
 	deferred  []string     // recipients left for another transaction (452 4.5.3)
+	unsure    []string     // recipients of a message whose final reply was lost
 	err       *SendError   // transaction failure; nil if delivered or all refused
 
 	// stale is set when a connection that had carried an earlier
@@ -359,6 +360,7 @@ func (cn *conn) data(p *payload, body []byte, rerr error, accepted []string, res
 		se := replyError(cn.ctx, StageDataEnd, err)
 		if se.Code == 0 {
 			se.Err = fmt.Errorf("%w: %w", ErrMaybeDelivered, se.Err)
+			res.unsure = accepted
 		}
 		res.err, res.deferred = se, nil
 		cn.broken = true
