@@ -1,6 +1,9 @@
 package templates
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // canonicalLocale returns tag in canonical BCP 47 case, with "-" as the
 // separator: "zh_cn" → "zh-CN", "ZH-hans-cn" → "zh-Hans-CN". It reports
@@ -58,31 +61,63 @@ func language(loc string) string {
 	return lang
 }
 
+// script returns the script of a canonical locale: its script subtag, or
+// for Chinese the one its region implies (Traditional for Taiwan, Hong
+// Kong and Macao, Simplified otherwise); "" for other languages without a
+// script subtag.
+func script(loc string) string {
+	subtags := strings.Split(loc, "-")
+	for _, st := range subtags[1:] {
+		if len(st) == 4 && isAlpha(st) {
+			return st
+		}
+	}
+	if subtags[0] != "zh" {
+		return ""
+	}
+	for _, st := range subtags[1:] {
+		switch st {
+		case "TW", "HK", "MO":
+			return "Hant"
+		}
+	}
+	return "Hans"
+}
+
 // pickLocale chooses among the canonical locales have (sorted) the one for
 // the wanted locale: the first of want, want without its last subtag and
-// so on ("zh-Hans-CN", "zh-Hans", "zh"); then the first of have with the
-// same language ("zh" finds "zh-CN"); then the same two steps for def. It
-// returns "" if nothing fits. An invalid or empty want counts as def.
+// so on down to language and region or script ("zh-Hans-CN", "zh-Hans");
+// then, when want has a script (written or, for Chinese, implied by its
+// region), the first of have with the same language and script, so that
+// "zh-TW" finds "zh-Hant" and "zh-HK" finds "zh-TW" rather than a
+// Simplified variant; then the language alone ("zh"); then the first of
+// have with the same language ("zh" finds "zh-CN"); then the same steps
+// for def. It returns "" if nothing fits. An invalid or empty want counts
+// as def.
 func pickLocale(have []string, want, def string) string {
 	for _, w := range []string{want, def} {
 		loc, ok := canonicalLocale(w)
 		if !ok {
 			continue
 		}
-		for c := loc; c != ""; {
+		lang := language(loc)
+		for c := loc; c != lang; c = c[:strings.LastIndexByte(c, '-')] {
+			if slices.Contains(have, c) {
+				return c
+			}
+		}
+		if sc := script(loc); sc != "" {
 			for _, h := range have {
-				if h == c {
+				if language(h) == lang && script(h) == sc {
 					return h
 				}
 			}
-			i := strings.LastIndexByte(c, '-')
-			if i < 0 {
-				break
-			}
-			c = c[:i]
+		}
+		if slices.Contains(have, lang) {
+			return lang
 		}
 		for _, h := range have {
-			if language(h) == language(loc) {
+			if language(h) == lang {
 				return h
 			}
 		}

@@ -88,7 +88,11 @@ func TestTemplateLocaleFallback(t *testing.T) {
 		{"ZH-cn", "zh-CN"},
 		{"zh-Hans-CN", "zh-CN"}, // zh-Hans-CN → zh-Hans → zh → same language: zh-CN sorts before zh-Hant
 		{"zh-Hant-TW", "zh-Hant"},
-		{"zh-TW", "zh-CN"}, // no zh-TW or zh: the first zh variant
+		{"zh-TW", "zh-Hant"}, // no zh-TW: the Traditional variant, not zh-CN
+		{"zh-HK", "zh-Hant"},
+		{"zh-Hant-HK", "zh-Hant"},
+		{"zh-SG", "zh-CN"}, // Simplified
+		{"zh-Hans", "zh-CN"},
 		{"zh", "zh-CN"},
 		{"en-GB", "en-GB"},
 		{"en-US", "en"},
@@ -110,6 +114,26 @@ func TestTemplateLocaleFallback(t *testing.T) {
 	}
 	assert.Empty(t, set.Locale("nope", "en"))
 	assert.Nil(t, set.Locales("nope"))
+
+	t.Run("script before the bare language", func(t *testing.T) {
+		fsys := fstest.MapFS{}
+		for _, loc := range []string{"", ".zh", ".zh-TW", ".en-GB"} {
+			fsys["m"+loc+".subject.tmpl"] = &fstest.MapFile{Data: []byte("s")}
+			fsys["m"+loc+".txt.tmpl"] = &fstest.MapFile{Data: []byte("{{locale}}")}
+		}
+		set := parse(t, fsys, nil)
+		for want, got := range map[string]string{
+			"zh-Hant-TW": "zh-TW", // Traditional, not the plain zh (Simplified)
+			"zh-HK":      "zh-TW",
+			"zh-CN":      "zh",
+			"zh-Hans":    "zh",
+			"zh":         "zh",
+			"en-US":      "en", // no script: the language before a sibling region
+			"en-GB":      "en-GB",
+		} {
+			assert.Equal(t, got, set.Locale("m", want), want)
+		}
+	})
 
 	t.Run("default locale option", func(t *testing.T) {
 		set := parse(t, fstest.MapFS{

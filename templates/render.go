@@ -35,9 +35,15 @@ type Rendered struct {
 
 // Render renders mail name in the variant that fits locale best, with
 // data. The variant is the first that exists of: locale itself, then
-// locale without its last subtag ("zh-Hans-CN", "zh-Hans", "zh"), then any
-// variant of the same language ("zh" finds "zh-CN"), then the same steps
-// for the set's default locale, which always finds one. An empty or
+// locale without its last subtag down to language and one more subtag
+// ("zh-Hans-CN", "zh-Hans"); then, for a locale with a script (written,
+// or for Chinese implied by its region), a variant of the same language
+// and script, so that Traditional stays Traditional ("zh-TW" finds
+// "zh-Hant", "zh-HK" finds "zh-TW") and Simplified Simplified ("zh-SG"
+// finds "zh-CN"; a plain "zh" counts as Simplified); then the language
+// alone ("zh"); then any variant of the same language ("zh" finds
+// "zh-CN"); then the same steps for the set's default locale, which
+// always finds one. An empty or
 // invalid locale means the default one. Locales are matched without
 // regard to case, and "_" works as "-" ("zh_cn" is "zh-CN").
 //
