@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -138,5 +139,47 @@ func TestTenantTimeouts(t *testing.T) {
 	}
 	if code, _ := c.cmd("NOOP"); code == 250 {
 		t.Fatal("connection still open after the DATA timeout")
+	}
+}
+
+// L7: the DATA deadline slides. A client that keeps sending, a line every
+// 100 ms for 2.5 s, is delivered although its tenant's command timeout (1
+// s, go-smtp's ReadTimeout, set once before DATA) and data idle timeout
+// (1 s) are both shorter than the whole body. X2: a 3,000-byte command
+// line is 500 5.4.0 and the connection closes.
+func TestSlowDataAndLongLine(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	y := baseServer + policyTenants + `
+  slow:
+    credentials: [{username: slow, token_sha256: "{{TOKEN:slow}}"}]
+    senders: ["@slow.test"]
+    limits: {command_timeout: 1s, data_idle_timeout: 1s}
+    route: {upstreams: [up]}
+`
+	e := start(t, setup{yaml: y, opts: []gateway.Option{gateway.WithDelivery("sync", rec)}})
+	c := e.session("slow")
+	c.expect("250", "MAIL FROM:<a@slow.test>")
+	c.expect("250", "RCPT TO:<r@ext.example>")
+	c.expect("354", "DATA")
+	c.conn.Write([]byte("From: a@slow.test\r\n\r\n"))
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for i := range 25 {
+		<-tick.C
+		c.conn.Write([]byte("line " + itoa(i) + "\r\n"))
+	}
+	c.conn.Write([]byte(".\r\n"))
+	if code, msg := c.read(); code != 250 {
+		t.Fatalf("slow but steady DATA: %d %s", code, msg)
+	}
+	if rec.count() != 1 {
+		t.Fatalf("%d delivered", rec.count())
+	}
+
+	c = e.session("slow")
+	c.expect("500 5.4.0", "MAIL FROM:<%s@slow.test>", strings.Repeat("a", 3000))
+	if code, msg := c.cmd("NOOP"); code != 0 {
+		t.Fatalf("connection open after a too long line: %d %s", code, msg)
 	}
 }
