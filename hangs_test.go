@@ -111,7 +111,7 @@ func TestOrdinary421And454(t *testing.T) {
 			"EHLO": "250-mx.test\r\n250 STARTTLS", "STARTTLS": "454 4.7.0 TLS not available due to temporary reason",
 		}), mailer.StageTLS, 0, 5 * time.Second},
 		{"421 rate limited", scripted("421 4.7.0 Too many connections from your IP, slow down", nil),
-			mailer.StageDial, 2 * mailer.DefaultThrottleWait, 2*mailer.DefaultThrottleWait + 5*time.Second},
+			mailer.StageDial, 2 * mailer.DefaultThrottleWait, 2*mailer.DefaultThrottleWait*5/4 + 5*time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"time"
 
@@ -23,24 +24,46 @@ const (
 type Backoff func(minWait, maxWait time.Duration, attempt int) time.Duration
 
 // ExponentialBackoff is the default Backoff: minWait doubled after each
-// attempt, capped at maxWait, with ±50% random jitter so that many clients do not retry
-// in step. It is computed by github.com/cenkalti/backoff/v4.
+// attempt, capped at maxWait, with ±50% random jitter so that many clients
+// do not retry in step. The interval is computed by
+// github.com/cenkalti/backoff/v4; the jitter is drawn within [minWait,
+// maxWait] rather than cut to its bounds, which would send every draw
+// below minWait (half of the first retries) or above maxWait back at the
+// same instant.
 func ExponentialBackoff(minWait, maxWait time.Duration, attempt int) time.Duration {
+	if maxWait < minWait {
+		maxWait = minWait
+	}
 	b := &backoff.ExponentialBackOff{
-		InitialInterval:     minWait,
-		RandomizationFactor: 0.5,
-		Multiplier:          2,
-		MaxInterval:         maxWait,
-		Stop:                backoff.Stop,
-		Clock:               backoff.SystemClock,
+		InitialInterval: minWait,
+		Multiplier:      2,
+		MaxInterval:     maxWait,
+		Stop:            backoff.Stop,
+		Clock:           backoff.SystemClock,
 	}
 	b.Reset()
 	d := minWait
 	for range max(attempt, 1) {
-		d = b.NextBackOff()
+		d = b.NextBackOff() // no randomization: the interval itself
 	}
-	return clamp(d, minWait, maxWait)
+	lo := clamp(d/2, minWait, maxWait)
+	hi := clamp(d+d/2, minWait, maxWait)
+	return lo + randDuration(hi-lo)
 }
+
+// randDuration returns a random duration in [0, d], or 0 if d <= 0.
+func randDuration(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return rand.N(d + 1)
+}
+
+// spread returns a random wait in [d, d+d/4]: a floor (ThrottleWait, a
+// ReplyRule's MinWait) that many messages meet at once, when a provider
+// throttles a whole burst, must not bring them all back at the same
+// instant to be throttled again.
+func spread(d time.Duration) time.Duration { return d + randDuration(d/4) }
 
 // ConstantBackoff always waits minWait. It suits tests.
 func ConstantBackoff(minWait, maxWait time.Duration, attempt int) time.Duration { return minWait }
@@ -62,7 +85,9 @@ type RetryPolicy struct {
 	// MinWait and MaxWait bound the backoff between attempts. Zero means
 	// DefaultMinWait and DefaultMaxWait.
 	MinWait, MaxWait time.Duration
-	// ThrottleWait is the least wait after a throttling reply: a 4yz
+	// ThrottleWait is the least wait after a throttling reply (the wait
+	// is drawn between it and a quarter more, so that the messages one
+	// throttling reply stopped do not all come back at once): a 4yz
 	// reply that says the sender is rate limited, throttled, over a limit
 	// or a quota, sending too many connections or messages, or that the
 	// server is busy ([SendError.Throttled]). Other temporary replies, such
@@ -129,10 +154,14 @@ func (p RetryPolicy) waitFor(attempt int, err *SendError) time.Duration {
 	if err == nil {
 		return wait
 	}
+	floor := err.MinWait()
 	if isThrottling(err) {
-		wait = max(wait, p.ThrottleWait)
+		floor = max(floor, p.ThrottleWait)
 	}
-	return max(wait, err.MinWait())
+	if wait < floor {
+		wait = spread(floor)
+	}
+	return wait
 }
 
 // isThrottling reports a reply that asks the client to slow down (see

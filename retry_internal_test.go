@@ -238,16 +238,51 @@ func TestRetryOnlyFailedRecipients(t *testing.T) {
 	})
 }
 
-// TestExponentialBackoffBounds checks the default backoff stays in range.
+// TestExponentialBackoffBounds checks the default backoff stays in range
+// and that its jitter is spread there, not piled on a bound: cutting
+// ±50% to [minWait, maxWait] sent half of the first retries (and most of
+// the late ones) back at the same instant.
 func TestExponentialBackoffBounds(t *testing.T) {
 	for attempt := 1; attempt <= 10; attempt++ {
-		for range 50 {
+		interval := min(time.Second<<(attempt-1), 30*time.Second)
+		lo := max(interval/2, time.Second)
+		hi := min(interval*3/2, 30*time.Second)
+		atBound := 0
+		for range 400 {
 			d := ExponentialBackoff(time.Second, 30*time.Second, attempt)
-			assert.GreaterOrEqual(t, d, time.Second)
-			assert.LessOrEqual(t, d, 30*time.Second)
+			assert.GreaterOrEqual(t, d, lo, "attempt %d", attempt)
+			assert.LessOrEqual(t, d, hi, "attempt %d", attempt)
+			if d == time.Second || d == 30*time.Second {
+				atBound++
+			}
 		}
+		assert.Less(t, atBound, 10, "attempt %d: draws on a bound", attempt)
 	}
+	assert.Equal(t, 2*time.Second, ExponentialBackoff(2*time.Second, time.Second, 1), "maxWait below minWait")
 	assert.Equal(t, time.Second, ConstantBackoff(time.Second, time.Minute, 7))
+}
+
+// TestThrottleWaitSpread: the floor of a throttling reply (ThrottleWait)
+// or of a rule's MinWait is met with a wait drawn in [floor, floor+25%],
+// so that the messages one throttling reply stopped come back spread out
+// rather than all at once to be throttled again.
+func TestThrottleWaitSpread(t *testing.T) {
+	p := RetryPolicy{ThrottleWait: time.Minute}.withDefaults()
+	throttled := tempMsg(421, EnhancedCode{4, 7, 0}, "Too many connections, slow down").err
+	rule := &SendError{Code: 451, Message: "DT:SPM", minWait: 4 * time.Minute}
+	for _, tc := range []struct {
+		err   *SendError
+		floor time.Duration
+	}{{throttled, time.Minute}, {rule, 4 * time.Minute}} {
+		seen := map[time.Duration]bool{}
+		for range 200 {
+			d := p.waitFor(1, tc.err)
+			assert.GreaterOrEqual(t, d, tc.floor)
+			assert.LessOrEqual(t, d, tc.floor+tc.floor/4)
+			seen[d] = true
+		}
+		assert.Greater(t, len(seen), 150, "distinct waits after %q", tc.err.Message)
+	}
 }
 
 // TestHookPanicsAndSlowHooks: a panicking hook is recovered and the
