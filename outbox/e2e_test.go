@@ -160,6 +160,46 @@ func testFaults[TTx any](t *testing.T, open opener[TTx]) {
 			t.Fatalf("attempts after each throttle = %v, final %d; want [0 0 1] and 2", attemptsAfter, r.Attempts)
 		}
 	})
+	t.Run("throttled messages come back spread out", func(t *testing.T) {
+		t.Parallel()
+		// Every MAIL is throttled. The snoozes wait ThrottleWait plus up to
+		// a quarter more, each its own, so that the burst one throttling
+		// reply stopped does not come back at one instant to be throttled
+		// again.
+		srv := mailertest.NewServer(t, mailertest.WithFaults(
+			mailertest.Fault{Step: mailertest.StepMAIL, Reply: "421 4.7.0 Too many messages, slow down"}))
+		const n = 12
+		waits := make(chan time.Duration, n)
+		hook := func(_ context.Context, e mailer.Event) {
+			if e.Status == mailer.StatusRetrying {
+				waits <- e.Wait
+			}
+		}
+		ob := open(t, newClient(t, srv), outbox.Options{ThrottleWait: time.Hour, Hooks: []mailer.Hook{hook}})
+		start(t, ob)
+		msgs := make([]*mailer.Message, n)
+		for i := range msgs {
+			msgs[i] = newMessage(t, i)
+		}
+		if _, err := ob.EnqueueMany(ctx, msgs); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[time.Duration]bool{}
+		for range n {
+			select {
+			case w := <-waits:
+				if w < time.Hour || w > time.Hour+time.Hour/4 {
+					t.Errorf("throttle wait %v, want within [1h, 1h15m]", w)
+				}
+				seen[w] = true
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%d throttled snoozes seen, want %d", len(seen), n)
+			}
+		}
+		if len(seen) < n-1 {
+			t.Fatalf("%d distinct waits among %d throttled messages: they come back together", len(seen), n)
+		}
+	})
 	t.Run("550 FAILED at once", func(t *testing.T) {
 		t.Parallel()
 		srv := mailertest.NewServer(t, mailertest.WithFaults(mailertest.Fault{Step: mailertest.StepRCPT, Reply: "550 5.1.1 No such user"}))

@@ -49,8 +49,9 @@ type Options struct {
 	MinWait, MaxWait time.Duration
 	// ThrottleWait is the least pause after a throttling reply (421, an
 	// enhanced code 4.7.x, or a reply the Sender marks with a wait such as
-	// 163's "451 DT:SPM"). A pause does not use an attempt. Default 2
-	// minutes.
+	// 163's "451 DT:SPM"). A pause does not use an attempt. Each pause is
+	// drawn between it and a quarter more, so that the messages one
+	// throttling reply stopped come back spread out. Default 2 minutes.
 	ThrottleWait time.Duration
 	// MaxSnoozes caps the throttling pauses of one message; past it a
 	// throttling reply counts as an ordinary temporary failure. Default 50.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/postkit/mailer"
@@ -178,7 +179,7 @@ func (o *Outbox[TTx]) decide(ctx context.Context, job *river.Job[mailArgs], c cl
 			ret: river.JobSnooze(0)}
 
 	case r.outcome == mailer.OutcomeTemporary && o.throttled(se) && snoozes(job) < o.opts.MaxSnoozes:
-		wait := max(o.opts.ThrottleWait, se.MinWait())
+		wait := spread(max(o.opts.ThrottleWait, se.MinWait()))
 		ev.Status, ev.Wait = mailer.StatusRetrying, wait
 		return &outcome[TTx]{write: gcRequest[TTx]{row: newStatusRow(id, job.ID, StatusPending, -1, time.Now().Add(wait), r.err)},
 			ret: river.JobSnooze(wait), ev: &ev}
@@ -189,9 +190,12 @@ func (o *Outbox[TTx]) decide(ctx context.Context, job *river.Job[mailArgs], c cl
 		}
 		wait := o.opts.Backoff(o.opts.MinWait, o.opts.MaxWait, job.Attempt)
 		if se != nil {
-			wait = max(wait, se.MinWait())
+			floor := se.MinWait()
 			if o.throttled(se) {
-				wait = max(wait, o.opts.ThrottleWait)
+				floor = max(floor, o.opts.ThrottleWait)
+			}
+			if wait < floor {
+				wait = spread(floor)
 			}
 		}
 		next := time.Now().Add(wait)
@@ -367,4 +371,15 @@ func (o *Outbox[TTx]) emit(ctx context.Context, ev mailer.Event) {
 			h(ctx, ev)
 		}()
 	}
+}
+
+// spread returns a random wait in [d, d+d/4]. A floor (ThrottleWait, a
+// reply rule's MinWait) is met by every message of a burst that one
+// throttling provider stopped: waiting exactly d would bring them all back
+// at the same instant, to be throttled again.
+func spread(d time.Duration) time.Duration {
+	if d < 4 {
+		return d
+	}
+	return d + rand.N(d/4+1)
 }
