@@ -108,7 +108,10 @@ type auditAnswer struct {
 	lines   [][]byte // the newest matching lines, oldest first, as written
 	omitted int      // older matching lines left out (limit, byte bound)
 	chain   error    // where the whole file's chain breaks; nil when intact
-	checked int      // lines whose hash and prev the scan checked
+	// continues is the prev of the file's first line when that is a
+	// continuation line (the file goes on from a rotated one), else "".
+	continues string
+	checked   int // lines whose hash and prev the scan checked
 }
 
 // auditChain is what the GET /api/audit calls of a Gateway know of the
@@ -163,6 +166,8 @@ type auditVerified struct {
 	end     int64             // where the last whole line ends (<= size); a last line without its newline is not in the chain yet
 	lines   int               // the chain's line count at end
 	prev    string            // and the hash of its last line
+	cont    string            // the first line's prev if a continuation line (chainVerifier.continues)
+	reason  string            // and its reason
 	broken  error             // the first break before end (*AuditError); nil when intact
 }
 
@@ -260,7 +265,7 @@ func scanAuditFrom(ctx context.Context, r io.Reader, q auditQuery, from *auditVe
 		d    = &digestReader{r: r, h: sha256.New(), check: -1, matched: true}
 	)
 	if from != nil {
-		v = chainVerifier{n: from.lines, prev: from.prev}
+		v = chainVerifier{n: from.lines, prev: from.prev, continues: from.cont, reason: from.reason}
 		ans.chain, done = from.broken, from.end
 		d.check, d.want = from.size, from.digest
 	}
@@ -284,7 +289,7 @@ func scanAuditFrom(ctx context.Context, r io.Reader, q auditQuery, from *auditVe
 			if pos > done {
 				v.n++
 				if ans.chain == nil {
-					ans.chain = &AuditError{v.n, fmt.Sprintf("longer than %d bytes", q.maxLine)}
+					ans.chain = &AuditError{Line: v.n, Reason: fmt.Sprintf("longer than %d bytes", q.maxLine)}
 				}
 			}
 			continue
@@ -314,7 +319,8 @@ func scanAuditFrom(ctx context.Context, r io.Reader, q auditQuery, from *auditVe
 	if !d.same() {
 		return auditAnswer{}, nil, nil
 	}
-	to := &auditVerified{maxLine: q.maxLine, size: d.n, end: pos, lines: v.n, prev: v.prev, broken: ans.chain}
+	ans.continues = v.continues
+	to := &auditVerified{maxLine: q.maxLine, size: d.n, end: pos, lines: v.n, prev: v.prev, cont: v.continues, reason: v.reason, broken: ans.chain}
 	d.h.Sum(to.digest[:0])
 	return ans, to, nil
 }
@@ -384,9 +390,13 @@ func readLine(ctx context.Context, br *bufio.Reader, buf *[]byte, max int) (line
 // at most limit (default 1000, at most 100000) and 64 MiB of them. The
 // header X-Audit-Chain says whether the whole file's hash chain is
 // "intact" or where it is broken; X-Audit-Omitted counts the older
-// matching lines left out. The file is read a line at a time, and the
-// scan stops when the request's context ends (the caller went away); at
-// most auditMaxReads calls read it at once, the others wait their turn.
+// matching lines left out. X-Audit-Continues, when the file's first line
+// is a continuation line (the file goes on from one logrotate rotated
+// away), is that line's prev: the hash the rotated file's last line must
+// have (mailgate audit verify OLD NEW checks it). The file is read a
+// line at a time, and the scan stops when the request's context ends
+// (the caller went away); at most auditMaxReads calls read it at once,
+// the others wait their turn.
 // The chain of the lines an earlier call checked is not checked again
 // as long as the file still starts with the same bytes (see auditChain).
 func (g *Gateway) apiAudit(w http.ResponseWriter, r *http.Request) {
@@ -425,6 +435,9 @@ func (g *Gateway) apiAudit(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Audit-Chain", "broken at "+ans.chain.Error())
 	} else {
 		w.Header().Set("X-Audit-Chain", "intact")
+	}
+	if ans.continues != "" {
+		w.Header().Set("X-Audit-Continues", ans.continues)
 	}
 	w.Header().Set("X-Audit-Omitted", strconv.Itoa(ans.omitted))
 	bw := bufio.NewWriterSize(w, 64<<10)

@@ -6,7 +6,7 @@
 //	mailgate -dev                                   try it: loopback, capture, one tenant
 //	mailgate check -config FILE                     validate, print the tenant table
 //	mailgate token new NAME                         a new token and its hash (tenant or admin principal)
-//	mailgate audit verify FILE                      check an audit log's hash chain
+//	mailgate audit verify FILE...                   check an audit log's hash chain (rotated files oldest first)
 //
 // Signals: SIGHUP reloads the configuration (a bad file keeps the old one;
 // POST /api/reload on the admin listener does the same), SIGTERM and
@@ -183,21 +183,30 @@ func token(args []string, stdout, stderr io.Writer) int {
 }
 
 func audit(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 2 || args[0] != "verify" {
-		fmt.Fprintln(stderr, "usage: mailgate audit verify FILE")
+	if len(args) < 2 || args[0] != "verify" {
+		fmt.Fprintln(stderr, "usage: mailgate audit verify FILE... (rotated files oldest first: audit.jsonl.2 audit.jsonl.1 audit.jsonl)")
 		return 2
 	}
-	f, err := os.Open(args[1])
+	files := args[1:]
+	sums, err := gateway.VerifyAuditFiles(files...)
+	for i, sum := range sums {
+		note := ""
+		if sum.Continues != "" {
+			note = fmt.Sprintf(" (its first line continues %s: %s)", sum.Continues, sum.Reason)
+		}
+		fmt.Fprintf(stdout, "%s: %d lines, chain intact%s\n", files[i], sum.Lines, note)
+	}
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		var ae *gateway.AuditError
+		if errors.As(err, &ae) {
+			fmt.Fprintf(stderr, "%s: chain broken: line %d: %s\n", ae.File, ae.Line, ae.Reason)
+		} else {
+			fmt.Fprintln(stderr, err)
+		}
 		return 1
 	}
-	defer f.Close()
-	n, err := gateway.VerifyAudit(f)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: chain broken: %v\n", args[1], err)
-		return 1
+	if len(files) > 1 {
+		fmt.Fprintf(stdout, "%d files, one chain\n", len(files))
 	}
-	fmt.Fprintf(stdout, "%s: %d lines, chain intact\n", args[1], n)
 	return 0
 }

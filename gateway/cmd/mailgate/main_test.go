@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,5 +81,48 @@ func TestAuditVerifyCommand(t *testing.T) {
 	os.WriteFile(f, []byte(`{"ts":"x","event":"reload","prev":"","hash":"sha256:00"}`+"\n"), 0o600)
 	if rc := run([]string{"audit", "verify", f}, &out, &errb); rc != 1 || !strings.Contains(errb.String(), "line 1") {
 		t.Fatalf("rc %d: %s", rc, errb.String())
+	}
+}
+
+// chainedLines returns audit lines with the given bodies, chained from
+// prev as mailgate writes them, and the last hash.
+func chainedLines(prev string, bodies ...string) (string, string) {
+	var out strings.Builder
+	for _, b := range bodies {
+		content := strings.TrimSuffix(b, "}") + `,"prev":"` + prev + `"}`
+		sum := sha256.Sum256([]byte(content))
+		prev = "sha256:" + hex.EncodeToString(sum[:])
+		out.WriteString(strings.TrimSuffix(content, "}") + `,"hash":"` + prev + `"}` + "\n")
+	}
+	return out.String(), prev
+}
+
+// mailgate audit verify with rotated files, oldest first: one chain; in
+// the wrong order, or with a file missing between, broken at the file
+// that does not continue the one before. One file prints as before.
+func TestAuditVerifyRotatedFiles(t *testing.T) {
+	dir := t.TempDir()
+	a, lastA := chainedLines("", `{"ts":"1","event":"reload"}`, `{"ts":"2","event":"admin"}`)
+	b, lastB := chainedLines(lastA, `{"ts":"3","event":"audit","reason":"reopened"}`, `{"ts":"4","event":"admin"}`)
+	c, _ := chainedLines(lastB, `{"ts":"5","event":"audit","reason":"truncated"}`)
+	pa, pb, pc := filepath.Join(dir, "audit.jsonl.2"), filepath.Join(dir, "audit.jsonl.1"), filepath.Join(dir, "audit.jsonl")
+	os.WriteFile(pa, []byte(a), 0o600)
+	os.WriteFile(pb, []byte(b), 0o600)
+	os.WriteFile(pc, []byte(c), 0o600)
+	var out, errb bytes.Buffer
+	if rc := run([]string{"audit", "verify", pa}, &out, &errb); rc != 0 || out.String() != pa+": 2 lines, chain intact\n" {
+		t.Fatalf("one file: rc %d: %q %q", rc, out.String(), errb.String())
+	}
+	out.Reset()
+	if rc := run([]string{"audit", "verify", pa, pb, pc}, &out, &errb); rc != 0 || !strings.HasSuffix(out.String(), "3 files, one chain\n") ||
+		!strings.Contains(out.String(), pb+": 2 lines, chain intact (its first line continues "+lastA+": reopened)") {
+		t.Fatalf("three files: rc %d: %s %s", rc, out.String(), errb.String())
+	}
+	for _, files := range [][]string{{pb, pa}, {pa, pc}} {
+		out.Reset()
+		errb.Reset()
+		if rc := run(append([]string{"audit", "verify"}, files...), &out, &errb); rc != 1 || !strings.HasPrefix(errb.String(), files[1]+": chain broken: line 1: ") {
+			t.Fatalf("%v: rc %d: %s %s", files, rc, out.String(), errb.String())
+		}
 	}
 }
