@@ -21,7 +21,7 @@ import (
 // what happened and what was answered.
 type auditRecord struct {
 	TS           string    `json:"ts"`
-	Event        string    `json:"event"` // session, auth, message, reload, admin
+	Event        string    `json:"event"` // session, auth, message, reload, admin, audit
 	ID           string    `json:"id,omitempty"`
 	Session      string    `json:"session,omitempty"`
 	Listener     string    `json:"listener,omitempty"`
@@ -49,6 +49,7 @@ type auditRecord struct {
 	Banned       bool      `json:"banned,omitempty"`
 	DelayMS      int64     `json:"delay_ms,omitempty"` // wait before a failed AUTH's reply
 	Error        string    `json:"error,omitempty"`
+	AuditError   string    `json:"audit_error,omitempty"` // a reload's failed reopen of the audit file
 	Tenants      int       `json:"tenants,omitempty"`
 	Messages     int       `json:"messages,omitempty"`
 	AuthFailures int       `json:"auth_failures,omitempty"`
@@ -66,16 +67,28 @@ type auditRecord struct {
 // previous line's "hash", and "hash" is the SHA-256 of the line without
 // its hash field, so an edited, inserted or removed line breaks the chain
 // (VerifyAudit finds where).
+//
+// The chain goes on across files. reopen (on every reload) opens the path
+// again and, when it names another file than the one held (logrotate
+// renamed the old one away), writes the rest of the lines there; and
+// before each line, write checks that the file held has not shrunk below
+// what was written into it (logrotate's copytruncate). In both cases the
+// first line of the new file (or of the truncated one) is a continuation
+// line, {"event":"audit","reason":"reopened"|"truncated",...}, whose prev
+// is the hash of the last line written before; VerifyAudit accepts a
+// non-empty prev on a file's first line only on such a line.
 type auditLog struct {
 	mu     sync.Mutex
 	w      io.Writer
 	f      *os.File
-	path   string // the file, for GET /api/audit; "" when not a file
+	path   string // the file, for GET /api/audit and reopen; "" when not a file
+	end    int64  // the size f should have: its size when opened plus what was written since
 	prev   string
 	key    []byte
 	hashed bool
 	err    error
-	// onError, if set, counts a line that could not be written.
+	// onError, if set, counts a line that could not be written (and a
+	// failed reopen).
 	onError func()
 }
 
@@ -96,7 +109,12 @@ func openAudit(cfg AuditConfig, key []byte) (*auditLog, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.f, a.w, a.prev, a.path = f, f, prev, cfg.Path
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	a.f, a.w, a.prev, a.path, a.end = f, f, prev, cfg.Path, st.Size()
 	return a, nil
 }
 
@@ -135,6 +153,31 @@ func (a *auditLog) write(rec *auditRecord, now time.Time) {
 	if a == nil {
 		return
 	}
+	b, ok := a.encode(rec, now)
+	if !ok {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.w == nil {
+		return
+	}
+	if a.f != nil {
+		// copytruncate: the file shrank under us. One fstat a line
+		// (BenchmarkAuditWrite/fstat: 1.3 to 2.9 µs here, next to 15
+		// to 30 µs for the line's write).
+		if st, err := a.f.Stat(); err == nil && st.Size() < a.end {
+			a.end = st.Size()
+			if tb, ok := a.encode(&auditRecord{Event: auditEventContinue, Reason: auditReasonTruncated}, now); ok {
+				a.writeLine(tb)
+			}
+		}
+	}
+	a.writeLine(b)
+}
+
+// encode renders rec as JSON without the closing brace's prev and hash.
+func (a *auditLog) encode(rec *auditRecord, now time.Time) ([]byte, bool) {
 	rec.TS = now.UTC().Format("2006-01-02T15:04:05.000Z")
 	var jb bytes.Buffer
 	enc := json.NewEncoder(&jb)
@@ -143,15 +186,14 @@ func (a *auditLog) write(rec *auditRecord, now time.Time) {
 		if a.onError != nil {
 			a.onError()
 		}
-		return
+		return nil, false
 	}
-	b := bytes.TrimRight(jb.Bytes(), "\n")
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.w == nil {
-		return
-	}
-	line := make([]byte, 0, len(b)+150)
+	return bytes.TrimRight(jb.Bytes(), "\n"), true
+}
+
+// chain returns the line b (from encode) with prev and hash, and its hash.
+func (a *auditLog) chain(b []byte) (line []byte, hash string) {
+	line = make([]byte, 0, len(b)+150)
 	line = append(line, b[:len(b)-1]...)
 	line = append(line, `,"prev":"`...)
 	line = append(line, a.prev...)
@@ -161,14 +203,80 @@ func (a *auditLog) write(rec *auditRecord, now time.Time) {
 	line = append(line[:len(line)-1], `,"hash":"`...)
 	line = append(line, h...)
 	line = append(line, "\"}\n"...)
-	if _, err := a.w.Write(line); err != nil {
+	return line, h
+}
+
+// writeLine writes the line b (from encode), chained; a.mu is held.
+func (a *auditLog) writeLine(b []byte) error {
+	line, h := a.chain(b)
+	n, err := a.w.Write(line)
+	a.end += int64(n)
+	if err != nil {
 		a.err = err
 		if a.onError != nil {
 			a.onError()
 		}
-		return
+		return err
 	}
 	a.prev = h
+	return nil
+}
+
+// reopen opens the audit path again (mailgate does on every reload, so
+// that logrotate's rename and SIGHUP move the writing to the new file).
+// If the path names the file held, nothing changes; if it names another,
+// reopen writes a continuation line (reason "reopened") there, under the
+// writer's lock so that no line goes between, then writes every later
+// line there and closes the old file. On an error the old file stays in
+// use, the error is counted and returned. It does nothing for standard
+// output, without an audit, or once closed.
+func (a *auditLog) reopen(now time.Time) error {
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.f == nil || a.w == nil {
+		return nil
+	}
+	err := a.reopenLocked(now)
+	if err != nil && a.onError != nil {
+		a.onError()
+	}
+	return err
+}
+
+func (a *auditLog) reopenLocked(now time.Time) error {
+	old, err := a.f.Stat()
+	if err != nil {
+		return fmt.Errorf("reopen: %w", err)
+	}
+	f, err := os.OpenFile(a.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("reopen: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("reopen: %w", err)
+	}
+	if os.SameFile(old, st) {
+		return f.Close()
+	}
+	b, ok := a.encode(&auditRecord{Event: auditEventContinue, Reason: auditReasonReopened}, now)
+	if !ok {
+		f.Close()
+		return errors.New("reopen: cannot encode the continuation line")
+	}
+	line, h := a.chain(b)
+	n, err := f.Write(line)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("reopen: %w", err)
+	}
+	a.f.Close()
+	a.f, a.w, a.prev, a.end, a.err = f, f, h, st.Size()+int64(n), nil
+	return nil
 }
 
 // rcpts returns recipients as the audit shows them: plain, or keyed
@@ -199,11 +307,14 @@ func (a *auditLog) healthy() error {
 }
 
 func (a *auditLog) close() {
-	if a == nil || a.f == nil {
+	if a == nil {
 		return
 	}
-	a.mu.Lock()
+	a.mu.Lock() // before reading a.f, which reopen changes
 	defer a.mu.Unlock()
+	if a.f == nil {
+		return
+	}
 	a.f.Close()
 	a.w = nil
 }

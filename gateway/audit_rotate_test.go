@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -56,6 +57,146 @@ func (e *env) getAuditAPI() (chain, continues string, lines int) {
 		e.t.Fatalf("GET /api/audit: %d %s", resp.StatusCode, b)
 	}
 	return resp.Header.Get("X-Audit-Chain"), resp.Header.Get("X-Audit-Continues"), strings.Count(string(b), "\n")
+}
+
+// logrotate's rename rotation and a reload (POST /api/reload, as a
+// postrotate script sends; SIGHUP is the same code path): the lines
+// after it are in the new file, which starts with a "reopened" line
+// continuing the old file's chain; each file is intact, the two in order
+// are one chain, and GET /api/audit reads the new file intact, checking
+// it from its first line (another inode: what it knew of the old file
+// does not apply).
+func TestAuditRenameRotateReload(t *testing.T) {
+	e, _ := adminEnv(t, adminServer+policyTenants)
+	for range 3 {
+		e.call("GET", "/api/tenants", e.tokens["ops"])
+	}
+	if chain, cont, _ := e.getAuditAPI(); chain != "intact" || cont != "" {
+		t.Fatalf("before rotation: X-Audit-Chain %q, X-Audit-Continues %q", chain, cont)
+	}
+	old := e.audit + ".1"
+	if err := os.Rename(e.audit, old); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := e.call("POST", "/api/reload", e.tokens["ops"]); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	for range 3 {
+		e.call("GET", "/api/tenants", e.tokens["ops"])
+	}
+	oldSum, err := verifyFile(t, old)
+	if err != nil {
+		t.Fatalf("rotated file: %v", err)
+	}
+	if _, err := os.Stat(e.audit); err != nil {
+		t.Fatalf("no new audit file after the reload: %v", err)
+	}
+	newSum, err := verifyFile(t, e.audit)
+	if err != nil {
+		t.Fatalf("new file: %v", err)
+	}
+	first := firstLine(t, e.audit)
+	if first["event"] != "audit" || first["reason"] != "reopened" || first["prev"] != oldSum.Last || newSum.Continues != oldSum.Last {
+		t.Fatalf("new file's first line %v; the old file ends with %s", first, oldSum.Last)
+	}
+	reloads := e.auditOf("reload")
+	if len(reloads) != 1 || reloads[0]["result"] != "ok" || reloads[0]["audit_error"] != nil {
+		t.Fatalf("reload lines in the new file: %v", reloads)
+	}
+	if len(e.auditOf("admin")) < 4 {
+		t.Fatalf("admin lines in the new file: %v", e.auditLines())
+	}
+	if _, err := gateway.VerifyAuditFiles(old, e.audit); err != nil {
+		t.Fatalf("both files in order: %v", err)
+	}
+	if _, err := gateway.VerifyAuditFiles(e.audit, old); err == nil {
+		t.Fatal("the files in the wrong order verified as one chain")
+	}
+	checked := gateway.AuditLinesChecked(e.g)
+	chain, cont, _ := e.getAuditAPI()
+	if chain != "intact" || cont != oldSum.Last {
+		t.Fatalf("after rotation: X-Audit-Chain %q, X-Audit-Continues %q (want %s)", chain, cont, oldSum.Last)
+	}
+	// Every line of the new file as it was when read was checked (the
+	// GET's own admin line comes after).
+	if got := gateway.AuditLinesChecked(e.g) - checked; got != int64(newSum.Lines) {
+		t.Fatalf("the call checked %d lines of the new file's %d", got, newSum.Lines)
+	}
+	// A second reload with no rotation keeps the file.
+	before := len(e.auditLines())
+	if code, body := e.call("POST", "/api/reload", e.tokens["ops"]); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	if got := e.auditLines(); len(got) != before+2 || len(e.auditOf("audit")) != 1 {
+		t.Fatalf("a reload without rotation: %d lines, was %d", len(got), before)
+	}
+}
+
+// A reload whose reopen fails (the path is now a directory) reloads the
+// configuration, writes on to the file held and says so in its audit
+// line; /metrics counts it.
+func TestAuditReopenFailsOnReload(t *testing.T) {
+	e, _ := adminEnv(t, adminServer+policyTenants)
+	old := e.audit + ".1"
+	if err := os.Rename(e.audit, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(e.audit, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := e.call("POST", "/api/reload", e.tokens["ops"]); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	e.audit = old
+	reloads := e.auditOf("reload")
+	if len(reloads) != 1 || reloads[0]["result"] != "ok" || !strings.Contains(fmt.Sprint(reloads[0]["audit_error"]), "reopen") {
+		t.Fatalf("reload lines: %v", reloads)
+	}
+	e.verifyAudit()
+	if _, body := e.call("GET", "/metrics", e.tokens["ops"]); !strings.Contains(body, "mailgate_audit_write_errors_total 1") {
+		t.Fatalf("metrics:\n%s", body)
+	}
+}
+
+// logrotate's copytruncate: the file is copied and truncated to nothing
+// under the running gateway. The next line goes after a "truncated"
+// line continuing the chain: the file is intact (also for GET
+// /api/audit), and the copy and the file in order are one chain.
+func TestAuditCopytruncate(t *testing.T) {
+	e, _ := adminEnv(t, adminServer+policyTenants)
+	for range 3 {
+		e.call("GET", "/api/tenants", e.tokens["ops"])
+	}
+	if chain, _, _ := e.getAuditAPI(); chain != "intact" {
+		t.Fatal(chain)
+	}
+	b, err := os.ReadFile(e.audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := e.audit + ".1"
+	if err := os.WriteFile(copied, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(e.audit, 0); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		e.call("GET", "/api/tenants", e.tokens["ops"])
+	}
+	sum, err := verifyFile(t, e.audit)
+	if err != nil {
+		t.Fatalf("truncated file: %v\n%s", err, strings.Join(e.auditLines(), "\n"))
+	}
+	if first := firstLine(t, e.audit); first["event"] != "audit" || first["reason"] != "truncated" || sum.Reason != "truncated" || sum.Lines != 4 {
+		t.Fatalf("first line %v, %+v", first, sum)
+	}
+	if _, err := gateway.VerifyAuditFiles(copied, e.audit); err != nil {
+		t.Fatalf("the copy and the file in order: %v", err)
+	}
+	if chain, cont, n := e.getAuditAPI(); chain != "intact" || cont != sum.Continues || n != 4 {
+		t.Fatalf("after copytruncate: X-Audit-Chain %q, X-Audit-Continues %q, %d lines", chain, cont, n)
+	}
 }
 
 // chained returns audit lines with the given bodies (JSON objects

@@ -16,7 +16,8 @@ var errReloadDraining = errors.New("gateway: shutting down; configuration not re
 // source and applies it with Reload. It is the one code path behind both
 // SIGHUP in mailgate and POST /api/reload, so the two have the same
 // effect, the same audit line and the same log line. On any error the
-// running configuration stays.
+// running configuration stays. Like Reload, it first reopens the audit
+// file.
 func (g *Gateway) ReloadConfig() error {
 	if g.loader == nil {
 		return errNoConfigSource
@@ -27,14 +28,9 @@ func (g *Gateway) ReloadConfig() error {
 	if draining {
 		return errReloadDraining
 	}
-	cfg, err := g.loader()
-	if err == nil {
-		err = g.Reload(cfg)
-	} else {
-		g.prom.reload(err, g.now())
-		g.audit.write(&auditRecord{Event: "reload", Result: "error", Error: err.Error()}, g.now())
-	}
-	if err != nil {
+	// The audit file is reopened (logrotate) also when the file cannot
+	// be read or is broken.
+	if err := g.reload(g.loader); err != nil {
 		g.log.Error("reload failed; the running configuration stays", "err", err)
 		return err
 	}
