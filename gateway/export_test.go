@@ -1,5 +1,7 @@
 package gateway
 
+import "sync"
+
 // SetQueueStoreHooks sets test hooks on g's queue: beforeStore runs in
 // Deliver just before a message is stored, waiting when Shutdown has to
 // wait for messages being stored.
@@ -20,3 +22,24 @@ func SetSendHook(g *Gateway, f func()) { g.ups.beforeSend = f }
 // WaitRetiredUpstreams waits until the upstream Clients that reloads
 // retired are closed.
 func WaitRetiredUpstreams(g *Gateway) { g.ups.retired.Wait() }
+
+// CountPasswordChecks makes g count the password comparisons its logins
+// make, by scheme and cost ("sha256", "bcrypt/4"); take returns the
+// counts since the last take and starts again.
+func CountPasswordChecks(g *Gateway) (take func() map[string]int) {
+	var mu sync.Mutex
+	n := map[string]int{}
+	f := func(scheme string) {
+		mu.Lock()
+		n[scheme]++
+		mu.Unlock()
+	}
+	g.auth.compared.Store(&f)
+	return func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		got := n
+		n = map[string]int{}
+		return got
+	}
+}
