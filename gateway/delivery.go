@@ -21,8 +21,8 @@ type Transaction struct {
 	From      string   // envelope sender; "" is the null sender
 	To        []string // envelope recipients (Bcc included)
 	SMTPUTF8  bool     // the client asked for it and an address or the header needs it
-	Message   []byte   // the client's bytes with the gateway's Received: line on top
-	MessageID string   // the Message-ID header field, as the client wrote it
+	Message   []byte   // the client's bytes with the gateway's Received: line on top (and a Message-ID under it if the client gave none)
+	MessageID string   // the Message-ID header field, as the client wrote it or as the gateway added it
 	Upstreams []string // the tenant's route, without upstreams that may not send as From
 }
 

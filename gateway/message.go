@@ -52,6 +52,21 @@ func (s *session) receivedLine(tx *txState) string {
 		tx.t.name + "); " + s.g.now().UTC().Format(time.RFC1123Z) + "\r\n"
 }
 
+// addMessageID puts a Message-ID field, <id@hostname>, into buf (the
+// gateway's Received: line, at, then the client's message) just under
+// the Received: line, and returns it. The client's bytes move down in
+// place.
+func addMessageID(buf *bytes.Buffer, at int, id, hostname string) string {
+	mid := "<" + id + "@" + cleanToken(hostname) + ">"
+	line := "Message-ID: " + mid + "\r\n"
+	n := buf.Len()
+	buf.WriteString(line)
+	b := buf.Bytes()
+	copy(b[at+len(line):], b[at:n])
+	copy(b[at:], line)
+	return mid
+}
+
 // cleanToken keeps a name to the characters of a host name or address
 // literal, so a client's EHLO cannot inject header syntax.
 func cleanToken(s string) string {
@@ -98,7 +113,9 @@ type headerInfo struct {
 	fromBad   bool
 	sender    []string
 	messageID string
-	received  int
+	// hasMessageID: the header has a Message-ID field (even an empty one).
+	hasMessageID bool
+	received     int
 }
 
 // scanHeader reads the header fields the policy needs. It is false for a
@@ -131,6 +148,7 @@ func scanHeader(msg []byte) (headerInfo, bool) {
 			h.sender = append(h.sender, addrs...)
 			h.fromBad = h.fromBad || !ok
 		case "message-id":
+			h.hasMessageID = true
 			h.messageID = cleanText(strings.TrimSpace(string(value)), 200)
 		}
 		return true

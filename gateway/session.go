@@ -451,12 +451,20 @@ func (s *session) Data(r io.Reader) error {
 	if tx.t.checkHeader && !headerSendersAllowed(tx.t, h) {
 		return s.rejectTx(tx, "header_from", errHeaderFrom)
 	}
+	messageID := h.messageID
+	if !h.hasMessageID {
+		// RFC 5322 3.6.4 wants one; added before anything signs or
+		// stores the message, so the audit, the queue record and the
+		// upstream see the same.
+		messageID = addMessageID(buf, len(received), tx.id, tx.snap.hostname)
+		msg = buf.Bytes()
+	}
 
 	ctx, cancel := context.WithTimeout(g.ctx, lim.RelayTimeout)
 	defer cancel()
 	d := g.delivery[tx.t.mode]
 	accept := g.now()
-	dtx := &Transaction{ID: tx.id, Tenant: tx.t.name, From: tx.from, To: tx.rcpts, Message: msg, MessageID: h.messageID, Upstreams: tx.chain}
+	dtx := &Transaction{ID: tx.id, Tenant: tx.t.name, From: tx.from, To: tx.rcpts, Message: msg, MessageID: messageID, Upstreams: tx.chain}
 	dtx.SMTPUTF8 = tx.utf8 && needsSMTPUTF8(dtx) // net/smtp asks for it whenever offered
 	res := d.Deliver(ctx, dtx)
 	if res.Reply == nil {
@@ -470,10 +478,10 @@ func (s *session) Data(r io.Reader) error {
 		s.gc.info.messages++
 		s.gc.mu.Unlock()
 	}
-	g.prom.delivered(tx.t.name, tx.t.mode, len(body), now.Sub(accept), &res)
+	g.prom.delivered(tx.t.name, tx.t.mode, tx.size, now.Sub(accept), &res)
 	rec := s.txRecord(tx, res.Outcome, res.Reply)
-	rec.MessageID = h.messageID
-	rec.Size = len(body)
+	rec.MessageID = messageID
+	rec.Size = tx.size
 	rec.Mode = tx.t.mode
 	rec.Upstream = res.Upstream
 	rec.Attempts = res.Attempts

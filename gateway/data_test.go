@@ -1,0 +1,95 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/postkit/mailer"
+)
+
+// messageAudit returns the message audit line whose id is id.
+func (e *env) messageAudit(id string) map[string]any {
+	e.t.Helper()
+	for _, l := range e.auditLines() {
+		var r map[string]any
+		json.Unmarshal([]byte(l), &r)
+		if r["event"] == "message" && r["id"] == id {
+			return r
+		}
+	}
+	e.t.Fatalf("no message audit line with id %s", id)
+	return nil
+}
+
+// A message without a Message-ID gets one, <transaction id@hostname>,
+// right under the gateway's Received: line; the audit line and the
+// upstream see the same one. A message that has one keeps its bytes.
+func TestMessageIDAddedWhenMissing(t *testing.T) {
+	e := relayEnv(t, nil, nil)
+	c := e.client("app1")
+	raw := []byte("From: app@t1.test\r\nTo: r@ext.example\r\nSubject: no id\r\n\r\nbody\r\n")
+	rc, err := c.SendRaw(context.Background(), mailer.Envelope{From: "app@t1.test", To: []string{"r@ext.example"}}, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, _ := strings.Cut(strings.TrimPrefix(rc.Response, "250 2.0.0 OK id="), " ")
+	want := "<" + id + "@mailgate.test>"
+	msgs := e.ups["a"].Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages upstream", len(msgs))
+	}
+	_, rest := stripReceived(t, msgs[0].Data)
+	if got := string(rest); got != "Message-ID: "+want+"\r\n"+string(raw) {
+		t.Fatalf("upstream got %q, want the Message-ID %s on top of the client's bytes", got, want)
+	}
+	if got := e.messageAudit(id)["message_id"]; got != want {
+		t.Fatalf("audit message_id %v, want %s", got, want)
+	}
+
+	// With a Message-ID (any case of the name): untouched.
+	raw = []byte("From: app@t1.test\r\nTo: r@ext.example\r\nmessage-id: <mine@t1.test>\r\n\r\nbody\r\n")
+	rc, err = c.SendRaw(context.Background(), mailer.Envelope{From: "app@t1.test", To: []string{"r@ext.example"}}, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, _ = strings.Cut(strings.TrimPrefix(rc.Response, "250 2.0.0 OK id="), " ")
+	if _, rest := stripReceived(t, e.ups["a"].Messages()[1].Data); !bytes.Equal(rest, raw) {
+		t.Fatalf("bytes changed: %q", rest)
+	}
+	if got := e.messageAudit(id)["message_id"]; got != "<mine@t1.test>" {
+		t.Fatalf("audit message_id %v", got)
+	}
+}
+
+// In queue mode the queue record carries the added Message-ID, and the
+// message the worker sends has it.
+func TestMessageIDAddedQueueMode(t *testing.T) {
+	e := queueEnv(t, "", 0, nil, nil)
+	c := e.client("app1")
+	raw := []byte("From: app@t1.test\r\nTo: r@ext.test\r\nSubject: no id\r\n\r\nqueued\r\n")
+	rc, err := c.SendRaw(context.Background(), mailer.Envelope{From: "app@t1.test", To: []string{"r@ext.test"}}, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimPrefix(rc.Response, "250 2.0.0 queued as ")
+	want := "<" + id + "@mailgate.test>"
+	q := e.g.Queue()
+	waitQueue(t, q)
+	items, err := q.List(context.Background(), "t1", 10)
+	if err != nil || len(items) != 1 || items[0].MessageID != want {
+		t.Fatalf("queue items %+v, %v; want message_id %s", items, err, want)
+	}
+	msgs := e.ups["a"].Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages upstream", len(msgs))
+	}
+	if _, rest := stripReceived(t, msgs[0].Data); string(rest) != "Message-ID: "+want+"\r\n"+string(raw) {
+		t.Fatalf("upstream got %q", rest)
+	}
+	if got := e.messageAudit(id)["message_id"]; got != want {
+		t.Fatalf("audit message_id %v, want %s", got, want)
+	}
+}
