@@ -93,3 +93,53 @@ func TestMessageIDAddedQueueMode(t *testing.T) {
 		t.Fatalf("audit message_id %v, want %s", got, want)
 	}
 }
+
+// headerOf returns a header section of exactly n bytes (ending in CRLF,
+// the blank line not counted), with a Message-ID.
+func headerOf(t *testing.T, n int) string {
+	t.Helper()
+	h := "From: app@t1.test\r\nTo: r@ext.example\r\nMessage-ID: <big@t1.test>\r\n"
+	for len(h) < n {
+		left := n - len(h)
+		line := min(left, 900)
+		if left-line > 0 && left-line < 10 {
+			line -= 10 // leave room for a last, short line
+		}
+		h += "X-Pad: " + strings.Repeat("p", line-9) + "\r\n"
+	}
+	if len(h) != n {
+		t.Fatalf("header of %d bytes, want %d", len(h), n)
+	}
+	return h
+}
+
+// A header section over 64 KiB is refused with 552 5.3.4 (a size limit,
+// permanent) whatever the body's size; the connection goes on, and a
+// header of exactly 64 KiB with a large body is relayed.
+func TestHeaderOver64KiBRefused(t *testing.T) {
+	e := relayEnv(t, nil, nil)
+	c := e.session("app1")
+	body := strings.Repeat(strings.Repeat("b", 76)+"\r\n", 4000) // 312,000 bytes
+	c.expect("250", "MAIL FROM:<app@t1.test>")
+	c.expect("250", "RCPT TO:<r@ext.example>")
+	if got := c.data(headerOf(t, 64<<10+1) + "\r\n" + body); !strings.HasPrefix(got, "552 5.3.4") {
+		t.Fatalf("header of 64 KiB + 1: %q, want 552 5.3.4", got)
+	}
+	c.expect("250", "MAIL FROM:<app@t1.test>")
+	c.expect("250", "RCPT TO:<r@ext.example>")
+	if got := c.data(headerOf(t, 64<<10) + "\r\n" + body); !strings.HasPrefix(got, "250") {
+		t.Fatalf("header of 64 KiB: %q, want 250", got)
+	}
+	if n := len(e.ups["a"].Messages()); n != 1 {
+		t.Fatalf("%d messages upstream, want 1", n)
+	}
+	var out string
+	for _, l := range e.auditLines() {
+		if strings.Contains(l, `"event":"message"`) && strings.Contains(l, "rejected:") {
+			out = l
+		}
+	}
+	if !strings.Contains(out, `"outcome":"rejected:header_too_large"`) {
+		t.Fatalf("audit of the refusal: %s", out)
+	}
+}

@@ -107,6 +107,23 @@ func hasBareCRLF(msg []byte) bool {
 	return bytes.Count(msg, []byte{'\n'}) != crlf || bytes.Count(msg, []byte{'\r'}) != crlf
 }
 
+// maxHeaderBytes bounds a message's header section (gateway.md c.3),
+// the body may be as large as the tenant allows.
+const maxHeaderBytes = 64 << 10
+
+// headerSize is the length of msg's header section: up to and including
+// the CRLF of its last field, without the blank line; all of msg if it
+// has no blank line.
+func headerSize(msg []byte) int {
+	if bytes.HasPrefix(msg, []byte("\r\n")) {
+		return 0
+	}
+	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
+		return i + 2
+	}
+	return len(msg)
+}
+
 // headerInfo is what the gateway reads from a message's header.
 type headerInfo struct {
 	from      []string

@@ -69,7 +69,7 @@ var (
 
 // sessionReasons maps the session's own reasons (as in the audit's
 // "rejected:<reason>") onto the enum.
-var sessionReasons = map[string]string{"sender_not_on_route": "sender_not_allowed"}
+var sessionReasons = map[string]string{"sender_not_on_route": "sender_not_allowed", "header_too_large": "too_large"}
 
 // Histogram buckets: message sizes from 1 KiB to 64 MiB; times from 5 ms
 // (a pipelined relay on a warm connection) to a minute.

@@ -26,6 +26,7 @@ var (
 	errBadRecipient    = reply(501, 5, 1, 3, "Bad recipient address syntax")
 	errTooManyRcpts    = reply(452, 4, 5, 3, "Too many recipients")
 	errTooLarge        = reply(552, 5, 3, 4, "Message size exceeds limit")
+	errHeaderTooLarge  = reply(552, 5, 3, 4, "Message header size exceeds limit")
 	errRate            = reply(451, 4, 7, 1, "Sending rate limit exceeded, try again later")
 	errPaused          = reply(451, 4, 7, 1, "Sending paused for this account, try again later")
 	errHeaderFrom      = reply(550, 5, 7, 1, "From header not allowed for this account")

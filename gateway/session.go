@@ -438,6 +438,9 @@ func (s *session) Data(r io.Reader) error {
 	msg := buf.Bytes()
 	body := msg[len(received):]
 	tx.size = len(body)
+	if headerSize(body) > maxHeaderBytes {
+		return s.rejectTx(tx, "header_too_large", errHeaderTooLarge)
+	}
 	if hasBareCRLF(body) {
 		return s.rejectTx(tx, "bare_lf", errBareLF)
 	}
