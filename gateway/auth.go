@@ -98,6 +98,53 @@ func (v *verifier) check(c *credential, password string, now time.Time) bool {
 	return false
 }
 
+// dummyCredential returns a credential that no password matches and
+// whose check costs what a check of users' costliest credential costs:
+// bcrypt at the highest cost among them, else argon2id with the largest
+// parameters, else a SHA-256 token. A login for an unknown user is checked
+// against it, so that it takes as long as a failed login for a known one
+// (no user enumeration by timing). Users of a cheaper scheme than the
+// costliest stay faster to fail: keep human passwords to one scheme and
+// cost.
+func dummyCredential(users map[string]*credential) *credential {
+	bcryptCost := 0
+	var argon *argon2Params
+	for _, c := range users {
+		switch c.kind {
+		case credBcrypt:
+			if n, err := bcrypt.Cost(c.hash); err == nil && n > bcryptCost {
+				bcryptCost = n
+			}
+		case credArgon2id:
+			if p, err := parseArgon2id(string(c.hash)); err == nil &&
+				(argon == nil || uint64(p.memory)*uint64(p.time) > uint64(argon.memory)*uint64(argon.time)) {
+				argon = p
+			}
+		}
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	d := &credential{tenant: "\x00decoy", kind: credToken, hash: secret}
+	switch {
+	case bcryptCost > 0:
+		// A hash made at the lowest cost, then relabelled: checking it
+		// costs bcryptCost, and nothing matches it.
+		h, err := bcrypt.GenerateFromPassword(secret[:16], bcrypt.MinCost)
+		if err != nil {
+			panic(err)
+		}
+		d.kind, d.hash = credBcrypt, fmt.Appendf(nil, "%s%02d%s", h[:4], bcryptCost, h[6:])
+	case argon != nil:
+		salt, sum := make([]byte, len(argon.salt)), make([]byte, len(argon.hash))
+		rand.Read(salt)
+		rand.Read(sum)
+		d.kind = credArgon2id
+		d.hash = fmt.Appendf(nil, "$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", argon.memory, argon.time, argon.threads,
+			base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(sum))
+	}
+	return d
+}
+
 type argon2Params struct {
 	memory  uint32
 	time    uint32

@@ -31,9 +31,12 @@ type snapshot struct {
 	tenants     map[string]*tenant
 	tenantOrder []string
 	users       map[string]*credential // by user name
-	certs       []*credential          // client-certificate identities
-	upstreams   map[string]*upstreamDef
-	upOrder     []string
+	// decoy is checked in place of an unknown user's credential: the
+	// same password work as for the users there are (dummyCredential).
+	decoy     *credential
+	certs     []*credential // client-certificate identities
+	upstreams map[string]*upstreamDef
+	upOrder   []string
 
 	audit    AuditConfig
 	auditKey []byte
@@ -168,6 +171,7 @@ func compile(cfg *Config) (*snapshot, error) {
 	compileServer(cfg, s, &el)
 	compileUpstreams(cfg, s, &el)
 	compileTenants(cfg, s, &el)
+	s.decoy = dummyCredential(s.users)
 	compileAudit(cfg, s, &el)
 	compileAdmin(cfg, s, &el)
 	compileQueue(cfg, s, &el)

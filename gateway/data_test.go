@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/postkit/mailer"
+	"github.com/postkit/mailer/gateway"
 )
 
 // messageAudit returns the message audit line whose id is id.
@@ -141,5 +145,68 @@ func TestHeaderOver64KiBRefused(t *testing.T) {
 	}
 	if !strings.Contains(out, `"outcome":"rejected:header_too_large"`) {
 		t.Fatalf("audit of the refusal: %s", out)
+	}
+}
+
+// A failed login does the same password work whether the user exists or
+// not (A2, no user enumeration by timing): an unknown user, an expired
+// credential and a wrong password each cost one comparison of the
+// configuration's password scheme and cost. Counted, not timed.
+func TestLoginSameWorkUnknownUser(t *testing.T) {
+	hash := func(pw string) string {
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(h)
+	}
+	y := baseServer + `
+upstreams:
+  up: {url: "smtp://127.0.0.1:9?tls=none"}
+tenants:
+  t1:
+    credentials:
+      - {username: human, bcrypt: "` + hash("right") + `"}
+      - {username: gone, bcrypt: "` + hash("right") + `", expires: 2020-01-01}
+      - {username: cheap, bcrypt: "$2a$04$nOUIs5kJ7naTuTFkBy1veuK0kSxUFXfuaOKdOKf9xYT0KKIGSJwFa"}
+    senders: ["@t1.test"]
+    route: {upstreams: [up]}
+`
+	e := start(t, setup{yaml: y, opts: []gateway.Option{gateway.WithDelivery("sync", &recorder{})}})
+	take := gateway.CountPasswordChecks(e.g)
+	c := e.dialRaw("submissions")
+	e.greet(c)
+	c.expect("250", "EHLO x")
+	want := map[string]int{"bcrypt/5": 1} // the decoy has the users' cost
+	for _, tc := range []struct{ name, user, pass string }{
+		{"wrong password", "human", "wrong"},
+		{"unknown user", "nobody", "wrong"},
+		{"expired", "gone", "right"},
+		{"authorization identity", "human\x00x", "right"},
+	} {
+		user, pass := tc.user, tc.pass
+		resp := plain(user, pass)
+		if authz, u, ok := strings.Cut(user, "\x00"); ok {
+			resp = encode(u + "\x00" + authz + "\x00" + pass)
+		}
+		c.expect("535 5.7.8", "AUTH PLAIN %s", resp)
+		if got := take(); !maps.Equal(got, want) {
+			t.Errorf("%s: password checks %v, want %v", tc.name, got, want)
+		}
+	}
+	c.expect("235", "AUTH PLAIN %s", plain("human", "right"))
+
+	// Tokens only: an unknown user costs one SHA-256 comparison, as a
+	// wrong token does.
+	e, _ = policyEnv(t)
+	take = gateway.CountPasswordChecks(e.g)
+	c = e.dialRaw("submissions")
+	e.greet(c)
+	c.expect("250", "EHLO x")
+	for _, user := range []string{"app1", "nobody", "old"} {
+		c.expect("535 5.7.8", "AUTH PLAIN %s", plain(user, "wrong"))
+		if got, want := take(), map[string]int{"sha256": 1}; !maps.Equal(got, want) {
+			t.Errorf("%s: password checks %v, want %v", user, got, want)
+		}
 	}
 }

@@ -210,14 +210,21 @@ func (s *session) login(mech, user, pass string) error {
 	}
 	snap := g.snap.Load()
 	cred := snap.users[user]
+	// One password check on every path, an unknown user's against the
+	// decoy: a failure takes the same work whether the user exists, has
+	// expired or gave a wrong password (no user enumeration by timing).
+	checked := cred
+	if checked == nil {
+		checked = snap.decoy
+	}
+	good := g.auth.check(checked, pass, now)
 	reason := ""
 	switch {
 	case cred == nil:
 		reason = "unknown_user"
-		TokenHash(pass) // the same work as for a known token user
 	case cred.expired(now):
 		reason = "expired"
-	case !g.auth.check(cred, pass, now):
+	case !good:
 		reason = "bad_password"
 	}
 	if reason != "" {
