@@ -12,20 +12,23 @@
 // TLS 1.2 or newer) or by a verified client certificate. Credentials are
 // generated tokens stored as SHA-256, or bcrypt/argon2id hashes for
 // human-chosen passwords; none is ever written to a log, an error or the
-// audit, nor is any AUTH payload. Failed logins wait longer each time, and
-// too many from one IP ban it; a user's failures never lock that user out
-// from another address.
+// audit, nor is any AUTH payload. A failed login costs the same password
+// work whether the user exists or not. Failed logins wait longer each
+// time, and too many from one IP ban it; a user's failures never lock that
+// user out from another address.
 //
 // Each tenant may send only as its senders (envelope and the From and
 // Sender header fields), to the recipients its rules allow, within its
 // size, recipient, rate and connection limits. Bare CR or LF in a message
-// is refused (RFC 5321 section 2.3.8; SMTP smuggling), and so is a message
-// with too many Received: fields (a loop).
+// is refused (RFC 5321 section 2.3.8; SMTP smuggling), and so are a
+// header section over 64 KiB and a message with too many Received: fields
+// (a loop).
 //
 // # Delivery
 //
 // A Delivery takes each accepted message. The built-in "sync" relay sends
-// the client's bytes, with one Received: line added, through the tenant's
+// the client's bytes, with one Received: line added (and a Message-ID
+// under it if the message had none), through the tenant's
 // chain of upstreams (each a mailer.Client with its own pool and rate
 // limit), one SMTP attempt each, and answers the client with the outcome:
 // the next upstream is tried only when nothing was committed upstream, and
