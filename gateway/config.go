@@ -190,11 +190,15 @@ type RecipientsConfig struct {
 // TenantLimits are a tenant's own limits; zero means the server's limit
 // (sizes, recipients) or none (rates).
 type TenantLimits struct {
-	MaxMessageBytes   int64 `yaml:"max_message_bytes"`
-	MaxRecipients     int   `yaml:"max_recipients"`
-	MessagesPerMinute int   `yaml:"messages_per_minute"`
-	MessagesPerDay    int   `yaml:"messages_per_day"`
-	MaxConnections    int   `yaml:"max_connections"`
+	MaxMessageBytes int64 `yaml:"max_message_bytes"`
+	MaxRecipients   int   `yaml:"max_recipients"`
+	// MessagesPerMinute holds over any 60 s (a sliding window, not the
+	// calendar minute): the next MAIL is 451 4.7.1 while the tenant has
+	// had this many messages in the last 60 s.
+	MessagesPerMinute int `yaml:"messages_per_minute"`
+	// MessagesPerDay is counted per UTC day, 00:00 to 00:00 UTC.
+	MessagesPerDay int `yaml:"messages_per_day"`
+	MaxConnections int `yaml:"max_connections"`
 	// Timeouts shorter (or longer) than the server's, for this tenant's
 	// sessions once authenticated.
 	CommandTimeout  time.Duration `yaml:"command_timeout"`

@@ -104,21 +104,35 @@ type env struct {
 	yaml   string // the configuration as started, placeholders expanded
 }
 
-// fakeClock is a settable clock for rate windows and expiry.
+// fakeClock is a settable clock for rate windows and expiry: real time
+// plus an offset, or, once frozen, a time that moves only by advance.
 type fakeClock struct {
-	mu  sync.Mutex
-	off time.Duration
+	mu     sync.Mutex
+	off    time.Duration
+	frozen bool
+	at     time.Time
 }
 
 func (c *fakeClock) now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.frozen {
+		return c.at
+	}
 	return time.Now().Add(c.off)
 }
 
 func (c *fakeClock) advance(d time.Duration) {
 	c.mu.Lock()
 	c.off += d
+	c.at = c.at.Add(d)
+	c.mu.Unlock()
+}
+
+// freezeAt stops the clock at t: it then moves only by advance.
+func (c *fakeClock) freezeAt(t time.Time) {
+	c.mu.Lock()
+	c.frozen, c.at = true, t
 	c.mu.Unlock()
 }
 

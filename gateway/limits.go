@@ -1,24 +1,41 @@
 package gateway
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
 
-// rates holds each tenant's message counters for the current minute and
-// day (UTC), and its open authenticated sessions. It outlives reloads.
+// rateWindow is the span messages_per_minute counts over: any 60 s, not
+// a calendar minute.
+const rateWindow = time.Minute
+
+// rates holds each tenant's message counters: the times of its messages
+// in the last minute, its count for the current day (UTC), and its open
+// authenticated sessions. It outlives reloads.
 type rates struct {
 	mu sync.Mutex
 	m  map[string]*tenantRate
+	// gen counts changes to day counts, so that the state file is
+	// written only when one has changed (limits_state.go).
+	gen uint64
 }
 
 type tenantRate struct {
-	minute, day int64
-	nMin, nDay  int
-	conns       int
+	// recent holds the reservation times of the last rateWindow, oldest
+	// first: a sliding log, never longer than the largest
+	// messages_per_minute the tenant has had.
+	recent []time.Time
+	day    int64 // days since 1970-01-01 UTC
+	nDay   int
+	conns  int
 }
 
 func newRates() *rates { return &rates{m: map[string]*tenantRate{}} }
+
+// utcDay is the day of now in days since the epoch, in UTC: the daily
+// quota's day starts at 00:00 UTC.
+func utcDay(now time.Time) int64 { return now.Unix() / 86400 }
 
 func (r *rates) get(name string, now time.Time) *tenantRate {
 	tr := r.m[name]
@@ -26,10 +43,18 @@ func (r *rates) get(name string, now time.Time) *tenantRate {
 		tr = &tenantRate{}
 		r.m[name] = tr
 	}
-	if m := now.Unix() / 60; m != tr.minute {
-		tr.minute, tr.nMin = m, 0
+	// Drop what left the window: a time t counts while now < t+60s.
+	i := 0
+	for i < len(tr.recent) && !now.Before(tr.recent[i].Add(rateWindow)) {
+		i++
 	}
-	if d := now.Unix() / 86400; d != tr.day {
+	if i > 0 {
+		tr.recent = slices.Delete(tr.recent, 0, i)
+	}
+	if d := utcDay(now); d != tr.day {
+		if tr.nDay != 0 {
+			r.gen++
+		}
 		tr.day, tr.nDay = d, 0
 	}
 	return tr
@@ -37,7 +62,7 @@ func (r *rates) get(name string, now time.Time) *tenantRate {
 
 // reserve takes one message from t's minute and day allowance. It
 // returns "" if it did, or which limit is reached: "rate_limited" (per
-// minute) or "quota" (per day).
+// minute: at most perMinute messages in any 60 s) or "quota" (per day).
 func (r *rates) reserve(t *tenant, now time.Time) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -45,25 +70,31 @@ func (r *rates) reserve(t *tenant, now time.Time) string {
 	switch {
 	case t.perDay > 0 && tr.nDay >= t.perDay:
 		return "quota"
-	case t.perMinute > 0 && tr.nMin >= t.perMinute:
+	case t.perMinute > 0 && len(tr.recent) >= t.perMinute:
 		return "rate_limited"
 	}
-	tr.nMin++
+	tr.recent = append(tr.recent, now)
 	tr.nDay++
+	r.gen++
 	return ""
 }
 
 // release gives back a reservation made at `at` for a message that was
-// not sent.
+// not sent: its place in the minute's window (if it is still in it) and
+// in the day's count (if the day has not changed).
 func (r *rates) release(name string, at, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	tr := r.get(name, now)
-	if at.Unix()/60 == tr.minute && tr.nMin > 0 {
-		tr.nMin--
+	for i := len(tr.recent) - 1; i >= 0; i-- {
+		if tr.recent[i].Equal(at) {
+			tr.recent = slices.Delete(tr.recent, i, i+1)
+			break
+		}
 	}
-	if at.Unix()/86400 == tr.day && tr.nDay > 0 {
+	if utcDay(at) == tr.day && tr.nDay > 0 {
 		tr.nDay--
+		r.gen++
 	}
 }
 
