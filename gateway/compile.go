@@ -42,6 +42,8 @@ type snapshot struct {
 	auditKey []byte
 	admin    *adminDef
 	queue    *queueDef
+	// limitsState is the day counts' file, absolute (LimitsStateConfig).
+	limitsState string
 }
 
 type tenant struct {
@@ -175,6 +177,7 @@ func compile(cfg *Config) (*snapshot, error) {
 	compileAudit(cfg, s, &el)
 	compileAdmin(cfg, s, &el)
 	compileQueue(cfg, s, &el)
+	compileLimitsState(cfg, s, &el)
 	if err := el.err(); err != nil {
 		return nil, err
 	}

@@ -29,6 +29,9 @@ type Config struct {
 	Health HealthConfig `yaml:"health"`
 	// Queue is the durable queue of the tenants in queue mode.
 	Queue QueueConfig `yaml:"queue"`
+	// LimitsState is the file that keeps the daily quota counts across
+	// restarts.
+	LimitsState LimitsStateConfig `yaml:"limits_state"`
 
 	// dir is the directory relative file names are resolved against: the
 	// directory of the configuration file.
@@ -196,7 +199,8 @@ type TenantLimits struct {
 	// calendar minute): the next MAIL is 451 4.7.1 while the tenant has
 	// had this many messages in the last 60 s.
 	MessagesPerMinute int `yaml:"messages_per_minute"`
-	// MessagesPerDay is counted per UTC day, 00:00 to 00:00 UTC.
+	// MessagesPerDay is counted per UTC day, 00:00 to 00:00 UTC, and
+	// survives a restart (LimitsStateConfig).
 	MessagesPerDay int `yaml:"messages_per_day"`
 	MaxConnections int `yaml:"max_connections"`
 	// Timeouts shorter (or longer) than the server's, for this tenant's

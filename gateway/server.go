@@ -29,6 +29,8 @@ type Gateway struct {
 	auth  *verifier
 	fails *authLimiter
 	rates *rates
+	// state keeps rates' day counts across restarts.
+	state *limitsState
 
 	prom      *gwMetrics // the Prometheus collectors; nil with WithoutMetrics
 	noMetrics bool
@@ -130,6 +132,7 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		return nil, err
 	}
 	g.snap.Store(s)
+	g.state = openLimitsState(g, s)
 	if !g.noMetrics {
 		g.prom = newMetrics(g)
 		g.prom.declare(s)
@@ -200,6 +203,7 @@ func (g *Gateway) Start() error {
 	for _, ls := range g.servers {
 		go func() { ls.err <- ls.srv.Serve(ls.ln) }()
 	}
+	g.state.start()
 	return nil
 }
 
@@ -493,6 +497,9 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 		}
 		qcancel()
 	}
+	// The sessions are over (their reservations given back): the day
+	// counts as they stand now are what the next start reads.
+	g.state.close()
 	g.ups.close()
 	g.audit.close()
 	return err
