@@ -43,3 +43,11 @@ func CountPasswordChecks(g *Gateway) (take func() map[string]int) {
 		return got
 	}
 }
+
+// SetLimitsStateHook sets a function that runs after each write of g's
+// limits state file.
+func SetLimitsStateHook(g *Gateway, f func()) {
+	g.state.mu.Lock()
+	defer g.state.mu.Unlock()
+	g.state.afterWrite = f
+}

@@ -78,6 +78,8 @@ type limitsState struct {
 	written uint64     // rates.gen at the last good write
 	exists  bool       // the file exists (loaded or written)
 	failing bool       // the last write failed (logged once)
+	// afterWrite, if set, runs after each good write (tests).
+	afterWrite func()
 
 	stop chan struct{}
 	done chan struct{}
@@ -211,6 +213,9 @@ func (ls *limitsState) flush(force bool) {
 		g.log.Info("limits state: written again", "path", ls.path)
 	}
 	ls.failing, ls.exists, ls.written = false, true, gen
+	if ls.afterWrite != nil {
+		ls.afterWrite()
+	}
 }
 
 // marshalLimitsState writes st with its tenants in name order, one a

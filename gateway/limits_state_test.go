@@ -188,3 +188,58 @@ func TestQuotaStateCorrupt(t *testing.T) {
 	}
 	e.session("app2").expect("250", "MAIL FROM:<noreply@t2.test>")
 }
+
+// The file is written while the gateway runs (at most a second after a
+// count changes), so a gateway that dies without Shutdown (kill -9) loses
+// at most that second: a second gateway started on the same directory,
+// the first never shut down, finds the quota reached.
+func TestQuotaWrittenWhileRunning(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	opts := []gateway.Option{gateway.WithDelivery("sync", rec)}
+	e := start(t, setup{yaml: baseServer + quotaTenants, opts: opts})
+	written := make(chan struct{}, 1)
+	gateway.SetLimitsStateHook(e.g, func() {
+		select {
+		case written <- struct{}{}:
+		default:
+		}
+	})
+	c := e.session("app2")
+	for i := range 3 {
+		if got := sendOne(c, "q"+itoa(i)); !strings.HasPrefix(got, "250") {
+			t.Fatalf("message %d: %s", i+1, got)
+		}
+	}
+	path := filepath.Join(e.dir, "mailgate-limits.json")
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case <-written:
+		case <-deadline:
+			t.Fatal("the state file was not written within 10 s")
+		}
+		if st := stateFile(t, path); st["t2"]["count"] == 3.0 {
+			break
+		}
+	}
+	// The first gateway is not shut down: a crash, as far as the file
+	// knows.
+	cfg, err := gateway.ParseConfig([]byte(e.yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SetDir(e.dir)
+	g2, err := gateway.New(cfg, append([]gateway.Option{gateway.WithClock(e.clock.now)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shutdownBounded(t, g2) })
+	first := e.g
+	e.g = g2
+	e.session("app2").expect("451 4.7.1", "MAIL FROM:<noreply@t2.test>")
+	e.g = first
+}
