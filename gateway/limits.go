@@ -73,7 +73,11 @@ func (r *rates) reserve(t *tenant, now time.Time) string {
 	case t.perMinute > 0 && len(tr.recent) >= t.perMinute:
 		return "rate_limited"
 	}
-	tr.recent = append(tr.recent, now)
+	if t.perMinute > 0 {
+		// Without a minute limit nothing is logged: the log stays
+		// bounded by the limit.
+		tr.recent = append(tr.recent, now)
+	}
 	tr.nDay++
 	r.gen++
 	return ""
