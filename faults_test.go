@@ -544,3 +544,28 @@ func TestAtMostOnceRetriesRecipientsNeverSent(t *testing.T) {
 		assert.False(t, e.MaybeDuplicate, "%s event", e.Status)
 	}
 }
+
+// TestAtMostOnceUnsentRecipientsOutOfAttempts: when the recipients that
+// never got the data run out of attempts, the combined error still
+// classifies unknown (bob may have the message), so that a caller that
+// retries temporary errors does not send it to bob again; the rejections
+// tell carol's temporary failure.
+func TestAtMostOnceUnsentRecipientsOutOfAttempts(t *testing.T) {
+	srv := mailertest.NewServer(t, mailertest.WithFaults(
+		mailertest.Fault{Step: mailertest.StepRCPT, On: 2, Reply: "452 4.5.3 Too many recipients"},
+		mailertest.Fault{Step: mailertest.StepDataEnd, On: 1, Drop: true}))
+	ev := &eventLog{}
+	c := newClient(t, serverOnly(srv), mailer.WithHook(ev.hook), mailer.WithRetry(mailer.RetryPolicy{
+		AtMostOnce: true, MaxAttempts: 1, MinWait: time.Millisecond, Backoff: mailer.ConstantBackoff}))
+	m, err := mailer.NewMessage().From("alice@example.com").To("bob@example.com", "carol@example.com").
+		Subject("s").Text("t").Build()
+	require.NoError(t, err)
+	_, err = c.Send(bg, m)
+	se := sendErr(t, err)
+	assert.ErrorIs(t, err, mailer.ErrMaybeDelivered)
+	assert.Equal(t, mailer.OutcomeUnknown, mailer.Classify(err))
+	assert.Equal(t, mailer.OutcomeUnknown, ev.last().Outcome)
+	require.Len(t, se.Rejections, 2)
+	classes := []mailer.Outcome{mailer.Classify(se.Rejections[0]), mailer.Classify(se.Rejections[1])}
+	assert.ElementsMatch(t, []mailer.Outcome{mailer.OutcomeUnknown, mailer.OutcomeTemporary}, classes)
+}

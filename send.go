@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"time"
 )
@@ -70,8 +71,13 @@ func (c *Client) sendOn(ctx context.Context, p payload, gid uint64) (Receipt, er
 		if err := contextErr(ctx); err != nil {
 			return d.finish(giveUp(last, err))
 		}
-		wait := d.policy.waitFor(d.attempt, last)
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+		left := time.Duration(math.MaxInt64) // for a spread floor; a margin for the time it takes to start the wait
+		dl, hasDeadline := ctx.Deadline()
+		if hasDeadline {
+			left = time.Until(dl) / 16 * 15
+		}
+		wait := d.policy.waitFor(d.attempt, last, left)
+		if hasDeadline && time.Until(dl) < wait {
 			return d.finish(giveUp(last, errWaitTooLong))
 		}
 		d.emit(attemptEvent(StatusRetrying, last, Event{
@@ -163,6 +169,10 @@ func (d *delivery) absorb(res attemptResult, pending []string) (retry []string, 
 	return retry, last
 }
 
+// maybeDelivered reports whether e gave its recipients up as possibly
+// delivered (AtMostOnce after an unknown outcome).
+func maybeDelivered(e *SendError) bool { return errors.Is(e.Err, ErrMaybeDelivered) }
+
 // errNotSent is the error of recipients that an attempt did not send the
 // data to because the transaction before theirs ended with an unknown
 // outcome (see RetryPolicy.AtMostOnce).
@@ -180,6 +190,14 @@ func (d *delivery) finish(stopped *SendError) (Receipt, error) {
 		err = combine(d.final)
 		err.Attempts = d.attempt
 		err.MessageID = d.p.messageID
+		if d.policy.AtMostOnce && len(d.final) > 1 && slices.ContainsFunc(d.final, maybeDelivered) {
+			// Some recipients may have the message. Combined, the most
+			// hopeful class would win (a temporary failure of others), and
+			// a caller that retries temporary errors would send it to them
+			// again: the duplicate AtMostOnce is there to prevent. The
+			// rejections still tell each recipient's class.
+			err.outcome = OutcomeUnknown
+		}
 	}
 	if len(d.delivered) == 0 {
 		if err == nil { // cannot happen: a recipient is either delivered or failed
