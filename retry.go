@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"regexp"
 	"time"
@@ -47,23 +48,40 @@ func ExponentialBackoff(minWait, maxWait time.Duration, attempt int) time.Durati
 		d = b.NextBackOff() // no randomization: the interval itself
 	}
 	lo := clamp(d/2, minWait, maxWait)
-	hi := clamp(d+d/2, minWait, maxWait)
+	hi := maxWait // d+d/2, without overflowing, at most maxWait
+	if d < maxWait && d/2 < maxWait-d {
+		hi = d + d/2
+	}
 	return lo + randDuration(hi-lo)
 }
 
 // randDuration returns a random duration in [0, d], or 0 if d <= 0.
 func randDuration(d time.Duration) time.Duration {
-	if d <= 0 {
+	switch {
+	case d <= 0:
 		return 0
+	case d == math.MaxInt64:
+		return rand.N(d)
 	}
 	return rand.N(d + 1)
 }
 
-// spread returns a random wait in [d, d+d/4]: a floor (ThrottleWait, a
-// ReplyRule's MinWait) that many messages meet at once, when a provider
-// throttles a whole burst, must not bring them all back at the same
-// instant to be throttled again.
-func spread(d time.Duration) time.Duration { return d + randDuration(d/4) }
+// spread returns a random wait in [d, d+d/4], and at most limit when
+// limit > d: a floor (ThrottleWait, a ReplyRule's MinWait) that many
+// messages meet at once, when a provider throttles a whole burst, must
+// not bring them all back at the same instant to be throttled again; but
+// a wait whose floor fits before the context's deadline (limit) is not
+// drawn past it, where Send would give up instead of waiting.
+func spread(d, limit time.Duration) time.Duration {
+	extra := d / 4
+	if room := limit - d; room < extra {
+		extra = max(room, 0)
+	}
+	if extra > math.MaxInt64-d {
+		extra = math.MaxInt64 - d
+	}
+	return d + randDuration(extra)
+}
 
 // ConstantBackoff always waits minWait. It suits tests.
 func ConstantBackoff(minWait, maxWait time.Duration, attempt int) time.Duration { return minWait }
@@ -149,7 +167,9 @@ func WithRetry(p RetryPolicy) Option {
 }
 
 // waitFor returns how long to wait after attempt failed with err.
-func (p RetryPolicy) waitFor(attempt int, err *SendError) time.Duration {
+// A floor it spreads (see spread) stays within left, the time to the
+// context's deadline (math.MaxInt64 without one), when the floor fits.
+func (p RetryPolicy) waitFor(attempt int, err *SendError, left time.Duration) time.Duration {
 	wait := p.Backoff(p.MinWait, p.MaxWait, attempt)
 	if err == nil {
 		return wait
@@ -159,7 +179,7 @@ func (p RetryPolicy) waitFor(attempt int, err *SendError) time.Duration {
 		floor = max(floor, p.ThrottleWait)
 	}
 	if wait < floor {
-		wait = spread(floor)
+		wait = spread(floor, left)
 	}
 	return wait
 }

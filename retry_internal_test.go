@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/textproto"
 	"os"
@@ -276,7 +277,7 @@ func TestThrottleWaitSpread(t *testing.T) {
 	}{{throttled, time.Minute}, {rule, 4 * time.Minute}} {
 		seen := map[time.Duration]bool{}
 		for range 200 {
-			d := p.waitFor(1, tc.err)
+			d := p.waitFor(1, tc.err, math.MaxInt64)
 			assert.GreaterOrEqual(t, d, tc.floor)
 			assert.LessOrEqual(t, d, tc.floor+tc.floor/4)
 			seen[d] = true
@@ -346,4 +347,38 @@ func TestClassify(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, Classify(tc.err), "%v", tc.err)
 	}
+}
+
+// TestSpreadThrottleWaitFitsTheDeadline: a throttling floor that fits
+// before the context's deadline is not spread past it, where Send would
+// give up instead of waiting; a huge floor does not overflow.
+func TestSpreadThrottleWaitFitsTheDeadline(t *testing.T) {
+	for range 50 {
+		synctest.Test(t, func(t *testing.T) {
+			c, times, _, _ := fakeClient(t, []attemptResult{tempMsg(421, EnhancedCode{4, 7, 0}, "Too many messages, slow down"), delivered("b@example.com")},
+				WithRetry(RetryPolicy{MinWait: time.Millisecond, MaxWait: time.Millisecond, ThrottleWait: 400 * time.Millisecond}))
+			ctx, cancel := context.WithTimeout(t.Context(), 440*time.Millisecond)
+			defer cancel()
+			_, err := c.Send(ctx, msg(t))
+			require.NoError(t, err, "ThrottleWait 400 ms fits a 440 ms deadline")
+			require.NoError(t, c.Close())
+			assert.GreaterOrEqual(t, (*times)[1].Sub((*times)[0]), 400*time.Millisecond)
+		})
+	}
+	p := RetryPolicy{ThrottleWait: math.MaxInt64}.withDefaults()
+	throttled := tempMsg(421, EnhancedCode{4, 7, 0}, "Too many connections, slow down").err
+	for _, floor := range []time.Duration{math.MaxInt64, math.MaxInt64 / 10 * 9} {
+		p.ThrottleWait = floor
+		for range 100 {
+			assert.GreaterOrEqual(t, p.waitFor(1, throttled, math.MaxInt64), floor)
+		}
+	}
+	// An unbounded MaxWait keeps its jitter at late attempts.
+	seen := map[time.Duration]bool{}
+	for range 50 {
+		d := ExponentialBackoff(time.Second, math.MaxInt64, 40)
+		assert.Positive(t, d)
+		seen[d] = true
+	}
+	assert.Greater(t, len(seen), 40)
 }
