@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -378,8 +379,9 @@ func (o *Outbox[TTx]) emit(ctx context.Context, ev mailer.Event) {
 // throttling provider stopped: waiting exactly d would bring them all back
 // at the same instant, to be throttled again.
 func spread(d time.Duration) time.Duration {
-	if d < 4 {
+	extra := min(d/4, math.MaxInt64-d) // no overflow past the longest wait
+	if extra <= 0 {
 		return d
 	}
-	return d + rand.N(d/4+1)
+	return d + rand.N(extra)
 }
