@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	gmmail "github.com/emersion/go-message/mail"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -122,6 +123,16 @@ func FuzzBuild(f *testing.F) {
 		want := hvalue
 		if ids, ok, _ := parseMsgIDHeader(hname, hvalue); ok {
 			want = strings.Join(ids, " ") // written as ids, in angle brackets
+			// An independent reader (go-message) finds as many msg-ids,
+			// each of them given in the value.
+			gm, err := gmmail.CreateReader(bytes.NewReader(raw))
+			require.NoError(t, err)
+			read, err := gm.Header.MsgIDList(hname)
+			require.NoError(t, err, "go-message reads %s", hname)
+			require.Len(t, read, len(ids), "msg-ids of %s", hname)
+			for _, id := range read {
+				assert.Contains(t, hvalue, id, "msg-id %q of %s", id, hname)
+			}
 		}
 		assert.Equal(t, want, got, "custom header")
 	})
