@@ -34,15 +34,23 @@ func compileTenants(cfg *Config, s *snapshot, el *errList) {
 			}
 		}
 		for i, r := range tc.Recipients.Allow {
-			t.allow = append(t.allow, rcptPattern(r))
-			if !validRcptPattern(r) {
+			cp, err := rcptPattern(r)
+			t.allow = append(t.allow, cp)
+			switch {
+			case !validRcptPattern(r):
 				el.add(fmt.Sprintf("%s.recipients.allow[%d]", p, i), "bad pattern %q", r)
+			case err != nil:
+				el.add(fmt.Sprintf("%s.recipients.allow[%d]", p, i), "pattern %q: %v", r, err)
 			}
 		}
 		for i, r := range tc.Recipients.Deny {
-			t.deny = append(t.deny, rcptPattern(r))
-			if !validRcptPattern(r) {
+			cp, err := rcptPattern(r)
+			t.deny = append(t.deny, cp)
+			switch {
+			case !validRcptPattern(r):
 				el.add(fmt.Sprintf("%s.recipients.deny[%d]", p, i), "bad pattern %q", r)
+			case err != nil:
+				el.add(fmt.Sprintf("%s.recipients.deny[%d]", p, i), "pattern %q: %v", r, err)
 			}
 		}
 		lim := tc.Limits

@@ -184,7 +184,11 @@ type ClientCertConfig struct {
 // empty Allow allows any recipient. Matching ignores case and compares
 // domains in the ASCII form the upstream gets (IDNA: "bücher.example"
 // and "xn--bcher-kva.example" are one domain, as are full-width
-// spellings); "*" matches any characters of an address.
+// spellings); "*" matches any characters of an address. In a glob's
+// domain each label without glob characters is converted too
+// ("*@*.bücher.example" matches "x@shop.xn--bcher-kva.example"); a
+// label mixing glob characters with non-ASCII ones ("bü*") is a
+// configuration error, since it cannot match the ASCII form reliably.
 type RecipientsConfig struct {
 	Allow []string `yaml:"allow"`
 	Deny  []string `yaml:"deny"`

@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"fmt"
 	"path"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 
@@ -82,17 +84,86 @@ func canonRcpt(addr string) string {
 }
 
 // rcptPattern compiles a recipient rule (validRcptPattern): lower case,
-// and its domain, unless it is a glob, in canonDomain form.
-func rcptPattern(p string) string {
+// and its domain in canonDomain form, the form recipients are compared
+// in. A glob's domain is converted label by label: a label without glob
+// characters (*?[\) as canonDomain converts it (IDNA mapping and
+// punycode: "bücher" becomes "xn--bcher-kva", "ｃompetitor"
+// "competitor"), a glob label kept as written. A glob label with a
+// non-ASCII character ("bü*") is an error (*rcptPatternError): it
+// would be compared with punycode labels, where it cannot match
+// reliably.
+func rcptPattern(p string) (string, error) {
 	p = strings.ToLower(strings.TrimSpace(p))
 	if strings.HasPrefix(p, "*.") {
-		return "*." + canonDomain(p[2:])
+		return "*." + canonDomain(p[2:]), nil
 	}
 	at := strings.LastIndexByte(p, '@')
-	if at < 0 || strings.ContainsAny(p[at+1:], "*?[\\") {
-		return p
+	if at < 0 {
+		return p, nil
 	}
-	return p[:at+1] + canonDomain(p[at+1:])
+	dom := p[at+1:]
+	if !strings.ContainsAny(dom, globChars) {
+		return p[:at+1] + canonDomain(dom), nil
+	}
+	labels := globLabels(dom)
+	for i, l := range labels {
+		if !strings.ContainsAny(l, globChars) {
+			labels[i] = canonDomain(l)
+			continue
+		}
+		for _, r := range l {
+			if r >= utf8.RuneSelf {
+				return p, &rcptPatternError{label: l}
+			}
+		}
+	}
+	return p[:at+1] + strings.TrimSuffix(strings.Join(labels, "."), "."), nil
+}
+
+// globChars are the characters that make a pattern a glob (path.Match).
+const globChars = "*?[\\"
+
+// rcptPatternError says why a recipient glob cannot be compiled.
+type rcptPatternError struct{ label string }
+
+func (e *rcptPatternError) Error() string {
+	return fmt.Sprintf("label %q mixes glob characters with non-ASCII ones, which cannot match reliably: "+
+		"recipients are compared in IDNA ASCII form (punycode); write the label without a glob, or its xn-- form", e.label)
+}
+
+// globLabels splits a glob's domain into labels at the dots IDNA knows
+// (".", "。", "．", "｡") outside a bracket expression and not escaped by
+// a backslash, so that "[.]" and "\." stay inside their label. As in
+// path.Match, a "]" first in a bracket expression (after an optional
+// "^") is one of its characters, not its end.
+func globLabels(dom string) []string {
+	var (
+		labels  []string
+		start   int
+		inClass bool
+		items   int // characters of the bracket expression so far
+		escaped bool
+	)
+	for i, r := range dom {
+		switch {
+		case escaped:
+			escaped = false
+			items++
+		case r == '\\':
+			escaped = true
+		case inClass && r == ']' && items > 0:
+			inClass = false
+		case inClass && r == '^' && items == 0 && dom[i-1] == '[':
+		case inClass:
+			items++
+		case r == '[':
+			inClass, items = true, 0
+		case r == '.' || r == '\u3002' || r == '\uff0e' || r == '\uff61':
+			labels = append(labels, dom[start:i])
+			start = i + utf8.RuneLen(r)
+		}
+	}
+	return append(labels, dom[start:])
 }
 
 // matchRecipient matches one pattern (from rcptPattern): "user@example.com",

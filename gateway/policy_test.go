@@ -1,9 +1,12 @@
 package gateway_test
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/postkit/mailer/gateway"
 )
 
 // A recipient deny rule holds for every spelling of the address that the
@@ -46,6 +49,95 @@ tenants:
 			t.Logf("upstream got RCPT %q", m.To)
 		}
 		t.Fatalf("%d messages upstream, want 1 to r@ext.example only", len(msgs))
+	}
+}
+
+// A glob rule whose domain is Unicode ("*@*.bücher.example",
+// "*@bücher.*") holds for the Unicode and the punycode spelling of a
+// recipient, as a rule without a glob does: its labels without a glob
+// are compared in IDNA ASCII form (the form every recipient is compared
+// in), its glob labels as written. The glob's domain was left Unicode,
+// so a deny rule matched nothing and an allow rule refused everything.
+func TestRecipientGlobUnicodeDomain(t *testing.T) {
+	e := start(t, setup{yaml: baseServer + `
+upstreams:
+  a: {{UP:a}}}
+tenants:
+  t1:
+    credentials: [{username: app1, token_sha256: "{{TOKEN:app1}}"}]
+    senders: ["@t1.test"]
+    recipients: {deny: ["*@*.bücher.example", "*@bücher.*", "*@*.ｒival。example"]}
+    route: {upstreams: [a]}
+  t2:
+    credentials: [{username: app2, token_sha256: "{{TOKEN:app2}}"}]
+    senders: ["@t2.test"]
+    recipients: {allow: ["*@*.bücher.example", "*@BÜCHER.*"]}
+    route: {upstreams: [a]}
+`})
+	matching := []string{
+		"x@shop.b\u00fccher.example",
+		"x@shop.xn--bcher-kva.example",
+		"x@SHOP.B\u00dcCHER.EXAMPLE",
+		"x@shop.b\u00fccher\u3002example",
+		"x@b\u00fccher.example",
+		"x@xn--bcher-kva.test",
+		"x@b\u00fccher.test",
+	}
+	c := e.session("app1")
+	c.expect("250", "MAIL FROM:<a@t1.test>")
+	for _, r := range append(matching, "x@mail.rival.example", "x@mail.\uff52ival.example") {
+		c.expect("550 5.7.1", "RCPT TO:<%s>", r)
+	}
+	c.expect("250", "RCPT TO:<r@buecher.example>")
+	c.expect("250", "RCPT TO:<r@shop.bucher.example>")
+	c.expect("221", "QUIT")
+
+	c = e.session("app2")
+	c.expect("250", "MAIL FROM:<a@t2.test>")
+	for _, r := range matching {
+		c.expect("250", "RCPT TO:<%s>", r)
+	}
+	c.expect("550 5.7.1", "RCPT TO:<r@buecher.example>")
+	c.expect("550 5.7.1", "RCPT TO:<r@shop.bucher.example>")
+	c.expect("221", "QUIT")
+}
+
+// A glob label with non-ASCII letters ("bü*") cannot match reliably:
+// recipients are compared in punycode, where "bü*" has no spelling (the
+// punycode of "bücher" does not start with that of "bü"). Such a rule is
+// a configuration error that names the tenant and the pattern.
+func TestRecipientGlobNonASCIILabelRefused(t *testing.T) {
+	pki := newPKI(t)
+	cfg, err := gateway.ParseConfig([]byte(baseServer + `
+upstreams:
+  up: {url: "smtp://127.0.0.1:9?tls=none"}
+tenants:
+  t1:
+    credentials: [{username: app1, token_sha256: "` + strings.Repeat("ab", 32) + `"}]
+    senders: ["@t1.test"]
+    recipients: {allow: ["*@*.bücher.example"], deny: ["*@bü*.example", "*@x.Ｃ*.example"]}
+    route: {upstreams: [up]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SetDir(pki.dir)
+	_, err = gateway.Compile(cfg)
+	var ce *gateway.ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("got %v", err)
+	}
+	want := []string{
+		`tenants.t1.recipients.deny[0]: pattern "*@bü*.example": label "bü*" mixes glob characters with non-ASCII ones`,
+		`tenants.t1.recipients.deny[1]: pattern "*@x.Ｃ*.example": label "ｃ*" mixes glob characters with non-ASCII ones`,
+	}
+	if len(ce.Errors) != len(want) {
+		t.Errorf("%d errors, want %d:\n%v", len(ce.Errors), len(want), err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in\n%v", w, err)
+		}
 	}
 }
 
