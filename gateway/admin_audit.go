@@ -389,11 +389,13 @@ func readLine(ctx context.Context, br *bufio.Reader, buf *[]byte, max int) (line
 // the newest matching audit lines as JSON lines (application/x-ndjson),
 // at most limit (default 1000, at most 100000) and 64 MiB of them. The
 // header X-Audit-Chain says whether the whole file's hash chain is
-// "intact" or where it is broken; X-Audit-Omitted counts the older
-// matching lines left out. X-Audit-Continues, when the file's first line
-// is a continuation line (the file goes on from one logrotate rotated
-// away), is that line's prev: the hash the rotated file's last line must
-// have (mailgate audit verify OLD NEW checks it). The file is read a
+// "intact", where it is broken, or, for a file whose first line is a
+// continuation line (the file goes on from one logrotate rotated away,
+// or it was truncated under the gateway), "continues": intact from that
+// line on, with a start the file alone cannot prove. X-Audit-Continues
+// is then that line's prev: the hash the earlier file's last line must
+// have (mailgate audit verify OLD NEW checks it). X-Audit-Omitted counts
+// the older matching lines left out. The file is read a
 // line at a time, and the scan stops when the request's context ends
 // (the caller went away); at most auditMaxReads calls read it at once,
 // the others wait their turn.
@@ -431,9 +433,15 @@ func (g *Gateway) apiAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	if ans.chain != nil {
+	switch {
+	case ans.chain != nil:
 		w.Header().Set("X-Audit-Chain", "broken at "+ans.chain.Error())
-	} else {
+	case ans.continues != "":
+		// Intact from its first line on, which continues an earlier
+		// chain: the file alone cannot show that nothing was lost before
+		// it (a rotation, or the file emptied under the gateway).
+		w.Header().Set("X-Audit-Chain", "continues")
+	default:
 		w.Header().Set("X-Audit-Chain", "intact")
 	}
 	if ans.continues != "" {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -76,7 +77,9 @@ type auditRecord struct {
 // first line of the new file (or of the truncated one) is a continuation
 // line, {"event":"audit","reason":"reopened"|"truncated",...}, whose prev
 // is the hash of the last line written before; VerifyAudit accepts a
-// non-empty prev on a file's first line only on such a line.
+// non-empty prev on a file's first line only on such a line. Both are
+// logged at Warn; a truncation is also counted (onError): the history
+// the file held is gone from it, rotated away or erased.
 type auditLog struct {
 	mu     sync.Mutex
 	w      io.Writer
@@ -87,13 +90,16 @@ type auditLog struct {
 	key    []byte
 	hashed bool
 	err    error
-	// onError, if set, counts a line that could not be written (and a
-	// failed reopen).
+	// onError, if set, counts a line that could not be written, a failed
+	// reopen and a truncation of the file under the writer.
 	onError func()
+	// log gets the Warn lines of a truncation and of a reopen onto a new
+	// file; it discards them unless the gateway sets it.
+	log *slog.Logger
 }
 
 func openAudit(cfg AuditConfig, key []byte) (*auditLog, error) {
-	a := &auditLog{key: key, hashed: cfg.Recipients == "hash"}
+	a := &auditLog{key: key, hashed: cfg.Recipients == "hash", log: slog.New(slog.DiscardHandler)}
 	switch cfg.Path {
 	case "":
 		return a, nil
@@ -148,7 +154,9 @@ func lastHash(path string) (string, error) {
 	return h, nil
 }
 
-// write appends rec. Errors are kept for /readyz.
+// write appends rec. Errors are kept for /readyz. A file that shrank
+// below what was written into it (truncated under the writer) gets a
+// continuation line first; that is logged at Warn and counted.
 func (a *auditLog) write(rec *auditRecord, now time.Time) {
 	if a == nil {
 		return
@@ -167,6 +175,11 @@ func (a *auditLog) write(rec *auditRecord, now time.Time) {
 		// (BenchmarkAuditWrite/fstat: 1.3 to 2.9 µs here, next to 15
 		// to 30 µs for the line's write).
 		if st, err := a.f.Stat(); err == nil && st.Size() < a.end {
+			a.log.Warn("audit: the file was truncated under the gateway; the lines it held are gone from it, "+
+				"and its next line continues their chain", "path", a.path, "size", st.Size(), "written", a.end, "continues", a.prev)
+			if a.onError != nil {
+				a.onError()
+			}
 			a.end = st.Size()
 			if tb, ok := a.encode(&auditRecord{Event: auditEventContinue, Reason: auditReasonTruncated}, now); ok {
 				a.writeLine(tb)
@@ -274,6 +287,8 @@ func (a *auditLog) reopenLocked(now time.Time) error {
 		f.Close()
 		return fmt.Errorf("reopen: %w", err)
 	}
+	a.log.Warn("audit: reopened: the path names a new file (rotated); the audit goes on there, its first line continuing the chain",
+		"path", a.path, "continues", a.prev)
 	a.f.Close()
 	a.f, a.w, a.prev, a.end, a.err = f, f, h, st.Size()+int64(n), nil
 	return nil

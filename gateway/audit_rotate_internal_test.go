@@ -2,10 +2,13 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,6 +144,48 @@ func TestAuditReopenFailureKeepsFile(t *testing.T) {
 	defer f.Close()
 	if n, err := VerifyAudit(f); err != nil || n != 2 || a.healthy() != nil {
 		t.Fatalf("%d lines in the file held, %v, healthy %v", n, err, a.healthy())
+	}
+}
+
+// A file emptied under the writer (": > audit.jsonl", no signal) loses
+// its history: the writer goes on with a "truncated" continuation line,
+// and logs the truncation at Warn and counts it (onError), so that it is
+// seen; the file alone verifies only as continuing an earlier chain.
+func TestAuditTruncateToZeroLoggedAndCounted(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "audit.jsonl")
+	a, err := openAudit(AuditConfig{Path: p}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logBuf bytes.Buffer
+	a.log = slog.New(slog.NewTextHandler(&logBuf, nil))
+	errs := 0
+	a.onError = func() { errs++ }
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	for range 5 {
+		a.write(&auditRecord{Event: "message", ID: "evidence"}, now)
+	}
+	last := a.prev
+	if err := os.Truncate(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	a.write(&auditRecord{Event: "session"}, now)
+	a.write(&auditRecord{Event: "session"}, now)
+	a.close()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sum, err := VerifyAuditSummary(f)
+	if err != nil || sum.Lines != 3 || sum.Continues != last || sum.Reason != auditReasonTruncated {
+		t.Fatalf("after truncation: %+v, %v", sum, err)
+	}
+	if errs != 1 {
+		t.Errorf("the truncation counted %d times, want 1", errs)
+	}
+	if l := logBuf.String(); strings.Count(l, "level=WARN") != 1 || !strings.Contains(l, "truncated") || !strings.Contains(l, last) {
+		t.Errorf("the truncation is not logged once at Warn with the hash the file continues:\n%s", l)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -66,8 +67,12 @@ func (e *env) getAuditAPI() (chain, continues string, lines int) {
 // are one chain, and GET /api/audit reads the new file intact, checking
 // it from its first line (another inode: what it knew of the old file
 // does not apply).
+//
+// The switch is logged at Warn with the hash the new file continues; it
+// is no error, so mailgate_audit_write_errors_total stays 0.
 func TestAuditRenameRotateReload(t *testing.T) {
-	e, _ := adminEnv(t, adminServer+policyTenants)
+	var logBuf syncBuffer
+	e, _ := adminEnv(t, adminServer+policyTenants, gateway.WithLogger(slog.New(slog.NewTextHandler(&logBuf, nil))))
 	for range 3 {
 		e.call("GET", "/api/tenants", e.tokens["ops"])
 	}
@@ -114,13 +119,19 @@ func TestAuditRenameRotateReload(t *testing.T) {
 	}
 	checked := gateway.AuditLinesChecked(e.g)
 	chain, cont, _ := e.getAuditAPI()
-	if chain != "intact" || cont != oldSum.Last {
+	if chain != "continues" || cont != oldSum.Last {
 		t.Fatalf("after rotation: X-Audit-Chain %q, X-Audit-Continues %q (want %s)", chain, cont, oldSum.Last)
 	}
 	// Every line of the new file as it was when read was checked (the
 	// GET's own admin line comes after).
 	if got := gateway.AuditLinesChecked(e.g) - checked; got != int64(newSum.Lines) {
 		t.Fatalf("the call checked %d lines of the new file's %d", got, newSum.Lines)
+	}
+	if !logged(logBuf.String(), "level=WARN", "reopened", oldSum.Last) {
+		t.Fatalf("the switch to the new file is not logged at Warn with the hash it continues:\n%s", logBuf.String())
+	}
+	if _, body := e.call("GET", "/metrics", e.tokens["ops"]); !strings.Contains(body, "mailgate_audit_write_errors_total 0") {
+		t.Fatalf("a rotation counted as an audit error:\n%s", body)
 	}
 	// A second reload with no rotation keeps the file.
 	before := len(e.auditLines())
@@ -158,12 +169,33 @@ func TestAuditReopenFailsOnReload(t *testing.T) {
 	}
 }
 
+// logged reports whether one line of log holds every part.
+func logged(log string, parts ...string) bool {
+	for _, l := range strings.Split(log, "\n") {
+		n := 0
+		for _, p := range parts {
+			if strings.Contains(l, p) {
+				n++
+			}
+		}
+		if n == len(parts) {
+			return true
+		}
+	}
+	return false
+}
+
 // logrotate's copytruncate: the file is copied and truncated to nothing
 // under the running gateway. The next line goes after a "truncated"
-// line continuing the chain: the file is intact (also for GET
-// /api/audit), and the copy and the file in order are one chain.
+// line continuing the chain, and the copy and the file in order are one
+// chain. The truncated file alone cannot show its start: GET /api/audit
+// says "X-Audit-Chain: continues" (not intact) with the hash, and the
+// truncation is logged at Warn and counted in
+// mailgate_audit_write_errors_total (the history it held is gone from
+// the file, whoever emptied it).
 func TestAuditCopytruncate(t *testing.T) {
-	e, _ := adminEnv(t, adminServer+policyTenants)
+	var logBuf syncBuffer
+	e, _ := adminEnv(t, adminServer+policyTenants, gateway.WithLogger(slog.New(slog.NewTextHandler(&logBuf, nil))))
 	for range 3 {
 		e.call("GET", "/api/tenants", e.tokens["ops"])
 	}
@@ -194,8 +226,14 @@ func TestAuditCopytruncate(t *testing.T) {
 	if _, err := gateway.VerifyAuditFiles(copied, e.audit); err != nil {
 		t.Fatalf("the copy and the file in order: %v", err)
 	}
-	if chain, cont, n := e.getAuditAPI(); chain != "intact" || cont != sum.Continues || n != 4 {
+	if chain, cont, n := e.getAuditAPI(); chain != "continues" || cont != sum.Continues || n != 4 {
 		t.Fatalf("after copytruncate: X-Audit-Chain %q, X-Audit-Continues %q, %d lines", chain, cont, n)
+	}
+	if !logged(logBuf.String(), "level=WARN", "truncated", sum.Continues) {
+		t.Fatalf("the truncation is not logged at Warn with the hash the file continues:\n%s", logBuf.String())
+	}
+	if _, body := e.call("GET", "/metrics", e.tokens["ops"]); !strings.Contains(body, "mailgate_audit_write_errors_total 1") {
+		t.Fatalf("the truncation is not counted:\n%s", body)
 	}
 }
 

@@ -108,7 +108,7 @@ func newMetrics(g *Gateway) *gwMetrics {
 	m.rlRejects = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailgate_ratelimit_rejects_total",
 		Help: rlRejectsHelp}, []string{"scope", "name"})
 	m.auditErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "mailgate_audit_write_errors_total",
-		Help: "Audit lines that could not be written."})
+		Help: "Audit lines that could not be written, failed reopens of the audit file, and truncations of it found by the writer."})
 	m.reloads = f("config_reloads_total", "Configuration reloads by result (ok, error).", "result")
 	m.reloadOKTime = prometheus.NewGauge(prometheus.GaugeOpts{Name: "mailgate_config_last_reload_success_timestamp_seconds",
 		Help: "When the running configuration was loaded (at New, or by the last successful Reload), in Unix seconds."})
@@ -350,7 +350,8 @@ func (m *gwMetrics) rateRejected(scope, name string) {
 	m.rlRejects.WithLabelValues(scope, name).Inc()
 }
 
-// auditError counts an audit line that could not be written.
+// auditError counts an audit line that could not be written, a failed
+// reopen or a truncation of the audit file.
 func (m *gwMetrics) auditError() {
 	if m == nil {
 		return

@@ -126,6 +126,9 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	if g.audit, err = openAudit(s.audit, s.auditKey); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
+	if g.audit != nil {
+		g.audit.log = g.log
+	}
 	g.ups = newUpstreams(g)
 	if err := g.ups.apply(s); err != nil {
 		g.audit.close()

@@ -8,6 +8,13 @@
 //	mailgate token new NAME                         a new token and its hash (tenant or admin principal)
 //	mailgate audit verify FILE...                   check an audit log's hash chain (rotated files oldest first)
 //
+// mailgate audit verify exits 0 when the files are one intact chain, 1
+// when it is broken, and 3 when a single file is given whose chain is
+// intact but whose first line continues an earlier file (after a
+// rotation, or after the file was emptied): that file alone cannot
+// prove its start, and the output names the hash the earlier file must
+// end with.
+//
 // Signals: SIGHUP reloads the configuration (a bad file keeps the old one;
 // POST /api/reload on the admin listener does the same), SIGTERM and
 // SIGINT drain and exit 0.
@@ -182,6 +189,15 @@ func token(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// exitAuditContinues is the exit code of mailgate audit verify for one
+// file whose chain is intact but whose first line continues an earlier
+// file's chain: the file alone cannot prove that nothing was lost before
+// it. 1 is a broken chain, 2 a usage error.
+const exitAuditContinues = 3
+
+// audit is mailgate audit verify FILE...: it exits 0 when the files,
+// oldest first, are one intact chain, 1 when it is broken, and
+// exitAuditContinues for a single file that continues another.
 func audit(args []string, stdout, stderr io.Writer) int {
 	if len(args) < 2 || args[0] != "verify" {
 		fmt.Fprintln(stderr, "usage: mailgate audit verify FILE... (rotated files oldest first: audit.jsonl.2 audit.jsonl.1 audit.jsonl)")
@@ -189,6 +205,16 @@ func audit(args []string, stdout, stderr io.Writer) int {
 	}
 	files := args[1:]
 	sums, err := gateway.VerifyAuditFiles(files...)
+	if len(files) == 1 && err == nil && sums[0].Continues != "" {
+		// A lone file that continues another: its lines are intact, but
+		// nothing here shows what came before its first line (a rotated
+		// file, or history erased by emptying the file).
+		fmt.Fprintf(stdout, "%s: %d lines, chain intact from line 1, which continues an earlier file whose last hash must be %s (%s)\n",
+			files[0], sums[0].Lines, sums[0].Continues, sums[0].Reason)
+		fmt.Fprintf(stderr, "%s: a file that continues another cannot prove its start; verify it with the file before it: mailgate audit verify OLDER %s\n",
+			files[0], files[0])
+		return exitAuditContinues
+	}
 	for i, sum := range sums {
 		note := ""
 		if sum.Continues != "" {

@@ -118,6 +118,16 @@ func TestAuditVerifyRotatedFiles(t *testing.T) {
 		!strings.Contains(out.String(), pb+": 2 lines, chain intact (its first line continues "+lastA+": reopened)") {
 		t.Fatalf("three files: rc %d: %s %s", rc, out.String(), errb.String())
 	}
+	// One file that continues another cannot prove its start (it may
+	// have been emptied, ": > audit.jsonl"): it says which hash the
+	// earlier file must end with, and exits 3.
+	out.Reset()
+	errb.Reset()
+	if rc := run([]string{"audit", "verify", pb}, &out, &errb); rc != 3 ||
+		out.String() != pb+": 2 lines, chain intact from line 1, which continues an earlier file whose last hash must be "+lastA+" (reopened)\n" ||
+		!strings.Contains(errb.String(), "cannot prove its start") {
+		t.Fatalf("one continued file: rc %d: %q %q", rc, out.String(), errb.String())
+	}
 	for _, files := range [][]string{{pb, pa}, {pa, pc}} {
 		out.Reset()
 		errb.Reset()
