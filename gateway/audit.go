@@ -84,7 +84,7 @@ type auditLog struct {
 	mu     sync.Mutex
 	w      io.Writer
 	f      *os.File
-	path   string // the file, for GET /api/audit and reopen; "" when not a file
+	path   string // the file, for GET /api/audit and reopen; "" when not a regular file
 	end    int64  // the size f should have: its size when opened plus what was written since
 	prev   string
 	key    []byte
@@ -107,9 +107,14 @@ func openAudit(cfg AuditConfig, key []byte) (*auditLog, error) {
 		a.w = os.Stdout
 		return a, nil
 	}
-	prev, err := lastHash(cfg.Path)
-	if err != nil {
-		return nil, err
+	// A path that is no regular file (/dev/stdout, a pipe, a FIFO) is
+	// only written: reading it for the last hash would take a reader's
+	// lines or wait for a writer, and its size says nothing.
+	prev := ""
+	if st, err := os.Stat(cfg.Path); err != nil || st.Mode().IsRegular() {
+		if prev, err = lastHash(cfg.Path); err != nil {
+			return nil, err
+		}
 	}
 	f, err := os.OpenFile(cfg.Path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -120,7 +125,10 @@ func openAudit(cfg AuditConfig, key []byte) (*auditLog, error) {
 		f.Close()
 		return nil, err
 	}
-	a.f, a.w, a.prev, a.path, a.end = f, f, prev, cfg.Path, st.Size()
+	a.f, a.w, a.prev, a.end = f, f, prev, st.Size()
+	if st.Mode().IsRegular() {
+		a.path = cfg.Path
+	}
 	return a, nil
 }
 
@@ -170,8 +178,9 @@ func (a *auditLog) write(rec *auditRecord, now time.Time) {
 	if a.w == nil {
 		return
 	}
-	if a.f != nil {
-		// copytruncate: the file shrank under us. One fstat a line
+	if a.f != nil && a.path != "" {
+		// copytruncate: the file shrank under us (a regular file: any
+		// other has size 0). One fstat a line
 		// (BenchmarkAuditWrite/fstat: 1.3 to 2.9 µs here, next to 15
 		// to 30 µs for the line's write).
 		if st, err := a.f.Stat(); err == nil && st.Size() < a.end {
@@ -242,14 +251,16 @@ func (a *auditLog) writeLine(b []byte) error {
 // writer's lock so that no line goes between, then writes every later
 // line there and closes the old file. On an error the old file stays in
 // use, the error is counted and returned. It does nothing for standard
-// output, without an audit, or once closed.
+// output or another path that is no regular file (a pipe, a FIFO: to
+// open a FIFO again could wait for ever for a reader), without an audit,
+// or once closed.
 func (a *auditLog) reopen(now time.Time) error {
 	if a == nil {
 		return nil
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.f == nil || a.w == nil {
+	if a.f == nil || a.w == nil || a.path == "" {
 		return nil
 	}
 	err := a.reopenLocked(now)

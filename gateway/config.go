@@ -254,6 +254,9 @@ type FailureNoticeConfig struct {
 // authentication, message and reload.
 type AuditConfig struct {
 	// Path is the file; "-" is standard output; empty disables the audit.
+	// A path that is no regular file (/dev/stdout, a FIFO, a pipe) is
+	// only written to: its chain starts afresh at each start, it is not
+	// served by GET /api/audit, and a reload does not reopen it.
 	Path string `yaml:"path"`
 	// Recipients is "plain" or "hash" (keyed HMAC-SHA256, needs a key).
 	Recipients  string `yaml:"recipients"`
