@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +18,11 @@ import (
 //
 // The file is written atomically (a temporary file, fsync, rename, fsync
 // of the directory) at most once a second while a count changes, and at
-// Shutdown. After SIGTERM nothing is lost; after a crash (SIGKILL, power
+// Shutdown if the file would change; a gateway that never started (its
+// Start failed, for example because another mailgate on the same
+// configuration holds the listener's address) does not write it, so
+// that it cannot put old counts over a running one's. After SIGTERM
+// nothing is lost; after a crash (SIGKILL, power
 // loss) the counts are those of the last write, so a tenant may send
 // again at most what it had accepted in the second before the crash.
 // Messages in flight at that write are counted, even if they were then
@@ -76,8 +81,10 @@ type limitsState struct {
 
 	mu      sync.Mutex // one write at a time
 	written uint64     // rates.gen at the last good write
+	last    []byte     // the file's bytes as read at open or last written; nil if unknown
 	exists  bool       // the file exists (loaded or written)
 	failing bool       // the last write failed (logged once)
+	started bool       // start ran: the gateway served, and close may write
 	// afterWrite, if set, runs after each good write (tests).
 	afterWrite func()
 
@@ -95,6 +102,7 @@ func openLimitsState(g *Gateway, s *snapshot) *limitsState {
 		return ls
 	}
 	ls.exists = err == nil
+	raw := b
 	var st limitsStateFile
 	days := map[string]int64{}
 	if err == nil {
@@ -131,7 +139,7 @@ func openLimitsState(g *Gateway, s *snapshot) *limitsState {
 		r.m[name] = &tenantRate{day: days[name], nDay: e.Count}
 		n++
 	}
-	ls.written = r.gen
+	ls.written, ls.last = r.gen, raw
 	g.log.Info("limits state: day counts loaded", "path", ls.path, "tenants", n)
 	return ls
 }
@@ -139,6 +147,7 @@ func openLimitsState(g *Gateway, s *snapshot) *limitsState {
 // start writes the file at most every limitsStateInterval while counts
 // change, until stop.
 func (ls *limitsState) start() {
+	ls.started = true
 	ls.stop, ls.done = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(ls.done)
@@ -155,8 +164,15 @@ func (ls *limitsState) start() {
 	}()
 }
 
-// close stops the writer and writes the file a last time.
+// close stops the writer and writes the file a last time, if the
+// gateway started and the file would change: a gateway that never
+// started (a second mailgate on the same configuration that could not
+// bind) must not put back the counts it read at New over those a
+// running one wrote since.
 func (ls *limitsState) close() {
+	if !ls.started {
+		return
+	}
 	if ls.stop != nil {
 		close(ls.stop)
 		<-ls.done
@@ -165,10 +181,13 @@ func (ls *limitsState) close() {
 	ls.flush(true)
 }
 
-// flush writes the file if a count has changed since the last write (or
-// always, with force). A configuration without any daily quota writes
-// no file, unless one is there already (its counts are then dropped).
-func (ls *limitsState) flush(force bool) {
+// flush writes the file if a count has changed since the last write.
+// At close it also writes what changed without a count (a tenant gone
+// from the configuration, a past day's count dropped), unless the file
+// would get the bytes it has. A configuration without any daily quota
+// writes no file, unless one is there already (its counts are then
+// dropped).
+func (ls *limitsState) flush(atClose bool) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	g := ls.g
@@ -186,7 +205,7 @@ func (ls *limitsState) flush(force bool) {
 	r := g.rates
 	r.mu.Lock()
 	gen := r.gen
-	if gen == ls.written && !force {
+	if gen == ls.written && !atClose {
 		r.mu.Unlock()
 		return
 	}
@@ -198,6 +217,9 @@ func (ls *limitsState) flush(force bool) {
 	}
 	r.mu.Unlock()
 	b, err := marshalLimitsState(&st)
+	if err == nil && atClose && !ls.failing && bytes.Equal(b, ls.last) {
+		return
+	}
 	if err == nil {
 		err = writeFileAtomic(ls.path, b)
 	}
@@ -212,7 +234,7 @@ func (ls *limitsState) flush(force bool) {
 	if ls.failing {
 		g.log.Info("limits state: written again", "path", ls.path)
 	}
-	ls.failing, ls.exists, ls.written = false, true, gen
+	ls.failing, ls.exists, ls.written, ls.last = false, true, gen, b
 	if ls.afterWrite != nil {
 		ls.afterWrite()
 	}

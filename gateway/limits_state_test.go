@@ -243,3 +243,58 @@ func TestQuotaWrittenWhileRunning(t *testing.T) {
 	e.session("app2").expect("451 4.7.1", "MAIL FROM:<noreply@t2.test>")
 	e.g = first
 }
+
+// A second gateway on the same configuration that never starts (its
+// listener's address is taken by the running one) must not write the
+// state file at Shutdown: it would put back the counts it read at New
+// over the newer ones the running gateway wrote since. Nor does a
+// gateway that started write at Shutdown when its counts have not
+// changed since it read or wrote them.
+func TestQuotaStateNotWrittenWithoutChange(t *testing.T) {
+	rec := &recorder{}
+	opts := []gateway.Option{gateway.WithDelivery("sync", rec)}
+	e := start(t, setup{yaml: baseServer + quotaTenants, opts: opts})
+	e.clock.freezeAt(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
+	c := e.session("app2")
+	if got := sendOne(c, "q0"); !strings.HasPrefix(got, "250") {
+		t.Fatal(got)
+	}
+	c.expect("221", "QUIT")
+	path := filepath.Join(e.dir, "mailgate-limits.json")
+	e.restart(baseServer+quotaTenants, opts...) // the file now holds 1
+	if st := stateFile(t, path); st["t2"]["count"] != 1.0 {
+		t.Fatalf("state file: %v", st)
+	}
+	day := e.clock.now().UTC().Format(time.DateOnly)
+	newer := []byte(`{"version": 1, "tenants": {"t2": {"day":"` + day + `","count":3}}}` + "\n")
+
+	// A second mailgate on the same configuration: New reads 1, the
+	// running one counts on (the file gets 3), Start cannot bind.
+	cfg, err := gateway.ParseConfig([]byte(e.yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SetDir(e.dir)
+	cfg.Server.Listeners[0].Addr = e.g.Addr(cfg.Server.Listeners[0].Name)
+	g2, err := gateway.New(cfg, append([]gateway.Option{gateway.WithClock(e.clock.now)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, newer, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := g2.Start(); err == nil {
+		t.Fatal("the second gateway bound the first one's address")
+	}
+	shutdownBounded(t, g2)
+	if b, _ := os.ReadFile(path); string(b) != string(newer) {
+		t.Fatalf("a gateway that never started wrote the state file:\n%s", b)
+	}
+
+	// The running gateway has counted nothing since it read the file:
+	// its Shutdown leaves the file as it is.
+	shutdownBounded(t, e.g)
+	if b, _ := os.ReadFile(path); string(b) != string(newer) {
+		t.Fatalf("a gateway whose counts did not change wrote the state file at Shutdown:\n%s", b)
+	}
+}
