@@ -188,7 +188,9 @@ type ClientCertConfig struct {
 // domain each label without glob characters is converted too
 // ("*@*.bücher.example" matches "x@shop.xn--bcher-kva.example"); a
 // label mixing glob characters with non-ASCII ones ("bü*") is a
-// configuration error, since it cannot match the ASCII form reliably.
+// configuration error, since it cannot match the ASCII form reliably,
+// and an ASCII glob label matches the ASCII form only ("b*" does not
+// match "bücher", which is compared as "xn--bcher-kva").
 type RecipientsConfig struct {
 	Allow []string `yaml:"allow"`
 	Deny  []string `yaml:"deny"`
