@@ -420,6 +420,7 @@ func (f *auditFixture) overwrite(off int64, b []byte) {
 // filters and counts; a half-written last line is left out and checked
 // once it is whole.
 func TestAPIAuditChainIncremental(t *testing.T) {
+	t.Parallel()
 	f := newAuditFixture(t, 500)
 	if r := f.get(""); r.chain != "intact" || len(r.lines) != 500 || r.checked != 500 {
 		t.Fatalf("first call: %q, %d lines, %d checked", r.chain, len(r.lines), r.checked)
@@ -479,6 +480,7 @@ func appendRaw(t *testing.T, path string, b []byte) {
 // in the middle or the last line checked, with or without lines appended
 // since; once it is put back the chain is intact again.
 func TestAPIAuditChainEditedInPlace(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		line   int
@@ -525,6 +527,7 @@ func TestAPIAuditChainEditedInPlace(t *testing.T) {
 // A file truncated, rewritten, rotated away or replaced is checked from
 // its first line again.
 func TestAPIAuditChainStartsOver(t *testing.T) {
+	t.Parallel()
 	warm := func(t *testing.T) *auditFixture {
 		f := newAuditFixture(t, 300)
 		if r := f.get(""); r.chain != "intact" || r.checked != 300 {
@@ -594,6 +597,7 @@ func TestAPIAuditChainStartsOver(t *testing.T) {
 // Calls at the same time, with lines appended meanwhile, all answer an
 // intact chain (run with -race).
 func TestAPIAuditChainConcurrent(t *testing.T) {
+	t.Parallel()
 	f := newAuditFixture(t, 200)
 	const callers, calls = 6, 8
 	errs := make(chan string, callers*calls)

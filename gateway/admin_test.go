@@ -401,6 +401,7 @@ func TestAdminMetricsAuth(t *testing.T) {
 // read), and a line edited in place afterwards, at the same size, is
 // still reported.
 func TestAdminAuditChainIncremental(t *testing.T) {
+	t.Parallel()
 	e, _ := adminEnv(t, adminServer+policyTenants)
 	get := func() (chain string, checked int64) {
 		t.Helper()

@@ -19,6 +19,7 @@ import (
 // the lines alone, nothing is counted or logged, reopen leaves it, and
 // GET /api/audit does not read it (path "").
 func TestAuditNotRegularFile(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	// open opens path as the audit and watches its errors and log.
 	open := func(t *testing.T, path string) (*auditLog, *int, *bytes.Buffer) {

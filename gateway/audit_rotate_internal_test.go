@@ -19,6 +19,7 @@ import (
 // reopened: each line is in exactly one of the two files, whole, and the
 // two files are one chain (the new one starts with a continuation line).
 func TestAuditReopenConcurrentWrites(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "audit.jsonl")
 	a, err := openAudit(AuditConfig{Path: path}, nil)
@@ -118,6 +119,7 @@ func TestAuditReopenConcurrentWrites(t *testing.T) {
 // A reopen that cannot open the path keeps writing to the file held and
 // counts the error.
 func TestAuditReopenFailureKeepsFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "audit.jsonl")
 	a, err := openAudit(AuditConfig{Path: path}, nil)
@@ -152,6 +154,7 @@ func TestAuditReopenFailureKeepsFile(t *testing.T) {
 // and logs the truncation at Warn and counts it (onError), so that it is
 // seen; the file alone verifies only as continuing an earlier chain.
 func TestAuditTruncateToZeroLoggedAndCounted(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join(t.TempDir(), "audit.jsonl")
 	a, err := openAudit(AuditConfig{Path: p}, nil)
 	if err != nil {

@@ -71,6 +71,7 @@ func (e *env) getAuditAPI() (chain, continues string, lines int) {
 // The switch is logged at Warn with the hash the new file continues; it
 // is no error, so mailgate_audit_write_errors_total stays 0.
 func TestAuditRenameRotateReload(t *testing.T) {
+	t.Parallel()
 	var logBuf syncBuffer
 	e, _ := adminEnv(t, adminServer+policyTenants, gateway.WithLogger(slog.New(slog.NewTextHandler(&logBuf, nil))))
 	for range 3 {
@@ -147,6 +148,7 @@ func TestAuditRenameRotateReload(t *testing.T) {
 // configuration, writes on to the file held and says so in its audit
 // line; /metrics counts it.
 func TestAuditReopenFailsOnReload(t *testing.T) {
+	t.Parallel()
 	e, _ := adminEnv(t, adminServer+policyTenants)
 	old := e.audit + ".1"
 	if err := os.Rename(e.audit, old); err != nil {
@@ -194,6 +196,7 @@ func logged(log string, parts ...string) bool {
 // mailgate_audit_write_errors_total (the history it held is gone from
 // the file, whoever emptied it).
 func TestAuditCopytruncate(t *testing.T) {
+	t.Parallel()
 	var logBuf syncBuffer
 	e, _ := adminEnv(t, adminServer+policyTenants, gateway.WithLogger(slog.New(slog.NewTextHandler(&logBuf, nil))))
 	for range 3 {
@@ -254,6 +257,7 @@ func chained(prev string, bodies ...string) (lines []string, last string) {
 // is broken at line 1, in VerifyAudit and in GET /api/audit; a
 // continuation line after line 1 does not restart the chain.
 func TestAuditForgedFirstLine(t *testing.T) {
+	t.Parallel()
 	const other = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
 	for _, tc := range []struct {
 		name, first, prev string
@@ -303,6 +307,7 @@ func TestAuditForgedFirstLine(t *testing.T) {
 
 // VerifyAuditFiles: files that do not continue one another.
 func TestVerifyAuditFilesMismatch(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, lastA := chained("", `{"ts":"1","event":"reload"}`, `{"ts":"2","event":"admin"}`)
 	b, _ := chained(lastA, `{"ts":"3","event":"audit","reason":"reopened"}`, `{"ts":"4","event":"admin"}`)

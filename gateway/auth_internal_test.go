@@ -10,6 +10,7 @@ import (
 // The decoy an unknown user is checked against parses as the costliest
 // scheme of the configuration, at its cost, and matches no password.
 func TestDummyCredential(t *testing.T) {
+	t.Parallel()
 	h4, _ := bcrypt.GenerateFromPassword([]byte("a"), 4)
 	h5, _ := bcrypt.GenerateFromPassword([]byte("b"), 5)
 	d := dummyCredential(map[string]*credential{"a": {kind: credBcrypt, hash: h4}, "b": {kind: credBcrypt, hash: h5},

@@ -32,6 +32,7 @@ func (e *env) messageAudit(id string) map[string]any {
 // right under the gateway's Received: line; the audit line and the
 // upstream see the same one. A message that has one keeps its bytes.
 func TestMessageIDAddedWhenMissing(t *testing.T) {
+	t.Parallel()
 	e := relayEnv(t, nil, nil)
 	c := e.client("app1")
 	raw := []byte("From: app@t1.test\r\nTo: r@ext.example\r\nSubject: no id\r\n\r\nbody\r\n")
@@ -71,6 +72,7 @@ func TestMessageIDAddedWhenMissing(t *testing.T) {
 // In queue mode the queue record carries the added Message-ID, and the
 // message the worker sends has it.
 func TestMessageIDAddedQueueMode(t *testing.T) {
+	t.Parallel()
 	e := queueEnv(t, "", 0, nil, nil)
 	c := e.client("app1")
 	raw := []byte("From: app@t1.test\r\nTo: r@ext.test\r\nSubject: no id\r\n\r\nqueued\r\n")
@@ -121,6 +123,7 @@ func headerOf(t *testing.T, n int) string {
 // permanent) whatever the body's size; the connection goes on, and a
 // header of exactly 64 KiB with a large body is relayed.
 func TestHeaderOver64KiBRefused(t *testing.T) {
+	t.Parallel()
 	e := relayEnv(t, nil, nil)
 	c := e.session("app1")
 	body := strings.Repeat(strings.Repeat("b", 76)+"\r\n", 4000) // 312,000 bytes
@@ -153,6 +156,7 @@ func TestHeaderOver64KiBRefused(t *testing.T) {
 // credential and a wrong password each cost one comparison of the
 // configuration's password scheme and cost. Counted, not timed.
 func TestLoginSameWorkUnknownUser(t *testing.T) {
+	t.Parallel()
 	hash := func(pw string) string {
 		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost+1)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 // The minute's log never holds more than the tenant's limit, and nothing
 // for a tenant without one, however many messages it sends.
 func TestRateLogBounded(t *testing.T) {
+	t.Parallel()
 	r := newRates()
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	limited := &tenant{name: "limited", perMinute: 5}

@@ -75,6 +75,7 @@ func stateFile(t *testing.T, path string) map[string]map[string]any {
 // the next UTC day. A tenant removed from the configuration is dropped
 // from the state file.
 func TestQuotaSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	rec := &recorder{}
 	opts := []gateway.Option{gateway.WithDelivery("sync", rec)}
 	e := start(t, setup{yaml: baseServer + quotaTenants + goneTenant, opts: opts})
@@ -143,6 +144,7 @@ func TestQuotaSurvivesRestart(t *testing.T) {
 // A corrupt or missing state file starts with empty counts and says so in
 // the log; the gateway starts either way.
 func TestQuotaStateCorrupt(t *testing.T) {
+	t.Parallel()
 	rec := &recorder{}
 	e := start(t, setup{yaml: baseServer + quotaTenants, opts: []gateway.Option{gateway.WithDelivery("sync", rec)}})
 	c := e.session("app2")
@@ -251,6 +253,7 @@ func TestQuotaWrittenWhileRunning(t *testing.T) {
 // gateway that started write at Shutdown when its counts have not
 // changed since it read or wrote them.
 func TestQuotaStateNotWrittenWithoutChange(t *testing.T) {
+	t.Parallel()
 	rec := &recorder{}
 	opts := []gateway.Option{gateway.WithDelivery("sync", rec)}
 	e := start(t, setup{yaml: baseServer + quotaTenants, opts: opts})

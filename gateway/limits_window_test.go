@@ -40,6 +40,7 @@ func sendOne(c *rawClient, subject string) string {
 // slides: the next is refused until the four of :59.5 have left it. The
 // clock is frozen, so each message's time is exact.
 func TestRatePerMinuteSlides(t *testing.T) {
+	t.Parallel()
 	rec := &recorder{}
 	e := start(t, setup{yaml: baseServer + windowTenants, opts: []gateway.Option{gateway.WithDelivery("sync", rec)}})
 	// Minute M starts at m; the day does not change before M+2.
@@ -84,6 +85,7 @@ func TestRatePerMinuteSlides(t *testing.T) {
 // A reservation given back (the message was not accepted) frees its place
 // in the window at once.
 func TestRateReleaseOnFailure(t *testing.T) {
+	t.Parallel()
 	rec := &recorder{}
 	e := start(t, setup{yaml: baseServer + windowTenants, opts: []gateway.Option{gateway.WithDelivery("sync", rec)}})
 	c := e.session("app2")

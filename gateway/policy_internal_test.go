@@ -9,6 +9,7 @@ import (
 // form canonRcpt gives recipients, glob labels kept, so that it matches
 // every spelling of a matching recipient.
 func TestRcptPatternGlobUnicode(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ pat, want, addr string }{
 		{"*@*.bücher.example", "*@*.xn--bcher-kva.example", "x@shop.bücher.example"},
 		{"*@*.bücher.example", "*@*.xn--bcher-kva.example", "x@shop.xn--bcher-kva.example"},
@@ -38,6 +39,7 @@ func TestRcptPatternGlobUnicode(t *testing.T) {
 // globLabels splits at the dots IDNA knows, not inside a bracket
 // expression nor after a backslash.
 func TestGlobLabels(t *testing.T) {
+	t.Parallel()
 	for dom, want := range map[string][]string{
 		"*.bücher.example": {"*", "bücher", "example"},
 		"a。b．c｡d":          {"a", "b", "c", "d"},

@@ -16,6 +16,7 @@ import (
 // upper case, the punycode of a denied Unicode domain), which the mailer
 // sends upstream in their ASCII form.
 func TestRecipientDenyEverySpelling(t *testing.T) {
+	t.Parallel()
 	e := start(t, setup{yaml: baseServer + `
 upstreams:
   a: {{UP:a}}}
@@ -59,6 +60,7 @@ tenants:
 // in), its glob labels as written. The glob's domain was left Unicode,
 // so a deny rule matched nothing and an allow rule refused everything.
 func TestRecipientGlobUnicodeDomain(t *testing.T) {
+	t.Parallel()
 	e := start(t, setup{yaml: baseServer + `
 upstreams:
   a: {{UP:a}}}
@@ -107,6 +109,7 @@ tenants:
 // punycode of "bücher" does not start with that of "bü"). Such a rule is
 // a configuration error that names the tenant and the pattern.
 func TestRecipientGlobNonASCIILabelRefused(t *testing.T) {
+	t.Parallel()
 	pki := newPKI(t)
 	cfg, err := gateway.ParseConfig([]byte(baseServer + `
 upstreams:
@@ -147,6 +150,7 @@ tenants:
 // upstream Client refuse the whole message after DATA, answered as
 // "554 Rejected by upstream" although no upstream had seen it.
 func TestEnvelopeSyntaxAtMailAndRcpt(t *testing.T) {
+	t.Parallel()
 	e := relayEnv(t, nil, nil)
 	c := e.session("app1")
 	c.expect("501 5.1.7", `MAIL FROM:<"ceo@t2.test"@t1.test>`)

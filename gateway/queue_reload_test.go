@@ -103,6 +103,7 @@ func TestQueueShutdownFinishesInFlight(t *testing.T) {
 // reload removes a, upstream b does. ErrClientClosed was the record's
 // permanent failure (a DSN to the sender for a reload of ours).
 func TestQueueSendAcrossReload(t *testing.T) {
+	t.Parallel()
 	e := queueEnv(t, "", 0, nil, nil)
 	i := strings.Index(e.yaml, "\n  a: {")
 	j := strings.Index(e.yaml[i+1:], "\n") + i + 1

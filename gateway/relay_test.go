@@ -348,6 +348,7 @@ func TestRelayBDAT(t *testing.T) {
 // The old one answered ErrClientClosed, which the relay took for the
 // upstream's permanent refusal: 554 for a reload of ours.
 func TestRelayAcrossReload(t *testing.T) {
+	t.Parallel()
 	e := relayEnv(t, nil, nil)
 	changed := strings.Replace(e.yaml, `senders: ["@t1.test"]}`, `senders: ["@t1.test"], pool: 3}`, 1)
 	if changed == e.yaml {

@@ -92,6 +92,7 @@ func TestNoOpenRelay(t *testing.T) {
 // crossed the network in clear text and should be rotated. go-smtp
 // refused it without telling the backend, so nothing was audited.
 func TestAuthBeforeTLSAudited(t *testing.T) {
+	t.Parallel()
 	e, _ := policyEnv(t)
 	for _, l := range []string{"submission", "local"} {
 		c := e.dialRaw(l)
@@ -209,6 +210,7 @@ func TestBruteForce(t *testing.T) {
 // listener alone refused only new connections, so an attacker with 50
 // connections open had 50 times the per-IP allowance.
 func TestBanHoldsOnOpenConnections(t *testing.T) {
+	t.Parallel()
 	e, _ := policyEnv(t)
 	open := func() *rawClient {
 		c := e.dialRaw("submissions")
@@ -402,6 +404,7 @@ func (s *syncBuffer) String() string {
 // T6 (CVE-2011-0411 class): commands pipelined after STARTTLS in the same
 // packet are discarded, not run inside the TLS session.
 func TestSTARTTLSDropsPipelinedCommands(t *testing.T) {
+	t.Parallel()
 	e, _ := policyEnv(t)
 	c := e.dialRaw("submission")
 	e.greet(c)
