@@ -201,8 +201,17 @@ func (cs *connState) step(step Step, cmd []byte, edit func([]byte) []byte) error
 			return err
 		}
 	}
+	return cs.answer(reply, f)
+}
+
+// answer writes reply, then what fault f (nil: none) sends after it, and
+// reports errDropped when f closes the connection.
+func (cs *connState) answer(reply []byte, f *Fault) error {
 	if err := cs.reply(reply); err != nil {
 		return err
+	}
+	if f == nil {
+		return nil
 	}
 	if f.After != nil {
 		if _, err := cs.front.Write(f.After); err != nil {
@@ -313,18 +322,7 @@ func (cs *connState) startTLS(text string) error {
 			refusal = f.Raw
 		}
 		if refusal != nil {
-			if err := cs.reply(refusal); err != nil {
-				return err
-			}
-			if f.After != nil {
-				if _, err := cs.front.Write(f.After); err != nil {
-					return err
-				}
-			}
-			if f.Close {
-				return errDropped
-			}
-			return nil
+			return cs.answer(refusal, f)
 		}
 	}
 	ready := []byte("220 2.0.0 Ready to start TLS\r\n")

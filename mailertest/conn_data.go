@@ -103,18 +103,7 @@ func (cs *connState) dataEnd(messageID string) error {
 	case f.Raw != nil:
 		reply = f.Raw
 	}
-	if err := cs.reply(reply); err != nil {
-		return err
-	}
-	if f.After != nil {
-		if _, err := cs.front.Write(f.After); err != nil {
-			return err
-		}
-	}
-	if f.Close {
-		return errDropped
-	}
-	return nil
+	return cs.answer(reply, f)
 }
 
 // messageIDScanner finds the Message-ID header among a message's header
